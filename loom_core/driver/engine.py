@@ -1,0 +1,187 @@
+"""Engine: the boundary every surface talks to.
+
+Each call is one ``BEGIN IMMEDIATE`` transaction that checks the idempotency ledger first,
+runs one kernel tick on the committed snapshot and co-commits the mutations, the audit rows,
+the tick log and the ledger rows. A duplicate delivery returns the stored response verbatim,
+flagged ``replayed``, and ticks nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bundles import load_bundle
+from ..errors import InvariantViolation, KernelRefusal, NoActiveTask
+from ..kernel import codec, fsm
+from ..kernel import invariants as invmod
+from ..kernel.ids import IdSource, task_id_for
+from ..kernel.now import day
+from ..kernel.prompt import render
+from ..kernel.state import TaskState
+from ..kernel.types import (
+    Advance,
+    AgentResult,
+    AgentResults,
+    Bundle,
+    Create,
+    Directive,
+    Event,
+    Intent,
+    Invariant,
+    Recover,
+    UserAnswer,
+)
+from ..store import db as dbmod
+from ..store.state import StateStore
+from .clock import Clock, SystemClock
+from .crash import crashpoint
+
+
+@dataclass
+class Response:
+    wire: dict[str, Any]
+    directive: Directive | None = None
+    replayed: bool = False
+    seq: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.wire["directive"]["kind"]
+
+
+@dataclass
+class Refusal:
+    """A transition the invariants refused (already audited)."""
+
+    violations: list[Any] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, project: Path | str, *, bundle: Bundle | None = None, clock: Clock | None = None,
+                 busy_ms: int = dbmod.DEFAULT_BUSY_MS, extra_invariants: Sequence[Invariant] = (),
+                 store: StateStore | None = None) -> None:
+        self.project = Path(project).resolve()
+        self.store = store or StateStore.for_project(self.project, busy_ms=busy_ms)
+        self.clock = clock or SystemClock()
+        self._bundle = bundle
+        self.extra_invariants = tuple(extra_invariants)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ reads
+    def state(self) -> TaskState:
+        return self.store.state()
+
+    def bundle_for(self, state: TaskState) -> Bundle:
+        name = state.pipeline.get("bundle")
+        if self._bundle is not None and (name is None or name == self._bundle.name):
+            return self._bundle
+        if name is None:
+            raise NoActiveTask(f"no active task in {self.project}")
+        self._bundle = load_bundle(name)
+        return self._bundle
+
+    @property
+    def bundle(self) -> Bundle:
+        return self.bundle_for(self.state())
+
+    def invariants(self, bundle: Bundle) -> tuple[Invariant, ...]:
+        return invmod.all_for(bundle.invariants, self.extra_invariants)
+
+    def render_intent(self, intent: Intent, state: TaskState | None = None) -> Intent:
+        """Fill the prompt from current state (prompts are never stored, only re-rendered)."""
+        state = state or self.state()
+        bundle = self.bundle_for(state)
+        agent = bundle.agents[intent.agent]
+        return Intent(agent=intent.agent, agent_run_id=intent.agent_run_id, phase=intent.phase, model=intent.model,
+                      prompt=render(bundle, state, agent), system_prompt=intent.system_prompt,
+                      extras={**intent.extras, "template": agent.name})
+
+    def resume_directive(self) -> Directive | None:
+        state = self.state()
+        if not state.exists:
+            return None
+        return fsm.resume_directive(self.bundle_for(state), state)
+
+    # ------------------------------------------------------------------ writes
+    def create(self, task: str, *, bundle: Bundle | None = None, client_key: str | None = None,
+               gate_policies: dict[str, str] | None = None, initial_decisions: dict[str, Any] | None = None,
+               ) -> Response:
+        if bundle is not None:
+            self._bundle = bundle
+        if self._bundle is None:
+            raise KernelRefusal("no bundle chosen for the new task", code="NO_ENABLED_BUNDLE")
+        key = f"task-create:{client_key or 'cidem-' + str(uuid.uuid4())}"
+        probe_now = self.clock.now()
+        event = Create(task=task, task_id=task_id_for(day(probe_now), task, self._bundle.task_id_prefix),
+                       driver_state_id=f"d-{uuid.uuid4()}", project_dir=str(self.project),
+                       gate_policies=dict(gate_policies or {}), initial_decisions=dict(initial_decisions or {}))
+        return self._transact(event, [key], bundle=self._bundle, now=probe_now)
+
+    def deliver(self, result: AgentResult | Sequence[AgentResult]) -> Response:
+        if isinstance(result, AgentResult):
+            return self._transact(result, [f"agent-result:{result.agent_run_id}"])
+        results = tuple(result)
+        return self._transact(AgentResults(results), [f"agent-result:{r.agent_run_id}" for r in results])
+
+    def answer(self, gate_event_id: str, decision: str, *, reject_intent: str | None = None,
+               message: str | None = None) -> Response:
+        return self._transact(UserAnswer(gate_event_id, decision, reject_intent, message),
+                              [f"user-answer:{gate_event_id}"])
+
+    def recover(self, choice: str, recovery_id: str | None = None) -> Response:
+        state = self.state()
+        if not state.exists:
+            raise NoActiveTask(f"no active task in {self.project}")
+        rid = recovery_id or f"rec-{uuid.uuid4()}"
+        dsid = state.pipeline["driver_state_id"]
+        return self._transact(Recover(choice, rid), [f"recovery:{dsid}:{choice}:{rid}"])
+
+    def advance(self) -> Response:
+        """Resume: re-shuttle pending runs / re-ask an open gate without ticking, else tick."""
+        state = self.state()
+        if not state.exists:
+            raise NoActiveTask(f"no active task in {self.project}")
+        d = fsm.resume_directive(self.bundle_for(state), state)
+        if d is not None:
+            return Response({"directive": d.to_wire()}, d, replayed=False)
+        return self._transact(Advance(), [])
+
+    # ------------------------------------------------------------------ core
+    def _transact(self, event: Event, keys: list[str], *, bundle: Bundle | None = None,
+                  now: str | None = None) -> Response:
+        now = now or self.clock.now()
+        crashpoint("before-tx")
+        try:
+            with self.store.transaction() as txn:
+                stored = txn.ledger_response(keys)
+                if stored is not None:
+                    return Response(stored, None, replayed=True, seq=stored.get("seq"))
+                state = txn.state
+                b = bundle or self.bundle_for(state)
+                dsid = event.driver_state_id if isinstance(event, Create) else state.pipeline.get("driver_state_id")
+                ids = IdSource(f"{dsid}/{txn.book['tick_seq'] + 1}")
+                t = fsm.tick(b, state, event, now, ids, self.invariants(b))
+                crashpoint("ticked")
+                wire = t.directive.to_wire()
+                seq = txn.book["tick_seq"] + 1
+                response = {"directive": wire, "seq": seq}
+                txn.write_tick(after=t.state, ops=t.ops, now=now, audit=t.audit,
+                               tick_payload={"event": codec.encode(event), "now": now, "directive": wire},
+                               ledger_keys=keys, response=response, extra_ledger=t.ledger, crash=crashpoint)
+                crashpoint("pre-commit")
+        except InvariantViolation as exc:
+            self._record_refusal(now, event, exc)
+            raise
+        crashpoint("committed")
+        return Response(response, t.directive, replayed=False, seq=seq)
+
+    def _record_refusal(self, now: str, event: Event, exc: InvariantViolation) -> None:
+        payload = {"event": codec.encode(event),
+                   "violations": [{"id": v.id, "message": v.message} for v in exc.violations]}
+        self.store.record_refusal(now, "invariant-refusal", payload, "invariant-violation")

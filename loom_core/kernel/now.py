@@ -1,0 +1,36 @@
+"""NowToken arithmetic. A NowToken is ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC), minted outside the
+kernel once per tick; inside, tokens are only parsed, compared and shifted."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_NOW_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def is_now_token(value: object) -> bool:
+    return isinstance(value, str) and bool(_NOW_RE.match(value))
+
+
+def parse(token: str) -> datetime:
+    if not is_now_token(token):
+        raise ValueError(f"not a NowToken: {token!r}")
+    return datetime.strptime(token, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def format_dt(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def shift(token: str, *, seconds: float) -> str:
+    return format_dt(parse(token) + timedelta(seconds=seconds))
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+def day(token: str) -> str:
+    return token[:10]
