@@ -2,7 +2,8 @@
 
 ``LOOM_CRASH_AT=<point>:<n>`` makes the process SIGKILL itself the n-th time it passes the
 named point (``*`` matches every point, so ``*:17`` dies at the 17th crash point crossed).
-Unset, ``crashpoint`` is a no-op costing one attribute read.
+``LOOM_CRASH_TRACE=<file>`` appends every crossed point's name (to enumerate them).
+Unset, ``crashpoint`` is a no-op costing one global read.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import os
 import signal
 
 _SPEC = os.environ.get("LOOM_CRASH_AT", "")
+_TRACE = os.environ.get("LOOM_CRASH_TRACE", "")
 _counts: dict[str, int] = {}
 
 
 def crashpoint(name: str) -> None:
     if not _SPEC:
         return
+    if _TRACE:
+        with open(_TRACE, "a", encoding="utf-8") as fh:
+            fh.write(name + "\n")
     point, _, nth = _SPEC.partition(":")
     if point != "*" and point != name:
         return

@@ -152,6 +152,10 @@ class Engine:
             return Response({"directive": d.to_wire()}, d, replayed=False)
         return self._transact(Advance(), [])
 
+    def apply_recorded(self, event: Event, keys: list[str], now: str, bundle: Bundle | None = None) -> Response:
+        """Re-apply a recorded event at its recorded NowToken (replay)."""
+        return self._transact(event, keys, bundle=bundle, now=now)
+
     # ------------------------------------------------------------------ core
     def _transact(self, event: Event, keys: list[str], *, bundle: Bundle | None = None,
                   now: str | None = None) -> Response:
@@ -172,7 +176,8 @@ class Engine:
                 seq = txn.book["tick_seq"] + 1
                 response = {"directive": wire, "seq": seq}
                 txn.write_tick(after=t.state, ops=t.ops, now=now, audit=t.audit,
-                               tick_payload={"event": codec.encode(event), "now": now, "directive": wire},
+                               tick_payload={"event": codec.encode(event), "keys": keys, "now": now,
+                                             "directive": wire},
                                ledger_keys=keys, response=response, extra_ledger=t.ledger, crash=crashpoint)
                 crashpoint("pre-commit")
         except InvariantViolation as exc:

@@ -1,0 +1,282 @@
+"""The ``loom`` command line.
+
+Only typer and the standard library are imported at module load, so ``loom --help`` stays
+fast; every command imports the engine parts it needs inside its body. Errors from the engine
+are printed as one line (``loom: <message>``) with no traceback. Exit codes: 0 ok/accepted,
+1 rejected/failed/error, 2 usage error, 3 parked at a gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="loom",
+    help="Drive chains of LLM agents through classify → plan → implement → review → validate, "
+         "with every step committed to <project>/.loom/state.db.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-C", help="Project directory (default: current directory).",
+                                          file_okay=False, resolve_path=True)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _project(path: Path | None) -> Path:
+    return (path or Path.cwd()).resolve()
+
+
+def _now() -> str:
+    from .driver.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loom {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context,
+         version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Bare `loom` opens the console."""
+    if ctx.invoked_subcommand is None:
+        try:
+            from loom_tui.app import run_console  # type: ignore[import-not-found]
+        except ImportError:
+            typer.echo(ctx.get_help())
+            return
+        run_console()
+
+
+@app.command()
+def status(project: ProjectOpt = None, as_json: JsonOpt = False,
+           stall_minutes: Annotated[float | None, typer.Option(help="Minutes without progress that count as "
+                                                               "stalled (default 50, env LOOM_STALL_MINUTES).")]
+           = None) -> None:
+    """Show the project's task: status, phase, flow, pending gate, spawns, tokens, cost, elapsed."""
+    from .driver.status import project_status
+
+    st = project_status(_project(project), _now(), stall_after_min=stall_minutes)
+    if as_json:
+        _echo_json(st)
+        return
+    if not st["task_id"]:
+        typer.echo(f"no active task in {st['project']}")
+        return
+    lines = [f"project: {st['name']}  ({st['project']})",
+             f"task:    {st['task_id']} — {st['task_short'] or st['task']}"]
+    if st["state"] != "in_progress":
+        lines.append(f"status:  {st['state']} (verdict {st['verdict']}, work {st['work_result']})")
+        lines.append("next:    start another task, or 'loom reset' to archive this one")
+    else:
+        lines.append(f"status:  {st['status']}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
+        if st["gate"]:
+            lines.append(f"paused:  awaiting your answer at gate '{st['gate']}' (loom answer accept|reject)")
+        elif st["pending"]:
+            for p in st["pending"]:
+                lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
+        if st["stalled"]:
+            lines.append(f"STALLED: {st['stalled']}")
+    t = st["tokens"]
+    cost = f"${st['cost_usd']:.4f}" if st["cost_usd"] is not None else "n/a"
+    lines.append(f"spawns:  {st['spawns']}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
+                 f"cost: {cost}   elapsed: {st['elapsed']}")
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """List archived tasks of the project."""
+    from .store.archive import history as read_history
+
+    proj = _project(project)
+    rows = read_history(proj)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no archived tasks in {proj}")
+        return
+    for r in rows:
+        if "raw" in r:
+            typer.echo(r["raw"])
+            continue
+        label = (r.get("task_short") or r.get("task") or "")[:72]
+        typer.echo(f"{r.get('archived_at')}  {r.get('task_id')}  [{r.get('status')}/{r.get('verdict')}]  {label}")
+
+
+@app.command()
+def reset(project: ProjectOpt = None,
+          force: Annotated[bool, typer.Option("--force", help="Archive even a task still in progress.")] = False,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen, change nothing.")]
+          = False) -> None:
+    """Archive the project's task into .loom/history and clear the slot."""
+    from .driver.status import project_status
+    from .store.archive import archive
+
+    proj = _project(project)
+    now = _now()
+    st = project_status(proj, now)
+    if not st["task_id"]:
+        typer.echo(f"no active task in {proj}; nothing to reset")
+        return
+    active = st["state"] == "in_progress"
+    if dry_run:
+        if active and not force:
+            typer.echo(f"would refuse: task {st['task_id']} is in progress (add --force to discard it)")
+        else:
+            typer.echo(f"would archive {st['task_id']} to .loom/history/{st['task_id']}.db and clear the slot")
+        return
+    dest = archive(proj, reason="force-reset" if force else "reset", now=now, force=force)
+    typer.echo(f"archived {st['task_id']} → {dest}")
+    typer.echo("slot cleared; the next 'loom run' starts a fresh task")
+
+
+def _store_path(proj: Path, task: str | None) -> Path:
+    from .errors import LoomError
+    from .store import db as dbmod
+    from .store.archive import find_archive
+
+    live = dbmod.state_path(proj)
+    if task is None:
+        if not live.exists():
+            raise LoomError(f"no active task in {proj} (name an archived one with --task)", code="NO_ACTIVE_TASK")
+        return live
+    found = find_archive(proj, task)
+    if found is not None:
+        return found
+    if live.exists():
+        from .driver.replay import _ro
+
+        conn = _ro(live)
+        try:
+            row = conn.execute("SELECT task_id FROM pipeline_state WHERE id = 1").fetchone()
+        finally:
+            conn.close()
+        if row and row[0] == task:
+            return live
+    raise LoomError(f"no task '{task}' in {proj} (see 'loom history')", code="TASK_NOT_FOUND")
+
+
+@app.command()
+def verify(project: ProjectOpt = None,
+           task: Annotated[str | None, typer.Option("--task", help="An archived task id (default: the live store).")]
+           = None) -> None:
+    """Check the tamper-evident audit chain of the live store or an archived task."""
+    from .driver.replay import verify as verify_chain
+
+    proj = _project(project)
+    path = _store_path(proj, task)
+    report = verify_chain(path)
+    typer.echo(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def replay(task_id: Annotated[str, typer.Argument(help="Task id (archived, or the live task).")],
+           project: ProjectOpt = None,
+           invariants: Annotated[str | None, typer.Option(
+               "--invariants", help="module:attr naming an Invariant or a list of them to add to the rules.")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Re-run a recorded task through the kernel; report whether it is identical, or where
+    a changed rule set would have stopped it."""
+    from .bundles import load_ref
+    from .driver.replay import replay as do_replay
+    from .errors import ConfigError
+    from .kernel.types import Invariant
+
+    proj = _project(project)
+    path = _store_path(proj, task_id)
+    extra: list[Invariant] = []
+    if invariants:
+        sys.path.insert(0, str(Path.cwd()))
+        obj = load_ref(invariants)
+        items = obj if isinstance(obj, (list, tuple)) else [obj]
+        for it in items:
+            if not isinstance(it, Invariant):
+                raise ConfigError(f"{invariants} must be an Invariant or a list of Invariants")
+            extra.append(it)
+    report = do_replay(path, extra_invariants=extra)
+    if as_json:
+        _echo_json({"ticks": report.ticks, "replayed": report.replayed, "identical": report.identical,
+                    "divergence": report.divergence, "stopped": report.stopped})
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if report.stopped:
+        raise typer.Exit(1)
+    raise typer.Exit(0 if report.identical else 1)
+
+
+@app.command()
+def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | cancel-pending | force-close | abandon")],
+            project: ProjectOpt = None) -> None:
+    """Recover a wedged or failed task: re-run failed spawns, drop them, or end the task."""
+    from .driver.engine import Engine
+    from .errors import ConfigError
+
+    if choice not in ("retry", "retry-failed", "cancel-pending", "force-close", "abandon"):
+        raise ConfigError(f"expected retry, retry-failed, cancel-pending, force-close or abandon, got '{choice}'")
+    engine = Engine(_project(project))
+    try:
+        resp = engine.recover(choice)
+    finally:
+        engine.close()
+    d = resp.wire["directive"]
+    if d["kind"] == "complete":
+        typer.echo(f"task ended — {d['verdict']}: {d['summary']}")
+    else:
+        typer.echo(f"recovered ({choice}); next: {d['kind']} — continue with 'loom proceed'")
+
+
+@app.command()
+def init(project: ProjectOpt = None) -> None:
+    """Create the project's .loom directory (state, history and transcripts live there)."""
+    proj = _project(project)
+    d = proj / ".loom"
+    d.mkdir(parents=True, exist_ok=True)
+    gi = d / ".gitignore"
+    if not gi.exists():
+        gi.write_text("*\n", encoding="utf-8")
+    typer.echo(f"ready — loom state lives in {d}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .errors import LoomError
+
+    try:
+        app(args=argv, prog_name="loom")
+    except LoomError as exc:
+        typer.echo(f"loom: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("loom: interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        typer.echo(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Executor seam: ``execute(intent, cancel, log) -> ExecResult``. Executors reuse the
+intent's ``agent_run_id``; they never mint one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ...kernel.types import Intent
+
+
+@dataclass
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cache_write: int = 0
+    cost_usd: float | None = None
+    num_turns: int | None = None
+    duration_ms: int | None = None
+
+
+@dataclass
+class ExecResult:
+    output: str
+    files_modified: tuple[str, ...] = ()
+    files_created: tuple[str, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None  # the model actually run
+
+
+class Executor(Protocol):
+    name: str
+    label: str
+    idempotent: bool
+
+    def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult: ...
+
+
+class ScriptedExecutor:
+    """Instant executor answering from a function of the intent (tests, benchmarks)."""
+
+    name = "scripted"
+    label = "scripted (instant)"
+    idempotent = True
+
+    def __init__(self, respond: Callable[[Intent], str | ExecResult]) -> None:
+        self._respond = respond
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+        with self._lock:
+            self.calls.append(intent.agent_run_id)
+        out = self._respond(intent)
+        return out if isinstance(out, ExecResult) else ExecResult(output=out)

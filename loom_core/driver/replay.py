@@ -1,0 +1,123 @@
+"""Replay an archived (or live) run through the kernel, and verify its audit chain.
+
+Replay re-feeds the recorded events with their recorded NowTokens into a fresh store and
+compares each tick's directive and chained state hash with the record. With an extra or
+changed invariant set it reports the first tick whose commit the new rule would have vetoed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bundles import load_bundle
+from ..errors import InvariantViolation, LoomError, StateCorrupt, StateError
+from ..kernel import codec
+from ..kernel.types import Bundle, Invariant
+from ..store import db as dbmod
+from ..store.audit import ChainReport, verify_rows
+from .clock import FixedClock
+from .engine import Engine
+
+
+def _ro(path: Path) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.exists():
+        raise StateError(f"no state file at {path}")
+    with path.open("rb") as fh:
+        if fh.read(16) != dbmod.SQLITE_MAGIC:
+            raise StateCorrupt(f"{path} is not an SQLite database; nothing was changed")
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise dbmod.map_error(exc, path) from exc
+
+
+def read_ticks(path: Path) -> tuple[str | None, list[dict[str, Any]]]:
+    conn = _ro(path)
+    try:
+        with dbmod.mapped(path):
+            row = conn.execute("SELECT bundle FROM pipeline_state WHERE id = 1").fetchone()
+            ticks = [json.loads(p) for (p,) in conn.execute(
+                "SELECT payload FROM audit WHERE type = 'tick' ORDER BY id")]
+    finally:
+        conn.close()
+    return (row[0] if row else None), ticks
+
+
+@dataclass
+class ReplayReport:
+    ticks: int
+    replayed: int
+    identical: bool
+    divergence: dict[str, Any] | None = None
+    stopped: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        if self.stopped:
+            s = self.stopped
+            return [f"the changed rules would have stopped the run at tick {s['seq']} of {self.ticks} "
+                    f"({s['event']} at {s['now']}): " + "; ".join(f"{v['id']}: {v['message']}" for v in s["violations"])]
+        if self.identical:
+            return [f"replay identical: {self.replayed} tick(s), every directive and state hash matched"]
+        d = self.divergence or {}
+        return [f"replay DIVERGED at tick {d.get('seq')}: {d.get('what')}"]
+
+
+def replay(path: Path, *, extra_invariants: Sequence[Invariant] = (), bundle: Bundle | None = None) -> ReplayReport:
+    name, ticks = read_ticks(path)
+    if not ticks:
+        raise LoomError(f"{path} holds no recorded ticks to replay", code="REPLAY_EMPTY")
+    bundle = bundle or load_bundle(name or "")
+    work = Path(tempfile.mkdtemp(prefix="loom-replay-"))
+    engine = Engine(work, bundle=bundle, clock=FixedClock(), extra_invariants=extra_invariants)
+    report = ReplayReport(ticks=len(ticks), replayed=0, identical=True)
+    try:
+        for rec in ticks:
+            event = codec.decode(rec["event"])
+            try:
+                resp = engine.apply_recorded(event, list(rec.get("keys", [])), rec["now"], bundle=bundle)
+            except InvariantViolation as exc:
+                report.identical = False
+                report.stopped = {"seq": rec["seq"], "event": event.kind, "now": rec["now"],
+                                  "violations": [{"id": v.id, "message": v.message} for v in exc.violations]}
+                return report
+            report.replayed += 1
+            book = engine.store.bookkeeping()
+            if resp.wire["directive"] != rec["directive"]:
+                report.identical = False
+                report.divergence = {"seq": rec["seq"], "what": "directive differs",
+                                     "recorded": rec["directive"], "replayed": resp.wire["directive"]}
+                return report
+            if book["state_hash"] != rec["state_hash"]:
+                report.identical = False
+                report.divergence = {"seq": rec["seq"], "what": "state hash differs (different mutations)"}
+                return report
+        return report
+    finally:
+        engine.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def verify(path: Path) -> ChainReport:
+    conn = _ro(path)
+    try:
+        with dbmod.mapped(path):
+            rows = conn.execute("SELECT id, ts, type, task_id, driver_state_id, payload, verdict, error_class, "
+                                "prev_hash, hash FROM audit ORDER BY id").fetchall()
+            anchor = conn.execute("SELECT audit_head, audit_rows FROM driver_state WHERE id = 1").fetchone()
+            seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
+    finally:
+        conn.close()
+    report = verify_rows(rows, anchor[0] if anchor else None, anchor[1] if anchor else None)
+    if report.ok and seq and rows and seq[0] != rows[-1][0]:
+        return ChainReport(False, len(rows), report.head, rows[-1][0] + 1,
+                           f"row(s) {rows[-1][0] + 1}..{seq[0]} were deleted from the end")
+    return report

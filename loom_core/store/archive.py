@@ -1,0 +1,118 @@
+"""Task lifecycle on disk: rotation of a finished store into ``.loom/history/``, reset, and
+reading the history index."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..errors import KernelRefusal, StateError
+from . import db as dbmod
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def history_dir(project: Path) -> Path:
+    return dbmod.loom_dir(project) / "history"
+
+
+def index_path(project: Path) -> Path:
+    return history_dir(project) / "index.jsonl"
+
+
+def _read_task(path: Path) -> dict[str, Any] | None:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT task_id, task, task_short, status, verdict, started_at, ended_at "
+                           "FROM pipeline_state WHERE id = 1").fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    keys = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
+    return dict(zip(keys, row, strict=True))
+
+
+def archive(project: Path, *, reason: str, now: str, force: bool = False, store: Any = None) -> Path | None:
+    """Move the live store to ``history/<task_id>.db``. Returns the archive path, or None when
+    there was nothing to archive. Refuses an in-progress task unless ``force``."""
+    project = Path(project)
+    live = dbmod.state_path(project)
+    if not live.exists():
+        return None
+    if store is not None:
+        store.close(checkpoint=True)
+    else:
+        with contextlib.suppress(sqlite3.Error):
+            c = sqlite3.connect(str(live))
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            c.close()
+    info = _read_task(live)
+    if info is None:
+        return None  # a store without a task row is never archived
+    if info["status"] == "in_progress" and not force:
+        raise KernelRefusal(f"task {info['task_id']} is still in progress; use --force to archive it anyway",
+                            code="PROJECT_TASK_ACTIVE")
+    hist = history_dir(project)
+    hist.mkdir(parents=True, exist_ok=True)
+    dest = hist / f"{info['task_id']}.db"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = hist / f"{info['task_id']}.{n}.db"
+    tmp = dest.with_suffix(".db.tmp")
+    src = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    dst = sqlite3.connect(str(tmp))
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    copied = _read_task(tmp)
+    if not copied or copied["task_id"] != info["task_id"]:
+        tmp.unlink(missing_ok=True)
+        raise StateError(f"archive of {info['task_id']} did not verify; the live store was kept",
+                         code="ARCHIVE_VERIFY_FAILED")
+    os.replace(tmp, dest)
+    line = {**info, "db_file": str(dest.relative_to(project)), "archived_at": now,
+            "reason": "discarded" if force and info["status"] == "in_progress" else reason}
+    with index_path(project).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
+    for suffix in ("",) + SIDE_FILES:
+        Path(str(live) + suffix).unlink(missing_ok=True)
+    dbmod.forget(live)
+    return dest
+
+
+def history(project: Path) -> list[dict[str, Any]]:
+    path = index_path(Path(project))
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            out.append({"raw": raw})
+    return out
+
+
+def find_archive(project: Path, task_id: str) -> Path | None:
+    for entry in reversed(history(project)):
+        if entry.get("task_id") == task_id and entry.get("db_file"):
+            p = Path(project) / entry["db_file"]
+            if p.exists():
+                return p
+    p = history_dir(Path(project)) / f"{task_id}.db"
+    return p if p.exists() else None
+
+
+def copy_store(src: Path, dest: Path) -> None:
+    shutil.copyfile(src, dest)
