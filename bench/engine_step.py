@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(f"  engine {kind}", _stats(by_kind[kind])))
     ratio = es["mean"] / fs["mean"] if fs["mean"] else float("inf")
     print()
-    print(f"engine overhead over floor: {es['mean'] - fs['mean']:.4f} ms/step (ratio {ratio:.2f}x)")
+    print(f"engine overhead over floor: {es['mean'] - fs['mean']:.4f} ms/step (ratio {ratio:.2f}x); "
+          f"by median: {es['median'] - fs['median']:.4f} ms/step (ratio {es['median'] / fs['median']:.2f}x)")
     print(f"engine tasks run: {info['tasks']} (untimed setup/teardown {info['setup_s']:.2f} s); "
           f"wall: floor {wall1 - wall0:.2f} s, engine {wall2 - wall1:.2f} s")
     if info["tx_check"]:

@@ -607,7 +607,10 @@ def _deliver(ops: Ops, results: Sequence[AgentResult]) -> Directive:
     stage = stage_at(ops.bundle, ops.state)
     in_fanout = isinstance(stage, Fanout) or len(results) > 1
     retry = False
-    for r in results:
+    # canonical order: the records of a batch never depend on the order a transport returned it
+    pend = ops.state.pending
+    for r in sorted(results, key=lambda r: (pend[r.agent_run_id]["agent"] if r.agent_run_id in pend else "",
+                                            r.agent_run_id)):
         retry = _persist_result(ops, r, in_fanout) or retry
     ops.checkpoint()
     if not ops.state.pending and not retry:

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Never read or write the developer's own loom home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("LOOM_HOME", str(home / "loom"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("LOOM_CRASH_AT", raising=False)
+
+
+@pytest.fixture
+def clock():
+    from loom_core.driver.clock import FixedClock
+
+    return FixedClock()
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    p = tmp_path / "proj"
+    p.mkdir()
+    return p
+
+
+@pytest.fixture
+def engine(project, clock):
+    from loom_core.bundles.spec import BUNDLE
+    from loom_core.driver.engine import Engine
+
+    e = Engine(project, bundle=BUNDLE, clock=clock)
+    yield e
+    e.close()
+
+
+def run_loom(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "loom_core.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
