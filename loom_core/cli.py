@@ -236,7 +236,7 @@ def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | c
 
     if choice not in ("retry", "retry-failed", "cancel-pending", "force-close", "abandon"):
         raise ConfigError(f"expected retry, retry-failed, cancel-pending, force-close or abandon, got '{choice}'")
-    engine = Engine(_project(project))
+    engine = Engine(_project(project), create=False)
     try:
         resp = engine.recover(choice)
     finally:

@@ -91,7 +91,16 @@ class Driver:
         self.sink.emit(EngineEvent(kind, str(self.engine.project), data))
 
     # ------------------------------------------------------------------ entry
-    def start(self, task: str, **create_kw: Any) -> Outcome:
+    def start(self, task: str, *, replace: bool = False, **create_kw: Any) -> Outcome:
+        """Create a task in the slot: a finished task is archived first (auto-rotate); a task
+        still in progress is refused unless ``replace`` (it is archived as discarded)."""
+        st = self.engine.state()
+        if st.exists:
+            if st.status == "in_progress" and not replace:
+                raise KernelRefusal(f"task {st.pipeline['task_id']} is still in progress in this project; "
+                                    "resume it, or replace it", code="PROJECT_TASK_ACTIVE")
+            dest = self.engine.rotate(reason="auto-rotate", force=replace)
+            self.emit("notice", message=f"archived the previous task to {dest}")
         resp = self.engine.create(task, **create_kw)
         self.emit("phase", task=task, status="created")
         return self.run(resp)

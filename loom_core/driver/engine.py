@@ -63,15 +63,25 @@ class Refusal:
 class Engine:
     def __init__(self, project: Path | str, *, bundle: Bundle | None = None, clock: Clock | None = None,
                  busy_ms: int = dbmod.DEFAULT_BUSY_MS, extra_invariants: Sequence[Invariant] = (),
-                 store: StateStore | None = None) -> None:
+                 store: StateStore | None = None, create: bool = True) -> None:
         self.project = Path(project).resolve()
-        self.store = store or StateStore.for_project(self.project, busy_ms=busy_ms)
+        if store is None and not create and not dbmod.state_path(self.project).exists():
+            raise NoActiveTask(f"no active task in {self.project}")
+        self.store = store or StateStore.for_project(self.project, busy_ms=busy_ms, create=create)
         self.clock = clock or SystemClock()
         self._bundle = bundle
         self.extra_invariants = tuple(extra_invariants)
 
     def close(self) -> None:
         self.store.close()
+
+    def rotate(self, *, reason: str = "auto-rotate", force: bool = False) -> Path | None:
+        """Archive the slot's task into .loom/history and reopen an empty store."""
+        from ..store.archive import archive
+
+        dest = archive(self.project, reason=reason, now=self.clock.now(), force=force, store=self.store)
+        self.store = StateStore.for_project(self.project, busy_ms=self.store.busy_ms)
+        return dest
 
     # ------------------------------------------------------------------ reads
     def state(self) -> TaskState:
@@ -170,7 +180,7 @@ class Engine:
                 b = bundle or self.bundle_for(state)
                 dsid = event.driver_state_id if isinstance(event, Create) else state.pipeline.get("driver_state_id")
                 ids = IdSource(f"{dsid}/{txn.book['tick_seq'] + 1}")
-                t = fsm.tick(b, state, event, now, ids, self.invariants(b))
+                t = fsm.tick(b, state, event, now, ids, self.invariants(b), keys)
                 crashpoint("ticked")
                 wire = t.directive.to_wire()
                 seq = txn.book["tick_seq"] + 1

@@ -681,6 +681,8 @@ def _recover(ops: Ops, rec: Recover) -> Directive:
     if rec.choice == "retry":
         if state.pending:
             raise KernelError("RECOVERY_INVALID", "agents are still pending; use retry-failed or cancel-pending")
+        if state.driver.get("pending_user_answer"):
+            raise KernelError("RECOVERY_INVALID", "a gate is waiting for your answer; answer it instead")
         return run_fsm(ops)
     if rec.choice == "retry-failed":
         if not state.pending:
@@ -745,12 +747,17 @@ def resume_directive(bundle: Bundle, state: TaskState) -> Directive | None:
 
 
 def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource,
-         invariants: Sequence[Invariant] | None = None) -> Tick:
-    """One transition. ``state`` is not modified; the returned ``Tick.state`` is the new one."""
+         invariants: Sequence[Invariant] | None = None, keys: Sequence[str] = ()) -> Tick:
+    """One transition. ``state`` is not modified; the returned ``Tick.state`` is the new one.
+    ``keys`` are the event's ledger keys, which the caller commits with the tick."""
     if not nowmod.is_now_token(now):
         raise KernelError("NOW_TOKEN_INVALID", f"not a NowToken: {now!r}")
     invs = tuple(invariants) if invariants is not None else invmod.all_for(bundle.invariants)
     ops = Ops(bundle, state.clone(), now, ids, invs)
+    if keys:
+        ops.state.ledger_keys = ops.state.ledger_keys | frozenset(keys)
+        ops.tick.touched.add("ledger")
+        ops._stage_touched.add("ledger")
     if isinstance(event, Create):
         directive = _create(ops, event)
     elif not state.exists:

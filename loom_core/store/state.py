@@ -54,6 +54,7 @@ def _load_json(text: Any, where: str) -> Any:
 class StateStore:
     def __init__(self, path: Path, *, busy_ms: int = dbmod.DEFAULT_BUSY_MS, create: bool = True) -> None:
         self.path = Path(path)
+        self.busy_ms = busy_ms
         self.db = dbmod.connect(self.path, busy_ms=busy_ms, create=create)
         self.m = models.bind(self.db)
         self._lock = threading.RLock()
