@@ -71,6 +71,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self._bundle = bundle
         self.extra_invariants = tuple(extra_invariants)
+        self._invsets: dict[str, invmod.InvariantSet] = {}
 
     def close(self) -> None:
         self.store.close()
@@ -100,8 +101,12 @@ class Engine:
     def bundle(self) -> Bundle:
         return self.bundle_for(self.state())
 
-    def invariants(self, bundle: Bundle) -> tuple[Invariant, ...]:
-        return invmod.all_for(bundle.invariants, self.extra_invariants)
+    def invariants(self, bundle: Bundle) -> invmod.InvariantSet:
+        cached = self._invsets.get(bundle.name)
+        if cached is None:
+            cached = self._invsets[bundle.name] = invmod.InvariantSet(
+                invmod.all_for(bundle.invariants, self.extra_invariants))
+        return cached
 
     def render_intent(self, intent: Intent, state: TaskState | None = None) -> Intent:
         """Fill the prompt from current state (prompts are never stored, only re-rendered)."""

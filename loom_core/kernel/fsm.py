@@ -73,13 +73,13 @@ class Ops:
     applied to the working snapshot at once and recorded for the store."""
 
     def __init__(self, bundle: Bundle, state: TaskState, now: str, ids: IdSource,
-                 invariants: Sequence[Invariant]) -> None:
+                 invariants: Sequence[Invariant] | invmod.InvariantSet) -> None:
         self.bundle = bundle
         self.state = state
         self.now = now
         self.ids = ids
         self.tick = Tick(state=state)
-        self.invariants = invariants
+        self.invariants = invariants if isinstance(invariants, invmod.InvariantSet) else invmod.InvariantSet(invariants)
         self._stage_touched: set[str] = set()
         self.audit_types = KERNEL_AUDIT_TYPES | frozenset(bundle.audit_types)
 
@@ -350,7 +350,7 @@ def _dry_run_approval(ops: Ops, gate: Gate) -> list[invmod.Violation]:
     trial = ops.state.clone()
     trial.apply(("put", "gates", gate.name, {"name": gate.name, "status": "auto-approved",
                                              "decided_by": "auto-policy", "feedback": None, "decided_at": ops.now}))
-    return invmod.check(View(trial, ops.now, ops.bundle), ops.invariants)
+    return invmod.check(View(trial, ops.now, ops.bundle), ops.invariants.all)
 
 
 def _gate_message(gate: Gate, view: View) -> str:
@@ -638,7 +638,8 @@ def _answer(ops: Ops, ans: UserAnswer) -> Directive:
     ops.put("gates", gate.name, {"name": gate.name, "status": "approved" if accepted else "rejected",
                                  "decided_by": "human", "feedback": ans.message, "decided_at": ops.now})
     if accepted:
-        live = state.live_findings(severity="blocking", origin="code")
+        # the person saw these blockers (code and harness alike) and approved over them
+        live = state.live_findings(severity="blocking")
         for f in live:
             ops.update_finding_status(f["id"], "accepted_by_human")
         if live:
@@ -747,12 +748,12 @@ def resume_directive(bundle: Bundle, state: TaskState) -> Directive | None:
 
 
 def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource,
-         invariants: Sequence[Invariant] | None = None, keys: Sequence[str] = ()) -> Tick:
+         invariants: Sequence[Invariant] | invmod.InvariantSet | None = None, keys: Sequence[str] = ()) -> Tick:
     """One transition. ``state`` is not modified; the returned ``Tick.state`` is the new one.
     ``keys`` are the event's ledger keys, which the caller commits with the tick."""
     if not nowmod.is_now_token(now):
         raise KernelError("NOW_TOKEN_INVALID", f"not a NowToken: {now!r}")
-    invs = tuple(invariants) if invariants is not None else invmod.all_for(bundle.invariants)
+    invs = invariants if invariants is not None else invmod.all_for(bundle.invariants)
     ops = Ops(bundle, state.clone(), now, ids, invs)
     if keys:
         ops.state.ledger_keys = ops.state.ledger_keys | frozenset(keys)

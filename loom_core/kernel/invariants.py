@@ -160,12 +160,40 @@ KERNEL_INVARIANTS: tuple[Invariant, ...] = (
 )
 
 
-def check(view: View, invariants: Iterable[Invariant], touched: set[str] | None = None) -> list[Violation]:
-    """Run ``invariants``; with ``touched``, only those reading a touched root (or ``*``/``now``)."""
+class InvariantSet:
+    """Invariants indexed by the roots they read, so a transition runs only the rules whose
+    inputs it touched (``*`` and ``now`` readers always run)."""
+
+    def __init__(self, invariants: Iterable[Invariant]) -> None:
+        self.all = tuple(invariants)
+        self._always = tuple(i for i in self.all if "*" in i.reads)
+        self._by_root: dict[str, tuple[Invariant, ...]] = {}
+        for inv in self.all:
+            for root in inv.reads:
+                self._by_root[root] = self._by_root.get(root, ()) + (inv,)
+        self._cache: dict[frozenset[str], tuple[Invariant, ...]] = {}
+
+    def selected(self, touched: Iterable[str]) -> tuple[Invariant, ...]:
+        key = frozenset(touched)
+        sel = self._cache.get(key)
+        if sel is None:
+            chosen = set(self._always)
+            for root in key:
+                chosen.update(self._by_root.get(root, ()))
+            sel = self._cache[key] = tuple(i for i in self.all if i in chosen)
+        return sel
+
+
+def check(view: View, invariants: Iterable[Invariant] | InvariantSet,
+          touched: set[str] | None = None) -> list[Violation]:
+    """Run ``invariants``; with ``touched``, only those reading a touched root (``*`` always)."""
+    if touched is None:
+        chosen = invariants.all if isinstance(invariants, InvariantSet) else tuple(invariants)
+    else:
+        iset = invariants if isinstance(invariants, InvariantSet) else InvariantSet(invariants)
+        chosen = iset.selected(touched)
     out: list[Violation] = []
-    for inv in invariants:
-        if touched is not None and not any(r in touched or r in ("*", "now") for r in inv.reads):
-            continue
+    for inv in chosen:
         msg = inv.check(view)
         if msg:
             out.append(Violation(inv.id, msg))

@@ -11,7 +11,9 @@ GENESIS = "0" * 64
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Compact JSON. Key order is the (deterministic) construction order; hashes are always
+    computed over the stored text itself, so verification never re-serialises."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def row_hash(prev_hash: str, ts: str, type_: str, task_id: str | None, driver_state_id: str | None,

@@ -8,6 +8,7 @@ invariant guard before COMMIT and rolls everything back on a violation.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import sqlite3
@@ -39,7 +40,28 @@ BOOKKEEPING = ("tick_seq", "state_hash", "audit_head", "audit_rows")
 
 
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.cache
+def _insert_sql(table: str, cols: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+@functools.cache
+def _update_sql(table: str, cols: tuple[str, ...]) -> str:
+    return f"UPDATE {table} SET {', '.join(c + ' = ?' for c in cols)} WHERE id = 1"
+
+
+@functools.cache
+def _upsert_sql(table: str, pk: str, cols: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != pk)
+    return _insert_sql(table, cols) + f" ON CONFLICT({pk}) DO UPDATE SET {sets}"
+
+
+@functools.cache
+def _delete_sql(table: str, pk: str) -> str:
+    return f"DELETE FROM {table} WHERE {pk} = ?"
 
 
 def _load_json(text: Any, where: str) -> Any:
@@ -61,7 +83,6 @@ class StateStore:
         self._state: TaskState | None = None
         self._book: dict[str, Any] = {}
         self._data_version: int | None = None
-        self._sql_cache: dict[tuple, str] = {}
 
     @classmethod
     def for_project(cls, project: Path | str, **kw: Any) -> StateStore:
@@ -170,7 +191,7 @@ class StateStore:
                 raise dbmod.map_error(exc, self.path) from exc
             try:
                 yield conn
-                conn.execute("COMMIT")
+                conn.execute("COMMIT")  # our own commit leaves PRAGMA data_version unchanged
             except BaseException as exc:
                 try:
                     conn.execute("ROLLBACK")
@@ -180,13 +201,6 @@ class StateStore:
                 if isinstance(exc, (sqlite3.Error, peewee.PeeweeException)):
                     raise dbmod.map_error(exc, self.path) from exc
                 raise
-            self._data_version = self._data_version_now()
-
-    def _sql(self, key: tuple, build: Callable[[], str]) -> str:
-        sql = self._sql_cache.get(key)
-        if sql is None:
-            sql = self._sql_cache[key] = build()
-        return sql
 
     def _cols(self, name: str, row: dict[str, Any]) -> list[Any]:
         jc = JSON_COLUMNS.get(name, ())
@@ -221,15 +235,9 @@ class StateStore:
                 full = {k: row[k] for k in sorted(row)}
                 if name == "driver":
                     full.update(book)
-                cols = list(full)
-                sql = self._sql(("ins", name, tuple(cols)), lambda: f"INSERT INTO {table} (id, {', '.join(cols)}) "
-                                f"VALUES (1, {', '.join('?' * len(cols))})")
-                conn.execute(sql, self._cols(name, full))
+                conn.execute(_insert_sql(table, ("id",) + tuple(full)), [1] + self._cols(name, full))
             else:
-                cols = list(values)
-                sql = self._sql(("upd", name, tuple(cols)), lambda: f"UPDATE {table} SET "
-                                f"{', '.join(c + ' = ?' for c in cols)} WHERE id = 1")
-                conn.execute(sql, self._cols(name, values))
+                conn.execute(_update_sql(table, tuple(values)), self._cols(name, values))
         for name in ("phases", "pending", "findings", "gates", "gate_counters"):
             keys = touched_keys.get(name)
             if not keys:
@@ -239,23 +247,16 @@ class StateStore:
             for key in keys:
                 row = current.get(key)
                 if row is None:
-                    conn.execute(self._sql(("del", name), lambda: f"DELETE FROM {table} WHERE {pk} = ?"), (key,))
-                    continue
-                cols = list(row)
-                sql = self._sql(("up", name, tuple(cols)), lambda: (
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-                    f"ON CONFLICT({pk}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols if c != pk)))
-                conn.execute(sql, self._cols(name, row))
+                    conn.execute(_delete_sql(table, pk), (key,))
+                else:
+                    conn.execute(_upsert_sql(table, pk, tuple(row)), self._cols(name, row))
         for name in APPEND:
             n = appended.get(name)
             if not n:
                 continue
             table = TABLES[name]
             for row in getattr(after, name)[-n:]:
-                cols = list(row)
-                sql = self._sql(("add", name, tuple(cols)), lambda: f"INSERT INTO {table} ({', '.join(cols)}) "
-                                f"VALUES ({', '.join('?' * len(cols))})")
-                conn.execute(sql, self._cols(name, row))
+                conn.execute(_insert_sql(table, tuple(row)), self._cols(name, row))
 
     def append_audit(self, conn: sqlite3.Connection, book: dict[str, Any], ts: str, type_: str,
                      payload: dict[str, Any], *, task_id: str | None, dsid: str | None,
@@ -269,13 +270,16 @@ class StateStore:
         book["audit_head"] = h
         book["audit_rows"] += 1
 
-    def put_ledger(self, conn: sqlite3.Connection, keys: list[str], now: str, response: str | None,
+    def put_ledger(self, conn: sqlite3.Connection, rows: list[tuple[str, str | None]], now: str,
                    dsid: str | None, task_id: str | None) -> None:
+        """Upsert (key, response) rows; a NULL response never overwrites a stored one."""
+        if not rows:
+            return
         conn.executemany(
             "INSERT INTO kernel_idempotency_ledger (key, first_seen_ts, last_seen_ts, response_blob, driver_state_id, "
             "task_id, now_token) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
             "last_seen_ts = excluded.last_seen_ts, response_blob = coalesce(excluded.response_blob, response_blob)",
-            [(k, now, now, response, dsid, task_id, now) for k in keys])
+            [(k, now, now, blob, dsid, task_id, now) for k, blob in rows])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Txn]:
@@ -286,6 +290,7 @@ class StateStore:
                     dv = self._data_version_now()
                     if self._state is None or dv != self._data_version:
                         self._state, self._book = self._load()
+                        self._data_version = dv
                 txn = Txn(self, conn, self._state, dict(self._book))
                 yield txn
             if txn.new_state is not None:
@@ -353,8 +358,8 @@ class Txn:
     def ledger_response(self, keys: list[str]) -> dict[str, Any] | None:
         if not keys:
             return None
-        q = "SELECT response_blob FROM kernel_idempotency_ledger WHERE key IN (%s) AND response_blob IS NOT NULL" \
-            % ",".join("?" * len(keys))
+        marks = ",".join("?" * len(keys))
+        q = f"SELECT response_blob FROM kernel_idempotency_ledger WHERE key IN ({marks}) AND response_blob IS NOT NULL"
         row = self.conn.execute(q, keys).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -364,7 +369,8 @@ class Txn:
         crash = crash or (lambda _p: None)
         store, conn, book = self.store, self.conn, self.book
         book["tick_seq"] += 1
-        h = hashlib.sha256((book["state_hash"] + canonical(ops)).encode()).hexdigest()
+        # ops are built deterministically by the kernel, so their repr is a stable, cheap canonical form
+        h = hashlib.sha256((book["state_hash"] + repr(ops)).encode()).hexdigest()
         book["state_hash"] = h
         tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h}
         p = after.pipeline
@@ -375,9 +381,9 @@ class Txn:
         crash("audit-written")
         store.apply_ops(conn, self.state, after, ops, book)
         crash("state-written")
-        store.put_ledger(conn, ledger_keys, now, canonical(response), dsid, task_id)
-        if extra_ledger:
-            store.put_ledger(conn, extra_ledger, now, None, dsid, task_id)
+        blob = canonical(response)
+        store.put_ledger(conn, [(k, blob) for k in ledger_keys] + [(k, None) for k in extra_ledger], now, dsid,
+                         task_id)
         crash("ledger-written")
         self.new_state = after
         return tick_payload

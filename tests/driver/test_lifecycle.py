@@ -113,7 +113,7 @@ def test_stall_detection(project):
     fresh = project_status(project, "2026-03-01T10:05:00.000Z")
     assert fresh["status"] == "running" and fresh["stalled"] is None
     late = project_status(project, "2026-03-01T10:51:00.000Z")
-    assert late["status"] == "stalled" and "pending for 51 min" in late["stalled"]
+    assert late["status"] == "stalled" and "agent pending for 50 min" in late["stalled"]
     custom = project_status(project, "2026-03-01T10:05:00.000Z", stall_after_min=2)
     assert custom["status"] == "stalled"
     proc = run_loom("status", "--stall-minutes", "0.01", cwd=project)

@@ -23,7 +23,6 @@ from loom_core.kernel.types import (
 
 from ._sim import BLOCKER, Sim, lone_reviewer_bundle, reviewer_output
 
-
 # --------------------------------------------------------------------------- 8. INV_008 on a gate-less flow
 
 def test_gateless_accept_over_a_blocker_raises_inv008_and_leaves_state_alone():
