@@ -2,8 +2,8 @@
 
 Pure. Applies one event to a copy of the snapshot, interprets stages until the machine needs
 the world (a spawn, a human, the end) and returns the typed mutations, the audit entries and
-the directive. Invariants are checked in memory after every stage; a violation raises
-``InvariantViolation`` and the caller commits nothing.
+the directive. Invariants are checked on the state the tick would commit (the caller commits the whole tick
+in one transaction); a violation raises ``InvariantViolation`` and the caller commits nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class Ops:
         self.ids = ids
         self.tick = Tick(state=state)
         self.invariants = invariants if isinstance(invariants, invmod.InvariantSet) else invmod.InvariantSet(invariants)
-        self._stage_touched: set[str] = set()
         self.audit_types = KERNEL_AUDIT_TYPES | frozenset(bundle.audit_types)
 
     # raw ops ------------------------------------------------------------------
@@ -88,7 +87,6 @@ class Ops:
         self.state.apply(op)
         self.tick.ops.append(op)
         self.tick.touched.add(op[1])
-        self._stage_touched.add(op[1])
 
     def set(self, table: str, **fields: Any) -> None:
         self._op(("set", table, fields))
@@ -106,7 +104,6 @@ class Ops:
         self.tick.ledger.append(key)
         self.state.ledger_keys = self.state.ledger_keys | {key}
         self.tick.touched.add("ledger")
-        self._stage_touched.add("ledger")
 
     # domain ops ---------------------------------------------------------------
     def set_decision(self, key: str, value: Any) -> None:
@@ -162,10 +159,10 @@ class Ops:
         self.tick.audit.append((type_, payload or {}))
 
     # invariants -----------------------------------------------------------------
-    def checkpoint(self) -> None:
-        """In-memory invariant check at a stage boundary."""
-        touched = self._stage_touched | ({"now"} if self.state.pending else set())
-        self._stage_touched = set()
+    def verify(self) -> None:
+        """Check the rules whose inputs this tick touched against the state it would commit.
+        A tick commits as one transaction, so this is exactly the state any reader could see."""
+        touched = self.tick.touched | ({"now"} if self.state.pending else set())
         if not touched:
             return
         violations = invmod.check(View(self.state, self.now, self.bundle), self.invariants, touched)
@@ -485,12 +482,9 @@ def run_fsm(ops: Ops) -> Directive:
         else:
             raise KernelError("STAGE_KIND_UNKNOWN", f"stage '{stage.name}' has an unknown kind")
         if isinstance(res, Directive):
-            ops.checkpoint()
             return res
         if _apply_stage_result(ops, res, stage):
-            ops.checkpoint()
             continue
-        ops.checkpoint()
         return _result_directive(ops, res)
     return Directive("error", code="STAGE_LOOP_LIMIT", message=f"more than {MAX_STAGES_PER_TICK} stages in one tick")
 
@@ -580,7 +574,7 @@ def _persist_result(ops: Ops, res: AgentResult, in_fanout: bool) -> bool:
 
 def _add_record(ops: Ops, res: AgentResult, pending: dict[str, Any], kind: str) -> None:
     ops.delete("pending", res.agent_run_id)
-    ops.add("agent_records", {"phase": pending["phase"], "agent": pending["agent"], "agent_run_id": res.agent_run_id,
+    ops.add("agent_records", {"seq": ops.state.counters["agents_count"] + 1, "phase": pending["phase"], "agent": pending["agent"], "agent_run_id": res.agent_run_id,
                               "model": pending["model"], "output_kind": kind, "tokens_in": res.tokens_in,
                               "tokens_out": res.tokens_out, "tokens_cached": res.tokens_cached,
                               "recorded_at": ops.now})
@@ -612,7 +606,6 @@ def _deliver(ops: Ops, results: Sequence[AgentResult]) -> Directive:
     for r in sorted(results, key=lambda r: (pend[r.agent_run_id]["agent"] if r.agent_run_id in pend else "",
                                             r.agent_run_id)):
         retry = _persist_result(ops, r, in_fanout) or retry
-    ops.checkpoint()
     if not ops.state.pending and not retry:
         ops.set("driver", step_index=ops.state.driver["step_index"] + 1)
     elif ops.state.pending:
@@ -658,9 +651,7 @@ def _answer(ops: Ops, ans: UserAnswer) -> Directive:
               (None if accepted else "revise"), "message": ans.message}
     res = _resume_gate(ops, gate, answer)
     if _apply_stage_result(ops, res, gate):
-        ops.checkpoint()
         return run_fsm(ops)
-    ops.checkpoint()
     return _result_directive(ops, res)
 
 
@@ -675,7 +666,6 @@ def _recover(ops: Ops, rec: Recover) -> Directive:
             _terminal(ops, "abandoned", None, "abandoned")
         else:
             _terminal(ops, "completed", "failed_force_closed", "force-closed", pipeline_violation="force-close")
-        ops.checkpoint()
         return _complete_directive(ops.state, ops.state.pipeline.get("verdict"))
     if terminal:
         raise KernelError("RECOVERY_TERMINAL", f"the task already ended ({state.status})")
@@ -694,7 +684,6 @@ def _recover(ops: Ops, rec: Recover) -> Directive:
             ops.delete("pending", rid)
         ops.set("pipeline", pipeline_violation="pending-cancel")
         ops.set("driver", step_index=state.driver["step_index"] + 1)
-        ops.checkpoint()
         return run_fsm(ops)
     raise KernelError("RECOVERY_INVALID", f"unknown recovery choice '{rec.choice}'")
 
@@ -714,7 +703,6 @@ def _create(ops: Ops, ev: Create) -> Directive:
         ops.put("phases", name, {"name": name, "status": "pending", "skipped_reason": None, "extension": None,
                                  "updated_at": ops.now})
     ops.audit("pipeline_run_task", {"task": ev.task, "task_id": ev.task_id})
-    ops.checkpoint()
     return run_fsm(ops)
 
 
@@ -758,7 +746,6 @@ def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource
     if keys:
         ops.state.ledger_keys = ops.state.ledger_keys | frozenset(keys)
         ops.tick.touched.add("ledger")
-        ops._stage_touched.add("ledger")
     if isinstance(event, Create):
         directive = _create(ops, event)
     elif not state.exists:
@@ -776,5 +763,6 @@ def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource
             directive = _complete_directive(state, state.pipeline.get("verdict"))
         else:
             directive = resume_directive(bundle, state) or run_fsm(ops)
+    ops.verify()
     ops.tick.directive = directive
     return ops.tick

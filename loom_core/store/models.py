@@ -89,10 +89,10 @@ class Phase(_Base):
 
 
 class AgentRecord(_Base):
-    id = pw.AutoField()
+    agent_run_id = pw.TextField(primary_key=True)
+    seq = pw.IntegerField()
     phase = pw.TextField()
     agent = pw.TextField()
-    agent_run_id = pw.TextField(unique=True)
     model = pw.TextField()
     output_kind = pw.TextField()
     tokens_in = pw.IntegerField()
@@ -116,7 +116,7 @@ class PendingAgent(_Base):
 
 
 class AgentVerdict(_Base):
-    id = pw.AutoField()
+    id = pw.IntegerField(primary_key=True)
     phase = pw.TextField()
     agent = pw.TextField()
     iteration = pw.IntegerField()
@@ -167,7 +167,7 @@ class GateRow(_Base):
 
 
 class Audit(_Base):
-    id = pw.AutoField()
+    id = pw.IntegerField(primary_key=True)
     ts = pw.TextField()
     type = pw.TextField()
     task_id = pw.TextField(null=True)

@@ -133,7 +133,8 @@ class StateStore:
         m = self.m
         s = TaskState()
         book = {"tick_seq": 0, "state_hash": "", "audit_head": GENESIS, "audit_rows": 0}
-        row = m.PipelineState.select().dicts().first()
+        has_task = self.conn.execute("SELECT 1 FROM pipeline_state").fetchone() is not None
+        row = m.PipelineState.select().dicts().first() if has_task else None
         if row is None:
             ledger = frozenset(k for (k,) in self.conn.execute("SELECT key FROM kernel_idempotency_ledger"))
             s.ledger_keys = ledger
@@ -166,8 +167,7 @@ class StateStore:
         s.gates = {r["name"]: r for r in m.GateRow.select().dicts()}
         s.gate_counters = {r["role"]: r for r in m.GateCounter.select().dicts()}
         recs = []
-        for r in m.AgentRecord.select().order_by(m.AgentRecord.id).dicts():
-            r.pop("id")
+        for r in m.AgentRecord.select().order_by(m.AgentRecord.seq).dicts():
             recs.append(r)
         s.agent_records = recs
         verdicts = []
@@ -375,8 +375,8 @@ class Txn:
         tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h}
         p = after.pipeline
         task_id, dsid = p.get("task_id"), p.get("driver_state_id")
-        for type_, payload in audit:
-            store.append_audit(conn, book, now, type_, payload, task_id=task_id, dsid=dsid)
+        if audit:  # the kernel's own audit entries travel inside the tick row: one row per tick
+            tick_payload["notes"] = [{"type": t, **p} for t, p in audit]
         store.append_audit(conn, book, now, "tick", tick_payload, task_id=task_id, dsid=dsid)
         crash("audit-written")
         store.apply_ops(conn, self.state, after, ops, book)

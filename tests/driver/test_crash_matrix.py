@@ -30,13 +30,13 @@ def _fingerprint(project: Path) -> dict:
     conn = sqlite3.connect(project / ".loom" / "state.db")
     try:
         q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
-        run_ids = [r[0] for r in q("SELECT agent_run_id FROM agent_records ORDER BY id")]
+        run_ids = [r[0] for r in q("SELECT agent_run_id FROM agent_records ORDER BY seq")]
         delivered = [r[0] for r in q("SELECT key FROM kernel_idempotency_ledger WHERE key LIKE 'agent-result:%'")]
         return {
             "pipeline": q("SELECT status, verdict, work_result, decisions, bundle_state, files_modified, "
                           "gate_policies FROM pipeline_state"),
             "phases": q("SELECT name, status, skipped_reason FROM phases ORDER BY name"),
-            "records": q("SELECT agent, phase, output_kind FROM agent_records ORDER BY id"),
+            "records": q("SELECT agent, phase, output_kind FROM agent_records ORDER BY seq"),
             "verdicts": q("SELECT agent, phase, iteration, verdict, blocking_issues FROM agent_verdicts ORDER BY id"),
             "findings": sorted(q("SELECT agent, phase, iteration, severity, category, status, "
                                  "superseded_by_iteration FROM findings")),

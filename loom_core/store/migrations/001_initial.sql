@@ -33,7 +33,7 @@ CREATE TABLE pipeline_gate_counters (
   role TEXT PRIMARY KEY,
   human_revisions INTEGER NOT NULL DEFAULT 0,
   auto_rejections INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 
 -- driver position plus the store's own bookkeeping: tick sequence, chained state hash and
 -- the head of the tamper-evident audit chain (updated in the same statement every tick).
@@ -55,20 +55,21 @@ CREATE TABLE phases (
   skipped_reason TEXT,
   extension TEXT CHECK (extension IS NULL OR json_valid(extension)),
   updated_at TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
+-- keyed by run id (one b-tree, and a second delivery of a run is impossible); seq keeps order
 CREATE TABLE agent_records (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  agent_run_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
   phase TEXT NOT NULL REFERENCES phases(name),
   agent TEXT NOT NULL,
-  agent_run_id TEXT NOT NULL UNIQUE,
   model TEXT NOT NULL,
   output_kind TEXT NOT NULL,
   tokens_in INTEGER NOT NULL DEFAULT 0,
   tokens_out INTEGER NOT NULL DEFAULT 0,
   tokens_cached INTEGER NOT NULL DEFAULT 0,
   recorded_at TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE pending_agents (
   agent_run_id TEXT PRIMARY KEY,
@@ -76,10 +77,10 @@ CREATE TABLE pending_agents (
   phase TEXT NOT NULL,
   model TEXT NOT NULL,
   started_at TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE agent_verdicts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id INTEGER PRIMARY KEY,
   phase TEXT NOT NULL,
   agent TEXT NOT NULL,
   iteration INTEGER NOT NULL,
@@ -110,8 +111,7 @@ CREATE TABLE findings (
   recorded_at TEXT NOT NULL,
   superseded_by_iteration INTEGER,
   origin TEXT NOT NULL DEFAULT 'code' CHECK (origin IN ('code', 'harness'))
-);
-CREATE INDEX findings_live ON findings(phase, severity) WHERE superseded_by_iteration IS NULL;
+) WITHOUT ROWID;
 
 CREATE TABLE gates (
   name TEXT PRIMARY KEY,
@@ -119,11 +119,13 @@ CREATE TABLE gates (
   decided_by TEXT,
   feedback TEXT,
   decided_at TEXT
-);
+) WITHOUT ROWID;
 
 -- audit doubles as the durable tick log (type 'tick'); each row chains SHA-256(prev || content).
+-- Tables are kept to one b-tree each (WITHOUT ROWID, no extra indexes, no AUTOINCREMENT): a
+-- tick's commit writes as few pages as possible. Small per-task tables need no secondary index.
 CREATE TABLE audit (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id INTEGER PRIMARY KEY,
   ts TEXT NOT NULL,
   type TEXT NOT NULL,
   task_id TEXT,
@@ -134,7 +136,6 @@ CREATE TABLE audit (
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 );
-CREATE INDEX audit_type_ts ON audit(type, ts);
 
 CREATE TABLE kernel_idempotency_ledger (
   key TEXT PRIMARY KEY,
@@ -144,7 +145,7 @@ CREATE TABLE kernel_idempotency_ledger (
   driver_state_id TEXT,
   task_id TEXT,
   now_token TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- driver-owned: one row per finished spawn (prompt, output, usage); archived with the task.
 CREATE TABLE transcripts (
