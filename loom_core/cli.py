@@ -248,6 +248,142 @@ def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | c
         typer.echo(f"recovered ({choice}); next: {d['kind']} — continue with 'loom proceed'")
 
 
+def _run_options(backend: str, policy: str | None, complexity: str | None, fast: bool, replace: bool,
+                 max_spawns: int | None, bundle: str = "code"):
+    from .driver.runner import RunOptions
+
+    opts = RunOptions(bundle=bundle, backend=backend, policy=policy, complexity=complexity, fast=fast,
+                      replace=replace, max_spawns=max_spawns)
+    opts.validate()
+    return opts
+
+
+def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool):
+    """Run, and at a human gate on a terminal ask accept / reject / view diff, then go on."""
+    from rich.console import Console
+
+    from . import plain
+    from .driver.runner import TaskRunner
+
+    console = Console(stderr=as_json, highlight=False)
+    sink = plain.PlainSink(console)
+    runner, result = runner_call(sink)
+    while result.outcome.kind == "paused" and interactive:
+        decision, note = plain.ask_gate(console, project, result.outcome)
+        runner.answer(decision, note)
+        result = TaskRunner(project, runner.opts, sink=sink).proceed()
+    if as_json:
+        typer.echo(plain.outcome_json(result))
+    else:
+        plain.print_outcome(console, result, project)
+    raise typer.Exit(result.exit_code)
+
+
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="Model backend: demo (offline, scripted) or "
+                                                                  "auto.")]
+PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Gate policy for every gate: human, "
+                                               "on-blockers (default) or auto; or a preset (full-supervised, "
+                                               "review-plan-only, review-final-only, full-autonomous).")]
+ComplexityOpt = Annotated[str | None, typer.Option("--complexity", "-c", help="Pin the flow: trivial, simple, "
+                                                   "medium, complex or question (skips the classifier).")]
+FastOpt = Annotated[bool, typer.Option("--fast", help="The single-pass fast lane (= --complexity trivial).")]
+MaxSpawnsOpt = Annotated[int | None, typer.Option("--max-spawns", help="Cap on agent runs in this drive (default "
+                                                  "40, env LOOM_MAX_SPAWNS; 0 = off).")]
+
+
+@app.command()
+def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain words.")],
+        project: ProjectOpt = None, backend: BackendOpt = "auto", policy: PolicyOpt = None,
+        complexity: ComplexityOpt = None, fast: FastOpt = False,
+        replace: Annotated[bool, typer.Option("--replace", help="Discard a task still in progress and start this "
+                                                                "one.")] = False,
+        max_spawns: MaxSpawnsOpt = None,
+        bundle: Annotated[str, typer.Option(help="Bundle: code (default) or spec.")] = "code",
+        as_json: JsonOpt = False) -> None:
+    """Drive a task to its end in the terminal. Stops at human gates: on a terminal it asks;
+    without one it parks (exit 3) and prints the command to answer."""
+    from . import plain
+    from .driver.runner import TaskRunner
+
+    proj = _project(project)
+    opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle)
+    text = " ".join(task)
+
+    def call(sink):
+        r = TaskRunner(proj, opts, sink=sink)
+        return r, r.start(text)
+
+    _drive_plain(proj, call, interactive=plain.is_tty() and not as_json, as_json=as_json)
+
+
+@app.command()
+def proceed(project: ProjectOpt = None,
+            backend: Annotated[str | None, typer.Option("--backend", "-b", help="Override the backend the task "
+                                                        "was started with.")] = None,
+            as_json: JsonOpt = False) -> None:
+    """Re-drive a parked or interrupted task from where it stopped."""
+    from . import plain
+    from .driver.runner import TaskRunner, load_exec
+
+    proj = _project(project)
+    opts = load_exec(proj)
+    if backend:
+        opts.backend = backend
+
+    def call(sink):
+        r = TaskRunner(proj, opts, sink=sink)
+        return r, r.proceed()
+
+    _drive_plain(proj, call, interactive=plain.is_tty() and not as_json, as_json=as_json)
+
+
+@app.command()
+def answer(decision: Annotated[str, typer.Argument(help="accept | reject | abandon | auto-apply")],
+           project: ProjectOpt = None,
+           note: Annotated[str | None, typer.Option("--note", "-m", help="What to change (required to reject).")]
+           = None) -> None:
+    """Answer the gate the project's task is parked at (then run 'loom proceed')."""
+    from .driver.runner import TaskRunner, load_exec
+
+    proj = _project(project)
+    res = TaskRunner(proj, load_exec(proj)).answer(decision, note)
+    typer.echo(f"answered gate '{res['gate']}': {decision}; continue with 'loom proceed'")
+
+
+@app.command()
+def demo(directory: Annotated[Path | None, typer.Argument(help="Where to create the demo project (default: "
+                                                          "./loom-demo).", file_okay=False, resolve_path=True)]
+         = None,
+         plain_mode: Annotated[bool, typer.Option("--plain", help="Stay in the terminal (no console).")] = False,
+         policy: PolicyOpt = None, as_json: JsonOpt = False) -> None:
+    """Make a small Python git repository with a real test suite and drive a real task on it
+    with the offline demo backend: no key, no network."""
+    from . import plain
+    from .driver.demo_project import create_demo_project
+    from .driver.runner import RunOptions, TaskRunner, demo_task
+
+    target = directory or (Path.cwd() / "loom-demo")
+    created = create_demo_project(target)
+    opts = RunOptions(backend="demo", policy=policy)
+    opts.validate()
+    if not plain_mode:
+        try:
+            from loom_tui.app import run_demo_console  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+        else:
+            run_demo_console(target, opts)
+            return
+    if not as_json:
+        typer.echo(f"{'created' if created else 'reusing'} demo project {target}")
+
+    def call(sink):
+        r = TaskRunner(target, opts, sink=sink)
+        return r, r.start(demo_task())
+
+    _drive_plain(target, call, interactive=plain.is_tty() and not as_json, as_json=as_json)
+
+
 @app.command()
 def init(project: ProjectOpt = None) -> None:
     """Create the project's .loom directory (state, history and transcripts live there)."""
@@ -267,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="loom")
     except LoomError as exc:
         typer.echo(f"loom: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(2 if exc.code == "USAGE" else 1)
     except KeyboardInterrupt:
         typer.echo("loom: interrupted", err=True)
         sys.exit(130)

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 
 BUILTIN = {
+    "code": "loom_core.bundles.code:BUNDLE",
     "spec": "loom_core.bundles.spec:BUNDLE",
 }
 

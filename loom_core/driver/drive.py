@@ -86,6 +86,9 @@ class Driver:
         self._done: dict[str, ExecResult] = {}
         self._spawned: set[str] = set()
         self.usage = UsageTotal()
+        st = engine.state()
+        self._seen_verdicts = len(st.verdicts)
+        self._seen_findings: set[str] = set(st.findings)
 
     def emit(self, kind: str, **data: Any) -> None:
         self.sink.emit(EngineEvent(kind, str(self.engine.project), data))
@@ -100,9 +103,10 @@ class Driver:
                 raise KernelRefusal(f"task {st.pipeline['task_id']} is still in progress in this project; "
                                     "resume it, or replace it", code="PROJECT_TASK_ACTIVE")
             dest = self.engine.rotate(reason="auto-rotate", force=replace)
+            self._seen_verdicts, self._seen_findings = 0, set()
             self.emit("notice", message=f"archived the previous task to {dest}")
         resp = self.engine.create(task, **create_kw)
-        self.emit("phase", task=task, status="created")
+        self._emit_state(resp)
         return self.run(resp)
 
     def resume(self) -> Outcome:
@@ -160,6 +164,13 @@ class Driver:
 
     def _emit_state(self, resp: Response) -> None:
         st = self.engine.state()
+        if len(st.verdicts) > self._seen_verdicts:
+            self.emit("verdicts", verdicts=st.verdicts[self._seen_verdicts:])
+            self._seen_verdicts = len(st.verdicts)
+        new = [f for fid, f in st.findings.items() if fid not in self._seen_findings]
+        if new:
+            self._seen_findings.update(f["id"] for f in new)
+            self.emit("findings", findings=new)
         self.emit("phase", flow=st.driver.get("flow_name"), step=st.driver.get("step_index"),
                   phases={k: v["status"] for k, v in st.phases.items()})
 

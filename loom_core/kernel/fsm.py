@@ -17,7 +17,7 @@ from . import invariants as invmod
 from . import now as nowmod
 from .errors import InvariantViolation, KernelError
 from .ids import IdSource
-from .parse import parse_output
+from .parse import Parsed, excerpt, parse_output
 from .state import TERMINAL_PHASE, TaskState, View
 from .types import (
     ADVANCE,
@@ -528,6 +528,15 @@ def _persist_result(ops: Ops, res: AgentResult, in_fanout: bool) -> bool:
         raise KernelError("VOCAB_UNKNOWN", f"output kind '{agent.output_kind}' is not in the vocabulary")
     phase = pending["phase"]
     parsed = parse_output(agent.output_kind, res.output)
+    if parsed.ok and agent.contract is not None:
+        try:
+            parsed = Parsed(True, header=agent.contract(parsed.header))
+        except ValueError as exc:
+            parsed = Parsed(False, failure="schema-field", detail=str(exc), excerpt=excerpt(res.output))
+    if not parsed.ok and agent.output_kind not in ("reviewer", "validator"):
+        # forensic only: the run is recorded, nothing of the output is merged
+        ops.audit("schema-retry", {"agent": agent.name, "agent_run_id": res.agent_run_id, "forensic": True,
+                                   "reason": f"{parsed.failure}: {parsed.detail}"})
     retry_key = f"schema_retry_{phase}_{agent.name}"
     if not parsed.ok and agent.output_kind in ("reviewer", "validator"):
         reason = f"{parsed.failure}: {parsed.detail}"

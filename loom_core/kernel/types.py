@@ -27,6 +27,8 @@ class Agent:
     applies_to: Callable[[Any], bool] | None = None
     relevant_for_change_kinds: tuple[str, ...] | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # contract(header) -> normalised header, or ValueError naming what is wrong (pure)
+    contract: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,190 @@
+"""Gates, the policy resolver and the invariants of the code bundle (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...kernel.gates import PolicyContext
+from ...kernel.state import View
+from ...kernel.types import ADVANCE, GateDecision, Invariant, StageResult, complete, walk_back
+
+
+def _blockers(view: View, phase: str | None = None, limit: int = 8) -> list[str]:
+    out = []
+    for f in view.state.live_findings(phase=phase, severity="blocking")[:limit]:
+        loc = f" {f['file']}:{f['line_start']}" if f.get("file") else ""
+        out.append(f"- [{f['category']}]{loc} ({f['agent']}): {f['summary']}")
+    return out
+
+
+def classify_message(view: View) -> str:
+    d = view.decisions
+    return (f"Classification: complexity {d.get('complexity')}, tests {d.get('tests_mode')}, "
+            f"change kind {d.get('change_kind') or 'unknown'}. Proceed with this scope?")
+
+
+def plan_message(view: View) -> str:
+    lines = ["Approve the plan (.loom/work/plan.md)?"]
+    verdicts = [v for v in view.verdicts if v["phase"] == "planning"][-3:]
+    lines += [f"- {v['agent']}: {v['verdict']} — {v['summary_line']}" for v in verdicts]
+    blockers = _blockers(view, "planning")
+    if blockers:
+        lines += ["Open blockers:", *blockers]
+    return "\n".join(lines)
+
+
+def final_message(view: View) -> str:
+    bs = view.bundle_state
+    snap = bs.get("diff_snapshot") or {}
+    lines = [f"Accept the change? {snap.get('modified_count', 0)} modified, {snap.get('created_count', 0)} new file(s)."]
+    for key, label in (("test_run", "tests"), ("lint_result", "lint"), ("typecheck", "typecheck")):
+        st = (bs.get(key) or {}).get("status")
+        if st:
+            lines.append(f"- {label}: {st}")
+    acc = view.state.latest_verdict("acceptance")
+    if acc:
+        lines.append(f"- acceptance: {acc['verdict']} — {acc['summary_line']}")
+    touched = bs.get("test_files_modified_by_implementer") or []
+    if touched:
+        lines.append("- the implementer changed test files: " + ", ".join(touched[:6]))
+    blockers = _blockers(view)
+    if blockers:
+        lines += ["Open blockers:", *blockers]
+    return "\n".join(lines)
+
+
+def resume_plan(view: View, answer: dict[str, Any]) -> StageResult:
+    if answer["decision"] in ("accept", "auto-apply"):
+        return ADVANCE
+    if answer.get("reject_intent") == "abandon":
+        return complete("rejected")
+    return walk_back("plan-deep" if view.driver.get("flow_name") == "complex" else "plan")
+
+
+def resume_final(view: View, answer: dict[str, Any]) -> StageResult:
+    if answer["decision"] in ("accept", "auto-apply"):
+        return ADVANCE
+    if answer.get("reject_intent") == "abandon":
+        return complete("rejected")
+    target = "implement"
+    return walk_back(target)
+
+
+def resolver(view: View, role: str, ctx: PolicyContext) -> GateDecision:
+    s = view.state
+    if role == "classify":
+        return GateDecision("auto-approve", reason="classification accepted")
+    if role == "plan":
+        if s.count_blocking(phase="planning", origin="harness"):
+            return GateDecision("human-required", reason="a plan reviewer returned output loom could not read")
+        n = s.count_blocking(phase="planning", origin="code")
+        if n:
+            return GateDecision("auto-reject", reason=f"{n} blocking plan finding(s)", reject_intent="revise",
+                                feedback="revise the plan to address the open blockers",
+                                counts_against_replan_cap=True)
+        return GateDecision("auto-approve", reason="plan review found no blocker")
+    if role == "final":
+        if s.count_blocking(origin="harness"):
+            return GateDecision("human-required", reason="an agent returned output loom could not read")
+        acc = ctx.latest_verdict("acceptance")
+        n = s.count_blocking(origin="code")
+        if n or (acc and acc["verdict"] == "FAIL"):
+            why = f"{n} blocking finding(s)" if n else "acceptance FAILED"
+            return GateDecision("auto-reject", reason=why, reject_intent="revise",
+                                feedback="fix the open blockers", counts_against_replan_cap=True)
+        return GateDecision("auto-approve", reason="checks, review and acceptance passed")
+    return GateDecision("human-required", reason=f"role '{role}' is decided by a person")
+
+
+# --------------------------------------------------------------------------- invariants
+
+def _gate(view: View, name: str) -> dict[str, Any] | None:
+    return view.gates.get(name)
+
+
+def _approved(row: dict[str, Any] | None) -> bool:
+    return bool(row) and row["status"] in ("approved", "auto-approved")
+
+
+def _inv_101(view: View) -> str | None:
+    if _approved(_gate(view, "gate-plan")):
+        st = view.phases.get("planning", {}).get("status")
+        if st not in ("pending", "in_progress", "completed", "skipped"):
+            return f"plan approved while planning is {st}"
+    return None
+
+
+def _inv_102(view: View) -> str | None:
+    g = _gate(view, "gate-final")
+    if _approved(g) and g["decided_by"] != "human":
+        for ph in ("implementation", "validation"):
+            if view.phases.get(ph, {}).get("status") == "skipped":
+                return f"automatic final approval while {ph} was skipped"
+    return None
+
+
+def _inv_103(view: View) -> str | None:
+    g = _gate(view, "gate-final")
+    touched = view.bundle_state.get("test_files_modified_by_implementer") or []
+    if _approved(g) and g["decided_by"] != "human" and touched:
+        return ("the implementer changed test files (" + ", ".join(touched[:4]) +
+                "); only a person may approve this change")
+    return None
+
+
+def _inv_104(view: View) -> str | None:
+    acc = view.state.latest_verdict("acceptance")
+    if acc and acc["verdict"] in ("PASS", "PASS_WITH_WARNINGS"):
+        live = view.state.count_blocking(phase="implementation")
+        if live:
+            return f"acceptance passed while {live} implementation blocker(s) are open"
+    return None
+
+
+def _auto_final(view: View) -> bool:
+    g = _gate(view, "gate-final")
+    return bool(g) and g["status"] == "auto-approved" and view.effective_policy("final") == "auto"
+
+
+def _inv_105(view: View) -> str | None:
+    if _auto_final(view):
+        snap = view.bundle_state.get("diff_snapshot") or {}
+        if not snap.get("modified_count") and not snap.get("created_count"):
+            return "autonomous approval of an empty change"
+    return None
+
+
+def _floor(key: str, label: str):
+    def check(view: View) -> str | None:
+        if _auto_final(view):
+            st = (view.bundle_state.get(key) or {}).get("status")
+            if st not in ("ok", "skipped"):
+                return f"autonomous approval needs {label} ok or skipped (is {st or 'missing'})"
+        return None
+
+    return check
+
+
+_lint, _tests, _types = _floor("lint_result", "lint"), _floor("test_run", "tests"), _floor("typecheck", "typecheck")
+
+
+def _safety_floor(view: View) -> str | None:
+    for fn in (_tests, _lint, _types):
+        msg = fn(view)
+        if msg:
+            return msg
+    return None
+
+
+READS = ("gates", "pipeline", "phases")
+INVARIANTS = (
+    Invariant("INV_CODE_101", ("gates", "phases"), _inv_101, "plan approval only over a settled planning phase"),
+    Invariant("INV_CODE_102", ("gates", "phases"), _inv_102, "no automatic final approval over skipped phases"),
+    Invariant("INV_CODE_103", ("gates", "pipeline"), _inv_103, "tests touched by the implementer need a human"),
+    Invariant("INV_CODE_104", ("verdicts", "findings"), _inv_104, "acceptance cannot pass over open blockers"),
+    Invariant("INV_CODE_105", READS, _inv_105, "no autonomous approval of an empty diff"),
+    Invariant("INV_lint_clean", READS, _lint, "autonomous approval needs lint ok"),
+    Invariant("INV_tests_pass", READS, _tests, "autonomous approval needs tests ok"),
+    Invariant("INV_typecheck_clean", READS, _types, "autonomous approval needs typecheck ok"),
+    Invariant("INV_safety_floor_final", READS, _safety_floor, "deterministic safety floor for final: auto"),
+)

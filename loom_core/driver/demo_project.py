@@ -1,0 +1,29 @@
+"""Create the demo project `loom demo` works on: a git repository with a real test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from .executors.demo import PRICING, write_demo_project
+
+
+def create_demo_project(target: Path) -> bool:
+    """Create (True) or reuse (False) a demo project at ``target``. Refuses a non-empty
+    directory that is not a loom demo project."""
+    import pygit2
+
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        if (target / PRICING).is_file() and (target / ".git").exists():
+            return False
+        raise ConfigError(f"{target} exists and is not empty; choose a new directory for the demo")
+    target.mkdir(parents=True, exist_ok=True)
+    write_demo_project(target)
+    repo = pygit2.init_repository(str(target), initial_head="main")
+    repo.index.add_all()
+    repo.index.write()
+    tree = repo.index.write_tree()
+    sig = pygit2.Signature("loom demo", "demo@loom.invalid")
+    repo.create_commit("HEAD", sig, sig, "demo shop: initial version", tree, [])
+    return True

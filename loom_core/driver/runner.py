@@ -1,0 +1,302 @@
+"""Run a task in a project: the composition every surface (CLI, console, daemon) uses.
+
+Takes the per-project lock, opens the engine, provisions the sandbox, resolves the backend,
+drives, and on an accepted finish commits the work to ``loom/<task_id>`` in the user's repo.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..bundles import load_bundle
+from ..errors import ConfigError, KernelRefusal, LoomError, NoActiveTask
+from ..kernel.gates import PRESETS
+from ..store import db as dbmod
+from .clock import Clock, SystemClock
+from .drive import DriveOptions, Driver, Outcome
+from .engine import Engine
+from .events import EngineEvent, EventSink, NullSink
+
+POLICIES = ("human", "on-blockers", "auto")
+COMPLEXITIES = ("trivial", "simple", "medium", "complex", "question")
+
+
+class ProjectBusy(LoomError):
+    code = "PROJECT_BUSY"
+
+
+@dataclass
+class RunOptions:
+    bundle: str = "code"
+    backend: str = "auto"
+    policy: str | None = None
+    complexity: str | None = None
+    fast: bool = False
+    replace: bool = False
+    max_spawns: int | None = None
+    max_concurrent: int = 4
+    demo_delay_s: float = 0.0
+
+    def validate(self) -> None:
+        if self.fast and self.complexity not in (None, "trivial"):
+            raise ConfigError(f"--fast means --complexity trivial; it cannot be combined with --complexity "
+                              f"{self.complexity}", code="USAGE")
+        if self.complexity is not None and self.complexity not in COMPLEXITIES:
+            raise ConfigError(f"--complexity must be one of {', '.join(COMPLEXITIES)}, got '{self.complexity}'",
+                              code="USAGE")
+        if self.policy is not None and self.policy not in POLICIES and self.policy not in PRESETS:
+            raise ConfigError(f"--policy must be one of {', '.join(POLICIES + tuple(PRESETS))}, got "
+                              f"'{self.policy}'", code="USAGE")
+
+    def gate_policies(self) -> dict[str, str]:
+        if self.policy is None:
+            return {}
+        if self.policy in PRESETS:
+            return dict(PRESETS[self.policy])
+        return {"classify": self.policy, "plan": self.policy, "final": self.policy}
+
+    def initial_decisions(self) -> dict[str, Any]:
+        level = "trivial" if self.fast else self.complexity
+        return {"complexity": level, "complexity_pinned": True} if level else {}
+
+    def spawn_cap(self) -> int:
+        if self.max_spawns is not None:
+            return self.max_spawns
+        raw = os.environ.get("LOOM_MAX_SPAWNS", "").strip()
+        try:
+            return int(raw) if raw else 40
+        except ValueError:
+            raise ConfigError(f"LOOM_MAX_SPAWNS must be an integer, got '{raw}'") from None
+
+
+@dataclass
+class RunResult:
+    outcome: Outcome
+    merge: Any = None  # MergeResult | None
+    warning: str | None = None
+    sandbox: str | None = None
+    task_id: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.outcome.exit_code
+
+
+def project_config(project: Path) -> dict[str, Any]:
+    path = dbmod.loom_dir(project) / "loom.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data
+
+
+def configured_checks(project: Path) -> dict[str, str]:
+    checks = project_config(project).get("checks") or {}
+    if not isinstance(checks, dict):
+        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands")
+    return {k: str(v).replace("{python}", shlex.quote(sys.executable)) for k, v in checks.items() if v}
+
+
+class ProjectLock:
+    """An advisory lock on ``.loom/lock`` held while a process drives the project; the
+    kernel releases it if the process dies."""
+
+    def __init__(self, project: Path) -> None:
+        self.path = dbmod.loom_dir(project) / "lock"
+        self._fh = None
+
+    def acquire(self) -> ProjectLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ProjectBusy(f"{self.path.parent.parent} is being driven by {holder}; stop it or wait") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> ProjectLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def exec_file(project: Path) -> Path:
+    return dbmod.loom_dir(project) / "task-exec.json"
+
+
+def save_exec(project: Path, opts: RunOptions) -> None:
+    path = exec_file(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(opts), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_exec(project: Path) -> RunOptions:
+    path = exec_file(project)
+    if not path.exists():
+        return RunOptions()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunOptions(**{k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__})
+    except (ValueError, TypeError):
+        return RunOptions()
+
+
+class TaskRunner:
+    def __init__(self, project: Path | str, opts: RunOptions | None = None, *, sink: EventSink | None = None,
+                 clock: Clock | None = None, cancel: threading.Event | None = None) -> None:
+        self.project = Path(project).resolve()
+        if not self.project.is_dir():
+            raise ConfigError(f"{self.project} is not a directory")
+        self.opts = opts or RunOptions()
+        self.opts.validate()
+        self.sink = sink or NullSink()
+        self.clock = clock or SystemClock()
+        self.cancel = cancel or threading.Event()
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.sink.emit(EngineEvent(kind, str(self.project), data))
+
+    # ------------------------------------------------------------------ parts
+    def _backend(self):
+        from .backends import resolve_backend
+
+        return resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s)
+
+    def _executor(self, engine: Engine, workspace) -> Any:
+        from .checks import ChecksExecutor
+        from .dispatch import TaskExecutor
+
+        backend = self._backend()
+        checks = ChecksExecutor(lambda: workspace.root, configured=configured_checks(self.project))
+        return TaskExecutor(backend, workspace, checks=checks)
+
+    def _workspace(self, *, fresh: bool):
+        from .workspace import Workspace
+
+        ws = Workspace.provision(self.project, fresh=fresh)
+        if ws.warning:
+            self.emit("notice", message=ws.warning, level="warning")
+        return ws
+
+    def _driver(self, engine: Engine, workspace) -> Driver:
+        ex = self._executor(engine, workspace)
+        self.emit("backend", name=ex.name, label=ex.label, sandbox=str(workspace.root), isolated=workspace.isolated)
+        return Driver(engine, ex, sink=self.sink, cancel=self.cancel,
+                      options=DriveOptions(max_total_spawns=self.opts.spawn_cap(),
+                                           max_concurrent=self.opts.max_concurrent))
+
+    def _finish(self, engine: Engine, workspace, outcome: Outcome) -> RunResult:
+        merge = None
+        if outcome.kind == "complete" and outcome.verdict == "accepted" and outcome.task_id:
+            merge = workspace.merge_back(outcome.task_id)
+            self.emit("merge", status=merge.status, branch=merge.branch, files=list(merge.files),
+                      message=merge.message)
+            if merge.status in ("merged", "no-changes") and workspace.isolated:
+                workspace.discard()
+        return RunResult(outcome, merge, workspace.warning, str(workspace.root), outcome.task_id)
+
+    # ------------------------------------------------------------------ verbs
+    def start(self, task: str) -> RunResult:
+        """New task (a finished one is archived first; an in-progress one is resumed unless
+        ``replace``)."""
+        if not task.strip():
+            raise ConfigError("the task text is empty", code="USAGE")
+        with ProjectLock(self.project):
+            engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
+            try:
+                st = engine.state()
+                if st.exists and st.status == "in_progress" and not self.opts.replace:
+                    self.emit("notice", message=f"resuming the task already in progress ({st.pipeline['task_id']}); "
+                                                "the new text is ignored (use --replace to discard it)")
+                    return self._resume(engine)
+                ws = self._workspace(fresh=True)
+                driver = self._driver(engine, ws)
+                save_exec(self.project, self.opts)
+                outcome = driver.start(task, replace=self.opts.replace, gate_policies=self.opts.gate_policies(),
+                                       initial_decisions=self.opts.initial_decisions())
+                return self._finish(engine, ws, outcome)
+            finally:
+                engine.close()
+
+    def proceed(self) -> RunResult:
+        with ProjectLock(self.project):
+            if not dbmod.state_path(self.project).exists():
+                raise NoActiveTask(f"no active task in {self.project}")
+            engine = Engine(self.project, clock=self.clock, create=False)
+            try:
+                return self._resume(engine)
+            finally:
+                engine.close()
+
+    def _resume(self, engine: Engine) -> RunResult:
+        st = engine.state()
+        if not st.exists:
+            raise NoActiveTask(f"no active task in {self.project}")
+        if st.status != "in_progress":
+            d = engine.resume_directive()
+            return RunResult(Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary))
+        ws = self._workspace(fresh=False)
+        driver = self._driver(engine, ws)
+        return self._finish(engine, ws, driver.resume())
+
+    def answer(self, decision: str, note: str | None = None) -> dict[str, Any]:
+        """Answer the parked gate (does not drive; ``proceed`` continues)."""
+        if decision not in ("accept", "reject", "abandon", "auto-apply"):
+            raise ConfigError(f"expected accept, reject, abandon or auto-apply, got '{decision}'", code="USAGE")
+        with ProjectLock(self.project):
+            if not dbmod.state_path(self.project).exists():
+                raise NoActiveTask(f"no active task in {self.project}")
+            engine = Engine(self.project, clock=self.clock, create=False)
+            try:
+                st = engine.state()
+                pua = st.driver.get("pending_user_answer") if st.exists else None
+                if not pua:
+                    raise KernelRefusal("no gate is waiting for an answer in this project", code="NO_PENDING_GATE")
+                if decision == "reject" and not note:
+                    raise ConfigError("a rejection needs a note saying what to change (--note)", code="USAGE")
+                resp = engine.answer(pua["gate_event_id"], "reject" if decision == "abandon" else decision,
+                                     reject_intent="abandon" if decision == "abandon" else
+                                     ("revise" if decision == "reject" else None), message=note)
+                self.emit("gate-answered", gate=pua["gate"], decision=decision)
+                return {"gate": pua["gate"], "decision": decision, "next": resp.wire["directive"]["kind"]}
+            finally:
+                engine.close()
+
+
+def demo_task() -> str:
+    from .executors.demo import DEMO_TASK
+
+    return DEMO_TASK
+
+
+__all__ = ["RunOptions", "RunResult", "TaskRunner", "ProjectLock", "ProjectBusy"]
