@@ -81,3 +81,9 @@ class ExecutorError(LoomError):
 
 class BackendError(ExecutorError):
     code = "BACKEND_ERROR"
+
+
+class SandboxError(LoomError):
+    """The sandbox copy could not be provisioned, inspected or merged back (§9)."""
+
+    code = "SANDBOX_PROVISION_FAILED"

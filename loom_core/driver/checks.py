@@ -356,7 +356,7 @@ class _LocationParser:
         except OSError:
             self.root_resolved = root
         self.locations: list[Location] = []
-        self._seen: set[tuple[str, int | None]] = set()
+        self._seen: set[tuple[str, int | None, str]] = set()
         self._paths: dict[str, str | None] = {}
         self._prev = ""
 
@@ -387,10 +387,11 @@ class _LocationParser:
         rel = self._rel(raw)
         if rel is None:
             return False
-        key = (rel, int(line))
+        loc = Location(rel, int(line), msg.strip()[:MESSAGE_CHARS])
+        key = (loc.file, loc.line, loc.message)  # two rules on one line are two locations
         if key not in self._seen:
             self._seen.add(key)
-            self.locations.append(Location(rel, int(line), msg.strip()[:MESSAGE_CHARS]))
+            self.locations.append(loc)
         return True
 
     def feed_line(self, text: str) -> None:

@@ -347,14 +347,14 @@ class Workspace:
         old = _read_json(self._manifest_path())
         if not isinstance(old, dict):
             raise SandboxError(f"no file manifest for {self.project}; provision the workspace first")
-        modified, created = [], []
+        modified, created, seen = [], [], set()
         for path, (size, digest) in _walk(self.project):
+            seen.add(path)
             prev = old.get(path)
             if prev is None:
                 created.append(path)
             elif prev[0] != size or prev[1] != digest():
                 modified.append(path)
-        seen = {p for p, _ in _walk(self.project)}
         modified.extend(p for p in old if p not in seen)
         return sorted(modified), sorted(created)
 

@@ -46,7 +46,7 @@ _ROSTER: dict[str, tuple[str, str, object, dict]] = {
     "test": ("validator", "fast", contracts.VALIDATOR, {"edits_files": True}),
     "implementer": ("nonreview", "premium", None, {"edits_files": True}),
     "implementer-escalated": ("nonreview", "premium", None, {"edits_files": True}),
-    "checks-runner": ("classifier", "none", contracts.CHECKS, {"capability": "checks"}),
+    "checks-runner": ("classifier", "deterministic", contracts.CHECKS, {"capability": "checks"}),
     "adjudicator": ("validator", "balanced", contracts.VALIDATOR, {}),
     "acceptance": ("validator", "fast", contracts.VALIDATOR, {}),
     "responder": ("classifier", "balanced", contracts.RESPONDER, {}),

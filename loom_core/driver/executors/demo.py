@@ -72,7 +72,7 @@ class DemoExecutor:
         handler = getattr(self, "_" + intent.agent.replace("-", "_"), None)
         if handler is None:
             handler = self._generic
-        log(f"{intent.agent}: working (demo backend, offline)")
+        log("working (demo backend, offline)")
         if self.delay_s and cancel.wait(self.delay_s):
             from ...errors import ExecutorError
 
@@ -158,8 +158,10 @@ class DemoExecutor:
             else:
                 fix, what = HALF_FIX, "rejected percentages above 100"
             if fix not in text:
-                text = re.sub(r'(def apply_discount\(.*?\):\n(?:    """.*?"""\n)?)', lambda m: m.group(1) + fix,
-                              text, count=1, flags=re.S)
+                text, n = re.subn(r'(def apply_discount\([^)]*\)[^:\n]*:\n(?:    """.*?"""\n)?)',
+                                  lambda m: m.group(1) + fix, text, count=1, flags=re.S)
+                if not n:
+                    return "## Report\nCould not find `apply_discount` to edit; no change made.\n"
                 path.write_text(text, encoding="utf-8")
             log(f"edited {PRICING}: {what}")
             return f"## Report\n- Edited `{PRICING}`: {what}.\n- Tests: existing suite unchanged.\n"
