@@ -265,7 +265,8 @@ def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool
     from . import plain
     from .driver.runner import TaskRunner
 
-    console = Console(stderr=as_json, highlight=False)
+    # piped or logged output is never hard-wrapped (lines stay greppable)
+    console = Console(stderr=as_json, highlight=False, soft_wrap=not plain.is_tty())
     sink = plain.PlainSink(console)
     runner, result = runner_call(sink)
     while result.outcome.kind == "paused" and interactive:
@@ -347,7 +348,11 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
 
     proj = _project(project)
     res = TaskRunner(proj, load_exec(proj)).answer(decision, note)
-    typer.echo(f"answered gate '{res['gate']}': {decision}; continue with 'loom proceed'")
+    if res["next"] == "complete":
+        typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
+                   "Run 'loom proceed' to land accepted work on its loom/<task> branch")
+    else:
+        typer.echo(f"answered gate '{res['gate']}': {decision}; continue with 'loom proceed'")
 
 
 @app.command()

@@ -367,11 +367,13 @@ class _LocationParser:
     def _rel(self, raw: str) -> str | None:
         if raw in self._paths:
             return self._paths[raw]
+        if len(self._paths) >= 4096:  # bounded work on pathological output
+            return None
         rel: str | None = None
         p = raw
         while p.startswith("./"):
             p = p[2:]
-        if p and not p.isdigit() and len(self._paths) < 4096:
+        if p and not p.isdigit():
             full = Path(p) if os.path.isabs(p) else self.root / p
             try:
                 resolved = full.resolve()

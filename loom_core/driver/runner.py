@@ -182,15 +182,19 @@ class TaskRunner:
         self.sink = sink or NullSink()
         self.clock = clock or SystemClock()
         self.cancel = cancel or threading.Event()
+        self._resolved = None
 
     def emit(self, kind: str, **data: Any) -> None:
         self.sink.emit(EngineEvent(kind, str(self.project), data))
 
     # ------------------------------------------------------------------ parts
     def _backend(self):
-        from .backends import resolve_backend
+        """Resolved once, before anything is written: an unusable backend refuses up front."""
+        if self._resolved is None:
+            from .backends import resolve_backend
 
-        return resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s)
+            self._resolved = resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s)
+        return self._resolved
 
     def _executor(self, engine: Engine, workspace) -> Any:
         from .checks import ChecksExecutor
@@ -231,6 +235,7 @@ class TaskRunner:
         ``replace``)."""
         if not task.strip():
             raise ConfigError("the task text is empty", code="USAGE")
+        self._backend()
         with ProjectLock(self.project):
             engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
             try:
@@ -249,6 +254,7 @@ class TaskRunner:
                 engine.close()
 
     def proceed(self) -> RunResult:
+        self._backend()
         with ProjectLock(self.project):
             if not dbmod.state_path(self.project).exists():
                 raise NoActiveTask(f"no active task in {self.project}")
@@ -264,7 +270,13 @@ class TaskRunner:
             raise NoActiveTask(f"no active task in {self.project}")
         if st.status != "in_progress":
             d = engine.resume_directive()
-            return RunResult(Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary))
+            outcome = Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary)
+            from .workspace import Workspace
+
+            if d.verdict == "accepted" and Workspace.sandbox_path(self.project).exists():
+                # finished by an answer, not yet landed: commit the work to loom/<task_id> now
+                return self._finish(engine, self._workspace(fresh=False), outcome)
+            return RunResult(outcome)
         ws = self._workspace(fresh=False)
         driver = self._driver(engine, ws)
         return self._finish(engine, ws, driver.resume())
@@ -288,7 +300,8 @@ class TaskRunner:
                                      reject_intent="abandon" if decision == "abandon" else
                                      ("revise" if decision == "reject" else None), message=note)
                 self.emit("gate-answered", gate=pua["gate"], decision=decision)
-                return {"gate": pua["gate"], "decision": decision, "next": resp.wire["directive"]["kind"]}
+                d = resp.wire["directive"]
+                return {"gate": pua["gate"], "decision": decision, "next": d["kind"], "verdict": d.get("verdict")}
             finally:
                 engine.close()
 

@@ -182,10 +182,11 @@ class Workspace:
         try:
             repo = self._copy_repo()
             base_tree = _tree(repo, self.baseline or EMPTY_TREE)
-            tree = repo[self._staged_tree(repo)]
+            # status first: staging below changes this Repository's (shared, in-memory) index
             untracked = {p for p, flags in repo.status(untracked_files="all", ignored=False).items()
                          if flags & pygit2.enums.FileStatus.WT_NEW
                          and not flags & pygit2.enums.FileStatus.INDEX_NEW}
+            tree = repo[self._staged_tree(repo)]
             changed = set()
             for d in base_tree.diff_to_tree(tree).deltas:
                 changed.add(d.old_file.path)
