@@ -618,7 +618,7 @@ def _rmtree(p: Path) -> None:
         p.unlink(missing_ok=True)
         return
 
-    def retry(func, path, _exc_info):  # read-only dirs (e.g. module caches) block deletion
+    def retry(func, path, _exc):  # read-only dirs (e.g. module caches) block deletion
         try:
             os.chmod(os.path.dirname(path), 0o700)
             if os.path.isdir(path) and not os.path.islink(path):
@@ -627,4 +627,7 @@ def _rmtree(p: Path) -> None:
         except OSError:
             pass
 
-    shutil.rmtree(p, onerror=retry)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(p, onexc=retry)
+    else:
+        shutil.rmtree(p, onerror=retry)
