@@ -2,8 +2,8 @@
 
 Pure. Applies one event to a copy of the snapshot, interprets stages until the machine needs
 the world (a spawn, a human, the end) and returns the typed mutations, the audit entries and
-the directive. Invariants are checked on the state the tick would commit (the caller commits the whole tick
-in one transaction); a violation raises ``InvariantViolation`` and the caller commits nothing.
+the directive. Invariants are checked in memory at every stage boundary of the tick (the rules whose inputs
+changed); a violation raises ``InvariantViolation`` and the caller commits nothing.
 """
 
 from __future__ import annotations
@@ -81,12 +81,14 @@ class Ops:
         self.tick = Tick(state=state)
         self.invariants = invariants if isinstance(invariants, invmod.InvariantSet) else invmod.InvariantSet(invariants)
         self.audit_types = KERNEL_AUDIT_TYPES | frozenset(bundle.audit_types)
+        self._stage_touched: set[str] = set()
 
     # raw ops ------------------------------------------------------------------
     def _op(self, op: tuple) -> None:
         self.state.apply(op)
         self.tick.ops.append(op)
         self.tick.touched.add(op[1])
+        self._stage_touched.add(op[1])
 
     def set(self, table: str, **fields: Any) -> None:
         self._op(("set", table, fields))
@@ -104,6 +106,7 @@ class Ops:
         self.tick.ledger.append(key)
         self.state.ledger_keys = self.state.ledger_keys | {key}
         self.tick.touched.add("ledger")
+        self._stage_touched.add("ledger")
 
     # domain ops ---------------------------------------------------------------
     def set_decision(self, key: str, value: Any) -> None:
@@ -159,10 +162,15 @@ class Ops:
         self.tick.audit.append((type_, payload or {}))
 
     # invariants -----------------------------------------------------------------
-    def verify(self) -> None:
-        """Check the rules whose inputs this tick touched against the state it would commit.
-        A tick commits as one transaction, so this is exactly the state any reader could see."""
-        touched = self.tick.touched | ({"now"} if self.state.pending else set())
+    def checkpoint(self) -> None:
+        """Check, at a stage boundary, the rules whose inputs changed since the last boundary.
+
+        A tick commits as one transaction, but every stage boundary inside it is a state the
+        machine passed through (the reference commits each one); a rule broken at any of them
+        vetoes the whole tick, even if a later stage would have hidden the breach (e.g. a
+        walk-back superseding the finding an acceptance PASS was given over)."""
+        touched = self._stage_touched | ({"now"} if self.state.pending else set())
+        self._stage_touched = set()
         if not touched:
             return
         violations = invmod.check(View(self.state, self.now, self.bundle), self.invariants, touched)
@@ -462,6 +470,7 @@ def _maybe_switch_flow(ops: Ops) -> None:
 
 def run_fsm(ops: Ops) -> Directive:
     for _ in range(MAX_STAGES_PER_TICK):
+        ops.checkpoint()  # the state the previous stage (or the delivery/answer) left
         if ops.state.status != "in_progress":
             return _complete_directive(ops.state, ops.state.pipeline.get("verdict"))
         _maybe_switch_flow(ops)
@@ -755,6 +764,7 @@ def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource
     if keys:
         ops.state.ledger_keys = ops.state.ledger_keys | frozenset(keys)
         ops.tick.touched.add("ledger")
+        ops._stage_touched.add("ledger")
     if isinstance(event, Create):
         directive = _create(ops, event)
     elif not state.exists:
@@ -772,6 +782,6 @@ def tick(bundle: Bundle, state: TaskState, event: Event, now: str, ids: IdSource
             directive = _complete_directive(state, state.pipeline.get("verdict"))
         else:
             directive = resume_directive(bundle, state) or run_fsm(ops)
-    ops.verify()
+    ops.checkpoint()
     ops.tick.directive = directive
     return ops.tick
