@@ -148,6 +148,14 @@ def reset(project: ProjectOpt = None,
         return
     dest = archive(proj, reason="force-reset" if force else "reset", now=now, force=force)
     typer.echo(f"archived {st['task_id']} → {dest}")
+    from .driver.workspace import Workspace
+
+    sandbox = Workspace.sandbox_path(proj)
+    if sandbox.exists():
+        import shutil
+
+        shutil.rmtree(sandbox, ignore_errors=True)
+        typer.echo(f"removed the task's sandbox copy {sandbox}")
     typer.echo("slot cleared; the next 'loom run' starts a fresh task")
 
 
@@ -369,7 +377,8 @@ def demo(directory: Annotated[Path | None, typer.Argument(help="Where to create 
 
     target = directory or (Path.cwd() / "loom-demo")
     created = create_demo_project(target)
-    opts = RunOptions(backend="demo", policy=policy)
+    # without --policy the demo stops at the plan and final gates, so you see what a gate is
+    opts = RunOptions(backend="demo", policy=policy or "demo-gates")
     opts.validate()
     if not plain_mode:
         try:

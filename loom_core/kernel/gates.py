@@ -60,6 +60,7 @@ PRESETS: Mapping[str, Mapping[str, str]] = {
     "review-final-only": {"classify": "auto", "plan": "auto", "final": "human"},
     "gates-on-blockers": {"classify": "on-blockers", "plan": "on-blockers", "final": "on-blockers"},
     "full-autonomous": {"classify": "auto", "plan": "auto", "final": "auto"},
+    "demo-gates": {"classify": "on-blockers", "plan": "human", "final": "human"},
 }
 
 
