@@ -410,6 +410,69 @@ def init(project: ProjectOpt = None) -> None:
     typer.echo(f"ready — loom state lives in {d}")
 
 
+projects_app = typer.Typer(help="The project catalog the console shows (add, list, remove).", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+
+
+@projects_app.command("add")
+def projects_add(path: Annotated[Path | None, typer.Argument(help="Project directory (default: current).")] = None,
+                 label: Annotated[str | None, typer.Option("--label", help="Display name (default: the folder "
+                                                           "name).")] = None) -> None:
+    """Add a project to the catalog (re-adding keeps it and updates the label)."""
+    from .catalog import Catalog
+
+    proj = Catalog.load().add(path or Path.cwd(), label=label, now=_now())
+    typer.echo(f"added {proj.id}  {proj.dir}" + (f"  ({proj.label})" if proj.label else ""))
+
+
+@projects_app.command("list")
+def projects_list(as_json: JsonOpt = False) -> None:
+    """List catalog projects with their task status."""
+    from .catalog import Catalog
+    from .driver.status import project_status
+    from .errors import LoomError
+
+    cat = Catalog.load()
+    now = _now()
+    rows = []
+    for p in cat.projects:
+        try:
+            st = project_status(p.dir, now)
+        except LoomError as exc:
+            st = {"status": "unavailable", "error": str(exc)}
+        rows.append({"id": p.id, "dir": p.dir, "name": p.name, "label": p.label, **{
+            k: st.get(k) for k in ("status", "task_id", "state", "verdict", "flow", "step", "gate", "error")}})
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        typer.echo("no projects in the catalog (add one with 'loom projects add [path]')")
+        return
+    for r in rows:
+        label = f"  ({r['label']})" if r["label"] else ""
+        typer.echo(f"{r['id']}  {r['dir']}{label}")
+        if r.get("error"):
+            typer.echo(f"    status: unavailable ({r['error']})")
+        elif not r.get("task_id"):
+            typer.echo("    status: no active task")
+        else:
+            extra = f"  parked@{r['gate']}" if r.get("gate") else ""
+            typer.echo(f"    task: {r['task_id']}  {r['state']}/{r['verdict']}  flow {r['flow']}#{r['step']}{extra}"
+                       + ("  STALLED" if r["status"] == "stalled" else ""))
+
+
+@projects_app.command("remove")
+def projects_remove(ref: Annotated[str, typer.Argument(help="Project id or path.")]) -> None:
+    """Remove a project from the catalog (nothing on disk is touched)."""
+    from .catalog import Catalog
+
+    proj = Catalog.load().remove(ref)
+    if proj is None:
+        typer.echo(f"no catalog entry for '{ref}'")
+        return
+    typer.echo(f"removed {proj.id}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from .errors import LoomError
 

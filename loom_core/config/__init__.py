@@ -1,0 +1,1 @@
+"""User-level configuration: paths, settings and secrets."""

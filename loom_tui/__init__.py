@@ -1,0 +1,1 @@
+"""loom's full-screen console (Textual). The engine never imports this package."""

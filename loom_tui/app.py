@@ -1,0 +1,198 @@
+"""LoomApp: wiring only. Screens live in ``loom_tui/screens``, styles in ``loom_tui/styles``.
+
+Engine work (SQLite, git, backends) runs in thread workers; engine events arrive as messages
+(``EngineUpdate``, ``LogLines``, ``RunFinished``) and are forwarded to the screens that show
+that project. The event loop never blocks on the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from loom_core.catalog import Catalog
+from loom_core.driver.runner import RunOptions
+from loom_core.errors import LoomError
+from loom_core.service import ConsoleService
+
+from .bridge import TuiSink
+from .commands import LoomCommands
+from .messages import EngineUpdate, FleetRows, LogLines, RunFinished
+
+REFRESH_S = 2.0
+
+
+class LoomApp(App):
+    TITLE = "loom"
+    SUB_TITLE = "agent runs you can prove"
+    CSS_PATH = ["styles/app.tcss"]
+    COMMANDS = App.COMMANDS | {LoomCommands}
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console (running drives stop between steps)"),
+        Binding("question_mark", "help", "Help", id="app.help", show=False, tooltip="Show the keys"),
+        Binding("s", "settings", "Settings", id="app.settings", tooltip="Configuration, secrets, models, projects"),
+        Binding("t", "toggle_theme", "Theme", id="app.theme", show=False, tooltip="Switch light / dark"),
+    ]
+
+    def __init__(self, service: ConsoleService | None = None, *, open_project: str | None = None,
+                 start: tuple[str, str, RunOptions] | None = None, refresh_s: float = REFRESH_S,
+                 watch: bool = True) -> None:
+        super().__init__()
+        self.service = service or ConsoleService(sink_for=lambda pid: TuiSink(self, pid))
+        if service is not None and getattr(service, "sink_for", None) is not None:
+            service.sink_for = lambda pid: TuiSink(self, pid)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._open_project = open_project
+        self._start = start
+        self._refresh_s = refresh_s
+        self._watch = watch
+        self.animation_level = "none"  # SSH-friendly: no animation by default
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        from .screens.fleet import FleetScreen
+
+        self.theme = os.environ.get("LOOM_THEME", "textual-dark")
+        self.push_screen(FleetScreen())
+        if not self.service.catalog.projects:
+            from .screens.wizard import WizardScreen
+
+            self.push_screen(WizardScreen())
+        self.refresh_rows()
+        if self._watch:
+            self.set_interval(self._refresh_s, self.refresh_rows)
+        if self._start is not None:
+            pid, text, opts = self._start
+            self.submit_task(pid, text, opts)
+        if self._open_project:
+            self.open_project(self._open_project)
+
+    # ------------------------------------------------------------------ workers
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    def refresh_rows(self) -> None:
+        self.post_message(FleetRows(self.service.rows()))
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def submit_task(self, pid: str, text: str, opts: RunOptions) -> None:
+        self._drive(pid, lambda: self.service.submit(pid, text, opts))
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def proceed_task(self, pid: str) -> None:
+        self._drive(pid, lambda: self.service.proceed(pid))
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def answer_gate(self, pid: str, decision: str, note: str | None = None, then_proceed: bool = True) -> None:
+        try:
+            self.service.answer(pid, decision, note)
+        except LoomError as exc:
+            self.post_message(RunFinished(pid, error=str(exc)))
+            return
+        if then_proceed:
+            self._drive(pid, lambda: self.service.proceed(pid))
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def cancel_task(self, pid: str) -> None:
+        try:
+            self.service.cancel_task(pid)
+            self.post_message(RunFinished(pid, error=None))
+        except LoomError as exc:
+            self.post_message(RunFinished(pid, error=str(exc)))
+
+    def pause_task(self, pid: str) -> None:
+        self.service.pause(pid)
+        self.notify("pausing: the drive stops after the current step", title="task")
+
+    def _drive(self, pid: str, fn) -> None:
+        try:
+            result = fn()
+        except LoomError as exc:
+            self.post_message(RunFinished(pid, error=str(exc)))
+            return
+        except Exception as exc:  # never let a worker take the console down
+            self.post_message(RunFinished(pid, error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunFinished(pid, outcome=result.outcome))
+
+    # ------------------------------------------------------------------ messages
+    def _screens_with(self, attr: str):
+        for screen in list(self.screen_stack):
+            fn = getattr(screen, attr, None)
+            if fn is not None:
+                yield fn
+
+    def on_fleet_rows(self, message: FleetRows) -> None:
+        self.rows = {r["id"]: r for r in message.rows}
+        for fn in self._screens_with("apply_rows"):
+            fn(message.rows)
+
+    def on_engine_update(self, message: EngineUpdate) -> None:
+        for fn in self._screens_with("engine_event"):
+            fn(message.project_id, message.event)
+        if message.event.kind in ("phase", "verdicts", "gate-opened", "merge", "spawn-end"):
+            self.refresh_rows()
+
+    def on_log_lines(self, message: LogLines) -> None:
+        for fn in self._screens_with("log_lines"):
+            fn(message.project_id, message.lines)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        name = self.rows.get(message.project_id, {}).get("name", message.project_id)
+        if message.error:
+            self.notify(message.error, title=f"{name}: failed", severity="error", timeout=8)
+        elif message.outcome is not None:
+            o = message.outcome
+            if o.kind == "complete":
+                self.notify(f"{o.verdict}: {o.summary[:120]}", title=name,
+                            severity="information" if o.verdict == "accepted" else "warning")
+            elif o.kind == "paused":
+                self.notify(f"parked at gate '{o.gate}' — press g in the project to answer", title=name,
+                            severity="warning")
+            else:
+                self.notify(f"{o.code}: {o.message[:160]}", title=f"{name}: {o.kind}", severity="error", timeout=8)
+        for fn in self._screens_with("run_finished"):
+            fn(message.project_id, message.outcome, message.error)
+        self.refresh_rows()
+
+    # ------------------------------------------------------------------ navigation
+    def open_project(self, pid: str) -> None:
+        from .screens.project import ProjectScreen
+
+        self.push_screen(ProjectScreen(pid))
+
+    def action_settings(self) -> None:
+        from .screens.settings import SettingsScreen
+
+        if not isinstance(self.screen, SettingsScreen):
+            self.push_screen(SettingsScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def action_help(self) -> None:
+        self.action_show_help_panel()
+
+
+def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:
+    """One factory for the CLI, the tests and the screenshots."""
+    service = ConsoleService(catalog, demo_delay_s=kw.pop("demo_delay_s", 0.0))
+    return LoomApp(service, **kw)
+
+
+def run_console() -> None:
+    make_app().run()
+
+
+def run_demo_console(project: Path, opts: RunOptions) -> None:
+    """`loom demo` without --plain: the console on the demo project with the task running."""
+    from loom_core.driver.runner import demo_task
+
+    cat = Catalog.load()
+    proj = cat.add(project)
+    app = make_app(cat, open_project=proj.id, start=(proj.id, demo_task(), opts), demo_delay_s=0.4)
+    app.run()

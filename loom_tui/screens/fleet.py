@@ -1,0 +1,227 @@
+"""Fleet view: one row per catalog project, live; parked and stalled projects stand out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
+           ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
+SORTS = ("attention", "name", "status", "elapsed")
+STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
+         "accepted": "green", "rejected": "yellow", "failed_force_closed": "red", "abandoned": "red",
+         "unavailable": "red", "idle": "dim"}
+ATTENTION = {"parked": 0, "stalled": 0, "unavailable": 1, "running": 2}
+
+
+def _tokens(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+class NameCell(Text):
+    """The name cell carries its project id, so the table can be ordered by row identity."""
+
+    pid: str = ""
+
+
+def cells(row: dict[str, Any]) -> dict[str, Any]:
+    status = row.get("status") or "idle"
+    label = f"parked: {row['gate']}" if status == "parked" and row.get("gate") else status
+    if status == "running" and row.get("pending"):
+        label = f"running · {len(row['pending'])} pending"
+    tok = row.get("tokens") or {}
+    cost = row.get("cost_usd")
+    name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled") else "")
+    name.pid = row.get("id") or ""
+    return {
+        "name": name,
+        "task": (row.get("task_short") or row.get("task") or "—")[:40],
+        "status": Text(label, style=STYLE.get(status, "")),
+        "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
+        "elapsed": row.get("elapsed") or "—",
+        "tokens": f"{_tokens(tok.get('in', 0))}/{_tokens(tok.get('out', 0))}" if tok else "—",
+        "cost": f"${cost:.2f}" if cost is not None else "—",
+    }
+
+
+class FleetTable(DataTable):
+    BINDINGS = [Binding("j", "cursor_down", show=False), Binding("k", "cursor_up", show=False)]
+
+
+class FleetScreen(Screen):
+    CSS_PATH = "../styles/fleet.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="fleet.open", tooltip="Open the project view"),
+        Binding("n", "new_task", "New task", id="fleet.new", tooltip="Submit a task to the selected project"),
+        Binding("g", "gate", "Gate", id="fleet.gate", tooltip="Answer the gate the project is parked at"),
+        Binding("a", "add_project", "Add project", id="fleet.add", tooltip="Add a project to the catalog"),
+        Binding("h", "history", "History", id="fleet.history", tooltip="Archived tasks of the project"),
+        Binding("o", "sort", "Sort", id="fleet.sort", tooltip="Cycle the sort order"),
+        Binding("x", "remove", "Remove", id="fleet.remove", show=False,
+                tooltip="Remove from the catalog (nothing on disk changes)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_key = "attention"
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._cells: dict[str, dict[str, Any]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="fleet-counts")
+        table = FleetTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("No projects yet — press [b]a[/b] to add one, or run [b]loom demo[/b].", id="fleet-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.app.rows:
+            self.apply_rows(list(self.app.rows.values()))
+        self.query_one(FleetTable).focus()
+
+    # ------------------------------------------------------------------ data
+    def apply_rows(self, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one(FleetTable)
+        new = {r["id"]: r for r in rows}
+        for pid in [k for k in self._rows if k not in new]:
+            table.remove_row(pid)
+            self._cells.pop(pid, None)
+        for pid, row in new.items():
+            if self._rows.get(pid) == row:
+                continue
+            values = cells(row)
+            old = self._cells.get(pid)
+            if old is None:
+                table.add_row(*(values[k] for k, _ in COLUMNS), key=pid)
+            else:
+                for key, _ in COLUMNS:
+                    if values[key] != old[key]:
+                        table.update_cell(pid, key, values[key])
+            self._cells[pid] = values
+        self._rows = new
+        self._sort()
+        counts = {"running": 0, "need you": 0, "finished": 0, "idle": 0}
+        for r in rows:
+            s = r.get("status")
+            if s in ("parked", "stalled", "unavailable"):
+                counts["need you"] += 1
+            elif s == "running":
+                counts["running"] += 1
+            elif r.get("task_id"):
+                counts["finished"] += 1
+            else:
+                counts["idle"] += 1
+        need = counts["need you"]
+        text = " · ".join(f"{v} {k}" for k, v in counts.items())
+        self.query_one("#fleet-counts", Static).update(
+            Text(text, style="bold yellow") if need else Text(text, style="dim"))
+        self.query_one("#fleet-empty").display = not rows
+        table.display = bool(rows)
+
+    def _order_key(self, pid: str):
+        r = self._rows.get(pid, {})
+        name = (r.get("name") or "").lower()
+        if self.sort_key == "name":
+            return (name,)
+        if self.sort_key == "status":
+            return (r.get("status") or "", name)
+        if self.sort_key == "elapsed":
+            return (-(r.get("elapsed_s") or 0), name)
+        return (ATTENTION.get(r.get("status"), 3), name)
+
+    def _sort(self) -> None:
+        """Order rows by the chosen key (by row identity, without rebuilding the table)."""
+        table = self.query_one(FleetTable)
+        wanted = sorted(self._rows, key=self._order_key)
+        if [row.key.value for row in table.ordered_rows] == wanted:
+            return  # re-sorting would re-render every visible row for nothing
+        index = {pid: i for i, pid in enumerate(wanted)}
+        table.sort("name", key=lambda name: index.get(getattr(name, "pid", ""), 0))
+
+    def engine_event(self, pid: str, event) -> None:  # rows refresh via the app; nothing to do per event
+        pass
+
+    # ------------------------------------------------------------------ actions
+    def selected(self) -> str | None:
+        table = self.query_one(FleetTable)
+        if not self._rows or table.cursor_row is None or table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+
+    def action_open(self) -> None:
+        pid = self.selected()
+        if pid:
+            self.app.open_project(pid)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_project(event.row_key.value)
+
+    def action_new_task(self) -> None:
+        pid = self.selected()
+        if pid:
+            from .submit import SubmitScreen
+
+            self.app.push_screen(SubmitScreen(pid))
+
+    def action_gate(self) -> None:
+        pid = self.selected()
+        if pid and self._rows.get(pid, {}).get("status") == "parked":
+            from .gate import open_gate
+
+            open_gate(self.app, pid)
+        elif pid:
+            self.notify("this project is not parked at a gate", severity="warning")
+
+    def action_add_project(self) -> None:
+        from .wizard import AddProjectScreen
+
+        self.app.push_screen(AddProjectScreen())
+
+    def action_history(self) -> None:
+        pid = self.selected()
+        if pid:
+            from .history import HistoryScreen
+
+            self.app.push_screen(HistoryScreen(pid))
+
+    def action_sort(self) -> None:
+        self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
+        self._sort()
+        self.notify(f"sorted by {self.sort_key}")
+
+    def action_remove(self) -> None:
+        pid = self.selected()
+        if pid:
+            self.app.service.catalog.remove(pid)
+            self.app.refresh_rows()
+            self.notify("removed from the catalog (files on disk untouched)")
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("open", "new_task", "history", "remove", "gate") and not self._rows:
+            return None
+        if action == "gate":
+            pid = self.selected()
+            return True if pid and self._rows.get(pid, {}).get("status") == "parked" else None
+        return True
+
+    def palette_entries(self):
+        return [
+            ("fleet: open project", "Open the selected project", self.action_open),
+            ("fleet: new task", "Submit a task to the selected project", self.action_new_task),
+            ("fleet: answer gate", "Answer the gate the selected project is parked at", self.action_gate),
+            ("fleet: add project", "Add a project to the catalog", self.action_add_project),
+            ("fleet: history", "Archived tasks of the selected project", self.action_history),
+            ("fleet: sort", "Cycle the sort order", self.action_sort),
+        ]
