@@ -56,9 +56,9 @@ def build(root: Path, n: int) -> Catalog:
 
 
 async def measure(cat: Catalog, updates: int) -> tuple[list[float], list[float]]:
-    from loom_tui.app import make_app
     from textual.geometry import Region
 
+    from loom_tui.app import make_app
     from loom_tui.screens.fleet import FleetScreen, FleetTable
 
     app = make_app(cat, watch=False)

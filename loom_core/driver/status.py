@@ -8,7 +8,7 @@ from typing import Any
 
 from ..kernel import now as nowmod
 from ..store import db as dbmod
-from ..store.state import StateStore
+from ..store.state import StateStore  # noqa: F401  (callers pass an open store)
 
 DEFAULT_STALL_MINUTES = 50.0
 
@@ -36,18 +36,18 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
     if store is None and not dbmod.state_path(project).exists():
         return out
-    own = store is None
-    store = store or StateStore.for_project(project, create=False)
-    try:
+    if store is None:
+        read = _read_fast(dbmod.state_path(project))
+        if read is None:
+            return out
+        st, book, last_tick, cost = read
+    else:
         st = store.state()
         if not st.exists:
             return out
         book = store.bookkeeping()
         last_tick = store.conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
         cost = store.conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
-    finally:
-        if own:
-            store.close(checkpoint=False)
     p, c, d = st.pipeline, st.counters, st.driver
     flow = d.get("flow_name")
     pua = d.get("pending_user_answer")
@@ -88,3 +88,57 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
         "open_blockers": st.count_blocking(),
     })
     return out
+
+
+def _read_fast(path: Path):
+    """The status facts in one read-only snapshot, without opening a full store (the console
+    polls every project every few seconds)."""
+    import json
+    import sqlite3
+
+    from ..kernel.state import TaskState
+    from ..store.db import SQLITE_MAGIC, map_error
+
+    try:
+        with path.open("rb") as fh:
+            if fh.read(16) != SQLITE_MAGIC:
+                raise map_error(sqlite3.DatabaseError("file is not a database"), path)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except OSError as exc:
+        from ..errors import StateError
+
+        raise StateError(f"{path}: {exc.strerror or exc}") from exc
+    except sqlite3.Error as exc:
+        raise map_error(exc, path) from exc
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("BEGIN")
+        versions = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}
+        if versions and max(versions) > dbmod.LATEST_SCHEMA:
+            from ..errors import SchemaTooNew
+
+            raise SchemaTooNew(f"{path} was written by a newer loom (schema {max(versions)} > "
+                               f"{dbmod.LATEST_SCHEMA}); upgrade loom to open it; nothing was changed")
+        p = conn.execute("SELECT * FROM pipeline_state").fetchone()
+        if p is None:
+            return None
+        s = TaskState()
+        s.pipeline = {k: p[k] for k in p.keys()}
+        s.pipeline["decisions"] = json.loads(p["decisions"])
+        c = conn.execute("SELECT * FROM pipeline_counters").fetchone()
+        s.counters = {k: c[k] for k in c.keys()} if c else {}
+        d = conn.execute("SELECT flow_name, step_index, pending_user_answer, tick_seq FROM driver_state").fetchone()
+        s.driver = {"flow_name": d["flow_name"], "step_index": d["step_index"],
+                    "pending_user_answer": json.loads(d["pending_user_answer"]) if d["pending_user_answer"] else None}
+        s.phases = {r["name"]: {"status": r["status"]} for r in conn.execute("SELECT name, status FROM phases")}
+        s.pending = {r["agent_run_id"]: dict(r) for r in conn.execute("SELECT * FROM pending_agents")}
+        s.findings = {r["id"]: dict(r) for r in conn.execute(
+            "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
+            "WHERE severity = 'blocking' AND status = 'open'")}
+        last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
+        cost = conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
+        return s, {"tick_seq": d["tick_seq"]}, last_tick, cost
+    except sqlite3.Error as exc:
+        raise map_error(exc, path) from exc
+    finally:
+        conn.close()
