@@ -162,25 +162,27 @@ KERNEL_INVARIANTS: tuple[Invariant, ...] = (
 
 class InvariantSet:
     """Invariants indexed by the roots they read, so a transition runs only the rules whose
-    inputs it touched (``*`` and ``now`` readers always run)."""
+    inputs it touched (``*`` readers always run)."""
 
     def __init__(self, invariants: Iterable[Invariant]) -> None:
         self.all = tuple(invariants)
-        self._always = tuple(i for i in self.all if "*" in i.reads)
-        self._by_root: dict[str, tuple[Invariant, ...]] = {}
-        for inv in self.all:
+        always = frozenset(i for i, inv in enumerate(self.all) if "*" in inv.reads)
+        by_root: dict[str, set[int]] = {}
+        for i, inv in enumerate(self.all):
             for root in inv.reads:
-                self._by_root[root] = self._by_root.get(root, ()) + (inv,)
+                by_root.setdefault(root, set()).add(i)
+        self._always = always
+        self._by_root = {root: frozenset(ix) for root, ix in by_root.items()}
         self._cache: dict[frozenset[str], tuple[Invariant, ...]] = {}
 
     def selected(self, touched: Iterable[str]) -> tuple[Invariant, ...]:
-        key = frozenset(touched)
+        key = touched if isinstance(touched, frozenset) else frozenset(touched)
         sel = self._cache.get(key)
         if sel is None:
             chosen = set(self._always)
             for root in key:
-                chosen.update(self._by_root.get(root, ()))
-            sel = self._cache[key] = tuple(i for i in self.all if i in chosen)
+                chosen |= self._by_root.get(root, frozenset())
+            sel = self._cache[key] = tuple(self.all[i] for i in sorted(chosen))
         return sel
 
 
