@@ -1,0 +1,538 @@
+"""Headless Claude Code executor: ``claude -p --output-format stream-json --verbose`` in the sandbox.
+
+The prompt goes in on stdin (never argv), the CLI runs in ``intent.extras["workdir"]`` in its own
+process group, and its stream-json events become short human log lines as they arrive. The final
+``result`` event is the envelope: result text, usage, cost, turns, duration. Never ``--bare``: the
+CLI keeps using the user's own login (subscription or API key from the environment).
+
+Failure classification (engine spec §7.5, surfaces §10.1) lives in pure functions at the top of
+this module (``is_rate_limited``, ``permanent_failure``, ``classify_failure``) so it can be tested
+without a process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ...errors import ExecutorError
+from ...kernel.types import Intent
+from . import ExecResult, Usage
+
+INSTALL_HINT = "install it with `npm i -g @anthropic-ai/claude-code` or set LOOM_CLAUDE_BIN"
+
+RATE_LIMITED = "EXECUTOR_RATE_LIMITED"
+INVALID_MODEL = "EXECUTOR_INVALID_MODEL"
+AUTH_FAILED = "EXECUTOR_AUTH_FAILED"
+FAILED = "EXECUTOR_FAILED"
+
+# ---------------------------------------------------------------------------- classification
+
+_RATE_WORDS = (r"rate[\s_-]?limit|usage[\s_-]?limit|too many requests"
+               r"|hit your (?:session|weekly|opus|usage) limit"
+               r"|(?<!insufficient )(?<!insufficient_)quota")
+_RATE = re.compile(_RATE_WORDS + r"|\b429\b", re.I)            # envelope result / stderr
+_RATE_RAW = re.compile(_RATE_WORDS + r"|overloaded", re.I)     # non-JSON stdout: never a bare 429
+
+_INVALID_MODEL = re.compile(
+    r"(?:invalid|unknown|unsupported)[\s_-]+model"
+    r"|model[\s_-]+(?:not[\s_-]+found|does not exist|is not supported|not supported|not available)"
+    r"|issue with the selected model"
+    r"|model\b[^\n]{0,80}\b(?:not[\s_-]+found|does not exist|may not exist|is not supported|is invalid)"
+    r"|not_found_error[^\n]{0,40}\bmodel\b",
+    re.I)
+_AUTH = re.compile(
+    r"invalid[\s_-]*(?:x-)?api[\s_-]*key|authentication[\s_]*(?:error|failed)|authentication_error"
+    r"|unauthori[sz]ed|not authenticated|not logged in|please run /login"
+    r"|credit balance (?:is )?too low|insufficient[\s_]+quota",
+    re.I)
+
+
+def is_rate_limited(text: str | None, status: int | None = None, *, raw: bool = False) -> bool:
+    """Rate-limit check. ``status`` is the envelope's ``api_error_status``. ``raw=True`` is for
+    stdout that was not JSON: there "overloaded" counts too, a bare 429 does not. Inside a parsed
+    envelope (``raw=False``), 5xx / overloaded is not a rate limit."""
+    if status == 429:
+        return True
+    if not text:
+        return False
+    return bool((_RATE_RAW if raw else _RATE).search(text))
+
+
+def permanent_failure(text: str | None) -> str | None:
+    """``EXECUTOR_INVALID_MODEL`` / ``EXECUTOR_AUTH_FAILED`` when ``text`` says so, else None."""
+    if not text:
+        return None
+    if _INVALID_MODEL.search(text):
+        return INVALID_MODEL
+    if _AUTH.search(text):
+        return AUTH_FAILED
+    return None
+
+
+def classify_failure(text: str | None, status: int | None = None, *, raw: bool = False) -> str:
+    """The error code for a failed run: rate limit first, then permanent, else ``EXECUTOR_FAILED``."""
+    if is_rate_limited(text, status, raw=raw):
+        return RATE_LIMITED
+    return permanent_failure(text) or FAILED
+
+
+def excerpt(text: str, head: int = 1500, tail: int = 1500) -> str:
+    """One line: the first ``head`` and last ``tail`` characters, whitespace collapsed."""
+    flat = " ".join(text.split())
+    if len(flat) <= head + tail + 5:
+        return flat
+    return f"{flat[:head]} … {flat[-tail:]}"
+
+
+# ---------------------------------------------------------------------------- event → log line
+
+def _short(text: str, n: int = 120) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= n else flat[: n - 1] + "…"
+
+
+def _rel(path: Any, root: Path) -> str:
+    s = str(path)
+    try:
+        p = Path(s)
+        if p.is_absolute():
+            return p.relative_to(root).as_posix() or "."
+    except ValueError:
+        pass
+    return s
+
+
+def describe_tool(name: str, args: Mapping[str, Any] | None, root: Path) -> str:
+    """``Read shop/pricing.py``, ``Bash pytest -q``, ``Grep TODO`` ..."""
+    args = args if isinstance(args, Mapping) else {}
+    for key in ("file_path", "notebook_path", "path"):
+        if args.get(key):
+            detail = _rel(args[key], root)
+            if name in ("Grep", "Glob") and args.get("pattern"):
+                detail = f"{args['pattern']} in {detail}"
+            return _short(f"{name} {detail}")
+    for key in ("command", "pattern", "url", "query", "description", "prompt", "skill"):
+        if args.get(key):
+            return _short(f"{name} {args[key]}")
+    return name
+
+
+class _Transcript:
+    """What the reader thread learns from the stream (touched under ``lock``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.Lock()
+        self.envelope: dict[str, Any] | None = None
+        self.init_model: str | None = None
+        self.assistant_model: str | None = None
+        self.version: str | None = None
+        self.raw_lines: list[str] = []   # non-JSON stdout lines (capped)
+        self.raw_chars = 0
+        self.head: list[str] = []        # stdout head / tail for messages
+        self.head_chars = 0
+        self.tail: deque[str] = deque(maxlen=200)
+        self.tool_paths: dict[str, tuple[str, str]] = {}  # tool_use_id -> (tool, path)
+        self.created: list[str] = []
+        self.modified: list[str] = []
+
+    def keep(self, line: str) -> None:
+        if self.head_chars < 4000:
+            self.head.append(line)
+            self.head_chars += len(line)
+        else:
+            self.tail.append(line[-2000:])
+
+    def stdout_text(self) -> str:
+        return "\n".join(self.head + list(self.tail))
+
+    def handle(self, line: str) -> list[str]:
+        """One stdout line → log lines."""
+        self.keep(line)
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            ev = None
+        if not isinstance(ev, dict):
+            if self.raw_chars < 64_000:
+                self.raw_lines.append(line)
+                self.raw_chars += len(line)
+            return [_short(line)] if line.strip() else []
+        kind = ev.get("type")
+        if kind == "system":
+            return self._system(ev)
+        if kind == "assistant":
+            return self._assistant(ev)
+        if kind == "user":
+            return self._user(ev)
+        if kind == "result":
+            self.envelope = ev
+            denials = ev.get("permission_denials") or []
+            if denials:
+                what = ", ".join(describe_tool(str(d.get("tool_name", "?")), d.get("tool_input"), self.root)
+                                 for d in denials if isinstance(d, dict))
+                return [_short(f"permission denied ({len(denials)}): {what}", 300)]
+        return []
+
+    def _system(self, ev: dict) -> list[str]:
+        sub = ev.get("subtype")
+        if sub == "init":
+            self.init_model = ev.get("model") or self.init_model
+            self.version = ev.get("claude_code_version") or self.version
+            bits = [f"Claude Code {self.version}" if self.version else "Claude Code",
+                    f"model {self.init_model}" if self.init_model else None,
+                    f"permission mode {ev['permissionMode']}" if ev.get("permissionMode") else None]
+            return ["session started: " + ", ".join(b for b in bits if b)]
+        if sub == "api_retry":
+            return [_short(f"API retry {ev.get('attempt')}/{ev.get('max_retries')}"
+                           f" ({ev.get('error_status') or ev.get('error') or 'error'})")]
+        return []
+
+    def _assistant(self, ev: dict) -> list[str]:
+        msg = ev.get("message") or {}
+        if isinstance(msg.get("model"), str) and not msg["model"].startswith("<"):
+            self.assistant_model = msg["model"]
+        out = []
+        for block in msg.get("content") or []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text" and str(block.get("text", "")).strip():
+                out.append(_short(block["text"]))
+            elif block.get("type") == "tool_use":
+                name, args = str(block.get("name", "tool")), block.get("input")
+                out.append(describe_tool(name, args, self.root))
+                if name in ("Write", "Edit", "MultiEdit", "NotebookEdit") and isinstance(args, dict):
+                    path = args.get("file_path") or args.get("notebook_path")
+                    if path and block.get("id"):
+                        self.tool_paths[str(block["id"])] = (name, str(path))
+        return out
+
+    def _user(self, ev: dict) -> list[str]:
+        msg = ev.get("message") or {}
+        content = msg.get("content")
+        out = []
+        for block in content if isinstance(content, list) else []:
+            if not isinstance(block, dict) or block.get("type") != "tool_result":
+                continue
+            tool = self.tool_paths.pop(str(block.get("tool_use_id")), None)
+            if block.get("is_error"):
+                text = block.get("content")
+                if isinstance(text, list):
+                    text = " ".join(str(b.get("text", "")) for b in text if isinstance(b, dict))
+                out.append(_short(f"tool error: {text}"))
+            elif tool:
+                self._record_file(tool, ev.get("tool_use_result"))
+        return out
+
+    def _record_file(self, tool: tuple[str, str], meta: Any) -> None:
+        name, path = tool
+        p = Path(path)
+        try:
+            rel = (p.relative_to(self.root) if p.is_absolute() else p).as_posix()
+        except ValueError:
+            return  # outside the sandbox: not ours to report
+        created = name == "Write" and isinstance(meta, dict) and meta.get("type") == "create"
+        target = self.created if created else self.modified
+        if rel not in self.created and rel not in self.modified:
+            target.append(rel)
+
+    def model(self) -> str | None:
+        usage = (self.envelope or {}).get("modelUsage")
+        if isinstance(usage, dict) and usage:
+            if self.init_model in usage:
+                return self.init_model
+            return max(usage, key=lambda k: (usage[k] or {}).get("outputTokens", 0)
+                       if isinstance(usage[k], dict) else 0)
+        return self.init_model or self.assistant_model
+
+
+# ---------------------------------------------------------------------------- executor
+
+def _int(v: Any) -> int:
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ClaudeCodeExecutor:
+    name = "claude-code"
+    label = "Claude Code CLI"
+    idempotent = True
+
+    kill_grace_s = 5.0   # SIGTERM → SIGKILL
+    poll_s = 0.05
+
+    _available: dict[str, tuple[bool, str]] = {}
+    _available_lock = threading.Lock()
+
+    def __init__(self, binary: str | None = None, *, permission_mode: str = "acceptEdits",
+                 max_turns: int | None = None, session_timeout_s: float = 1800,
+                 idle_timeout_s: float | None = None, env: dict | None = None) -> None:
+        self.binary = binary or os.environ.get("LOOM_CLAUDE_BIN", "claude")
+        self.permission_mode = permission_mode
+        self.max_turns = max_turns
+        self.session_timeout_s = session_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.env = dict(env or {})
+
+    # ------------------------------------------------------------------ discovery
+    @staticmethod
+    def _resolve(binary: str, path: str | None = None) -> str | None:
+        if os.sep in binary or (os.altsep and os.altsep in binary):
+            return binary if os.path.isfile(binary) and os.access(binary, os.X_OK) else None
+        return shutil.which(binary, path=path)
+
+    @classmethod
+    def available(cls, binary: str | None = None) -> tuple[bool, str]:
+        """``(True, "2.1.197 (Claude Code)")`` or ``(False, why)``; the answer is cached per binary."""
+        binary = binary or os.environ.get("LOOM_CLAUDE_BIN", "claude")
+        with cls._available_lock:
+            if binary in cls._available:
+                return cls._available[binary]
+        exe = cls._resolve(binary)
+        if exe is None:
+            answer = (False, f"`{binary}` not found; {INSTALL_HINT}")
+        else:
+            try:
+                cp = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=15,
+                                    stdin=subprocess.DEVNULL)
+                out = (cp.stdout or cp.stderr).strip().splitlines()
+                if cp.returncode == 0:
+                    answer = (True, out[0] if out else "unknown version")
+                else:
+                    answer = (False, f"`{binary} --version` exited {cp.returncode}: {excerpt(' '.join(out), 200, 0)}")
+            except subprocess.TimeoutExpired:
+                answer = (False, f"`{binary} --version` did not answer within 15 s")
+            except OSError as exc:
+                answer = (False, f"`{binary}` cannot run: {exc}")
+        with cls._available_lock:
+            cls._available[binary] = answer
+        return answer
+
+    # ------------------------------------------------------------------ argv
+    def argv(self, intent: Intent, exe: str) -> list[str]:
+        args = [exe, "-p", "--output-format", "stream-json", "--verbose",
+                "--permission-mode", self.permission_mode]
+        model = (intent.model or "").strip()
+        if model and model != "default":
+            args += ["--model", model]
+        if intent.system_prompt:
+            args += ["--append-system-prompt", intent.system_prompt]
+        if self.max_turns:
+            args += ["--max-turns", str(int(self.max_turns))]
+        return args
+
+    # ------------------------------------------------------------------ run
+    def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+        if cancel.is_set():
+            raise ExecutorError(f"{intent.agent}: cancelled before start", code="EXECUTOR_ABORTED")
+        if not intent.extras.get("workdir"):  # never edit whatever directory loom happens to run in
+            raise ExecutorError(f"{intent.agent}: no workdir in the intent's extras", code=FAILED)
+        workdir = Path(str(intent.extras["workdir"]))
+        if not workdir.is_dir():
+            raise ExecutorError(f"{intent.agent}: workdir {workdir} is not a directory", code=FAILED)
+        root = workdir.resolve()
+        env = {**os.environ, **{k: str(v) for k, v in self.env.items()}}
+        exe = self._resolve(self.binary, env.get("PATH"))
+        if exe is None:
+            raise ExecutorError(f"Claude Code CLI `{self.binary}` not found; {INSTALL_HINT}",
+                                code="EXECUTOR_NOT_FOUND")
+        try:
+            proc = subprocess.Popen(self.argv(intent, exe), cwd=root, env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise ExecutorError(f"Claude Code CLI `{self.binary}` cannot run ({exc}); {INSTALL_HINT}",
+                                code="EXECUTOR_NOT_FOUND") from exc
+
+        tr = _Transcript(root)
+        lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        last_activity = [time.monotonic()]
+        stderr_head: list[str] = []
+        stderr_tail: deque[str] = deque(maxlen=100)
+
+        def feed() -> None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(intent.prompt.encode("utf-8"))
+                proc.stdin.close()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+        def read_stdout() -> None:
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                last_activity[0] = time.monotonic()
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                with tr.lock:
+                    out = tr.handle(line)
+                for entry in out:
+                    lines.put(entry)
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            for raw in iter(proc.stderr.readline, b""):
+                last_activity[0] = time.monotonic()
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if sum(map(len, stderr_head)) < 4000:
+                    stderr_head.append(line)
+                else:
+                    stderr_tail.append(line[-2000:])
+
+        threads = [threading.Thread(target=f, name=f"claude-{n}-{intent.agent_run_id}", daemon=True)
+                   for n, f in (("stdin", feed), ("stdout", read_stdout), ("stderr", read_stderr))]
+        for t in threads:
+            t.start()
+
+        def drain() -> None:
+            while True:
+                try:
+                    entry = lines.get_nowait()
+                except queue.Empty:
+                    return
+                log(entry)
+
+        started = time.monotonic()
+        stopped: str | None = None
+        while proc.poll() is None:
+            drain()
+            now = time.monotonic()
+            if cancel.is_set():
+                stopped = "EXECUTOR_ABORTED"
+            elif now - started > self.session_timeout_s:
+                stopped = "EXECUTOR_TIMEOUT"
+            elif self.idle_timeout_s is not None and now - last_activity[0] > self.idle_timeout_s:
+                stopped = "EXECUTOR_IDLE_TIMEOUT"
+            if stopped:
+                self._kill_group(proc)
+                break
+            cancel.wait(self.poll_s)
+        rc = proc.wait()
+        if not stopped:
+            self._reap_group(proc)
+        for t in threads[1:]:
+            t.join(timeout=self.kill_grace_s + 1)
+        drain()
+        elapsed = time.monotonic() - started
+        stderr = "\n".join(stderr_head + list(stderr_tail))
+
+        if stopped == "EXECUTOR_ABORTED":
+            raise ExecutorError(f"{intent.agent}: Claude Code run cancelled", code=stopped)
+        if stopped == "EXECUTOR_TIMEOUT":
+            raise ExecutorError(f"{intent.agent}: Claude Code ran past the session timeout "
+                                f"({self.session_timeout_s:g} s); stopped", code=stopped)
+        if stopped == "EXECUTOR_IDLE_TIMEOUT":
+            raise ExecutorError(f"{intent.agent}: Claude Code printed nothing for {self.idle_timeout_s:g} s; "
+                                "stopped", code=stopped)
+        return self._finish(intent, tr, rc, stderr, elapsed)
+
+    def _finish(self, intent: Intent, tr: _Transcript, rc: int, stderr: str, elapsed: float) -> ExecResult:
+        env = tr.envelope
+        streams = (f"stdout: {tr.stdout_text()}" if tr.head else "stdout: (empty)") + \
+            (f" | stderr: {stderr}" if stderr.strip() else "")
+        detail = {"exit_code": rc, "stderr_tail": stderr[-2000:]}
+
+        if env is None:
+            raw = "\n".join(tr.raw_lines)
+            if is_rate_limited(stderr) or is_rate_limited(raw, raw=True):
+                raise ExecutorError(f"{intent.agent}: Claude Code is rate limited: {excerpt(streams, 300, 300)}",
+                                    code=RATE_LIMITED, **detail)
+            if rc != 0:
+                code = permanent_failure(stderr) or permanent_failure(raw) or FAILED
+                raise ExecutorError(f"{intent.agent}: Claude Code exited with code {rc}: {excerpt(streams)}",
+                                    code=code, **detail)
+            raise ExecutorError(f"{intent.agent}: Claude Code printed no result event: {excerpt(streams)}",
+                                code="EXECUTOR_OUTPUT_INVALID", **detail)
+
+        result = env.get("result")
+        status = env.get("api_error_status")
+        status = status if isinstance(status, int) else None
+        failed = bool(env.get("is_error")) or rc != 0
+        if status == 429 or (failed and (is_rate_limited(result if isinstance(result, str) else None)
+                                         or is_rate_limited(stderr))):
+            raise ExecutorError(f"{intent.agent}: Claude Code is rate limited: {excerpt(str(result or stderr), 300, 300)}",
+                                code=RATE_LIMITED, **detail)
+        if failed:
+            text = " ".join(str(x) for x in (env.get("subtype"), result, stderr) if x)
+            code = permanent_failure(text) or FAILED
+            why = f"exit code {rc}" if rc != 0 else f"is_error ({env.get('subtype') or 'error'})"
+            if status:
+                why += f", API status {status}"
+            raise ExecutorError(f"{intent.agent}: Claude Code failed ({why}): "
+                                f"{excerpt(str(result) if isinstance(result, str) else streams)}",
+                                code=code, **detail)
+        if not isinstance(result, str):
+            raise ExecutorError(f"{intent.agent}: Claude Code result event has no string `result`: "
+                                f"{excerpt(streams)}", code="EXECUTOR_OUTPUT_INVALID", **detail)
+
+        u = env.get("usage") if isinstance(env.get("usage"), dict) else {}
+        cost = env.get("total_cost_usd")
+        usage = Usage(tokens_in=_int(u.get("input_tokens")), tokens_out=_int(u.get("output_tokens")),
+                      tokens_cached=_int(u.get("cache_read_input_tokens")),
+                      cache_write=_int(u.get("cache_creation_input_tokens")),
+                      cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+                      num_turns=_int(env["num_turns"]) if env.get("num_turns") is not None else None,
+                      duration_ms=_int(env["duration_ms"]) if env.get("duration_ms") is not None
+                      else int(elapsed * 1000))
+        return ExecResult(output=result, files_modified=tuple(tr.modified), files_created=tuple(tr.created),
+                          usage=usage, model=tr.model())
+
+    # ------------------------------------------------------------------ process group
+    def _kill_group(self, proc: subprocess.Popen) -> None:
+        """SIGTERM the whole group; SIGKILL whatever is left after ``kill_grace_s``."""
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + self.kill_grace_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not group_alive(proc.pid):
+                break
+            time.sleep(0.05)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _reap_group(self, proc: subprocess.Popen) -> None:
+        """After a normal exit: stop leftovers (background shells) still in the session's group."""
+        if group_alive(proc.pid):
+            self._kill_group(proc)
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live (non-zombie) process is in group ``pgid``."""
+    proc_dir = Path("/proc")
+    if proc_dir.is_dir():
+        for entry in proc_dir.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
