@@ -87,3 +87,76 @@ class SandboxError(LoomError):
     """The sandbox copy could not be provisioned, inspected or merged back (§9)."""
 
     code = "SANDBOX_PROVISION_FAILED"
+
+
+# --- model providers (loom_core/driver/providers) ------------------------------------------------
+
+
+class ProviderError(ExecutorError):
+    """A direct model-provider call failed. ``provider`` names the provider ("anthropic", ...)."""
+
+    code = "EXECUTOR_FAILED"
+
+    def __init__(self, message: str, *, code: str | None = None, provider: str | None = None,
+                 status: int | None = None, **detail: Any) -> None:
+        super().__init__(message, code=code, provider=provider, status=status, **detail)
+        self.provider = provider
+        self.status = status
+
+
+class ProviderAuthError(ProviderError):
+    """Bad or missing credentials, no permission, no credit left."""
+
+    code = "EXECUTOR_AUTH_FAILED"
+
+
+class ProviderRateLimited(ProviderError):
+    """429 / rate-limit wording. ``retry_after`` (seconds) comes from the ``retry-after`` header."""
+
+    code = "EXECUTOR_RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **kw)
+        self.retry_after = retry_after
+
+
+class ProviderOverloaded(ProviderRateLimited):
+    """529 / 502 / 503 / "overloaded". A subclass of ``ProviderRateLimited`` so that a fallback
+    chain catching rate limits moves on for it too; its own code stays ``EXECUTOR_OVERLOADED``."""
+
+    code = "EXECUTOR_OVERLOADED"
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider refused the request as malformed (4xx other than auth / rate limit)."""
+
+    code = "EXECUTOR_BAD_REQUEST"
+
+
+class ProviderInvalidModel(ProviderBadRequest):
+    """The model id is unknown / not found / not supported by this provider."""
+
+    code = "EXECUTOR_INVALID_MODEL"
+
+
+class ProviderNetworkError(ProviderError):
+    """Connection refused / reset, a stream dropped mid-reply, or a timeout."""
+
+    code = "EXECUTOR_NETWORK"
+
+
+class ProviderAborted(ProviderError):
+    """The call was not started, or was stopped, because the cancel token was set."""
+
+    code = "EXECUTOR_ABORTED"
+
+
+class OutputTruncated(ProviderError):
+    """The reply hit the token limit (``max_tokens`` / ``length``) without a tool call.
+    ``partial_text`` holds what arrived; never retried as-is."""
+
+    code = "EXECUTOR_OUTPUT_TRUNCATED"
+
+    def __init__(self, message: str, *, partial_text: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.partial_text = partial_text
