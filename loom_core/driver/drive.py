@@ -21,7 +21,8 @@ from .engine import Engine, Response
 from .events import EngineEvent, EventSink, NullSink
 from .executors import ExecResult, Executor
 
-PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL", "EXECUTOR_AUTH_FAILED"}
+PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL",
+             "EXECUTOR_AUTH_FAILED", "NO_BACKEND_RESOLVED", "EXECUTOR_NOT_FOUND"}
 
 
 @dataclass
@@ -211,7 +212,7 @@ class Driver:
                 "files": {"modified": list(r.files_modified), "created": list(r.files_created)},
                 "usage": {"tokens_in": r.usage.tokens_in, "tokens_out": r.usage.tokens_out,
                           "tokens_cached": r.usage.tokens_cached, "cache_write": r.usage.cache_write,
-                          "num_turns": r.usage.num_turns},
+                          "num_turns": r.usage.num_turns, "attempts": list(r.attempts)},
                 "cost_usd": r.usage.cost_usd, "duration_ms": r.usage.duration_ms,
                 "recorded_at": self.engine.clock.now()})
         except LoomError as exc:  # best effort: a transcript never fails a drive

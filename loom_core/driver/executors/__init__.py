@@ -29,6 +29,7 @@ class ExecResult:
     files_created: tuple[str, ...] = ()
     usage: Usage = field(default_factory=Usage)
     model: str | None = None  # the model actually run
+    attempts: list[dict] = field(default_factory=list)  # earlier backends tried (fallback chain), and why
 
 
 class Executor(Protocol):

@@ -1,0 +1,92 @@
+"""Native file-editing loop: an agent that must edit files, on a provider without an agentic
+CLI, works through loom's own sandboxed tools (read, write, edit, list, grep, run checks).
+
+Every path goes through the path guard; the loop is bounded in turns; the transcript records
+each tool call. Works with any provider of ``loom_core.driver.providers`` (Anthropic tools,
+OpenAI-style function calls, Ollama tools).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ...errors import ExecutorError
+from ...kernel.types import Intent
+from ..tools import SandboxTools
+from . import ExecResult, Usage
+
+SYSTEM_SUFFIX = """
+
+## How you work here
+You are running headless inside an isolated copy of the repository. Use the tools to read and
+change files (paths are relative to the repository root); nothing outside it is reachable.
+Make the change completely, run the project's checks with `run_checks` when available, then
+answer with your final report as plain text (no tool call)."""
+
+
+class ToolLoopExecutor:
+    idempotent = False
+
+    def __init__(self, provider, *, label: str, max_turns: int = 40, max_tokens: int = 8192,
+                 run_checks: Callable[[Path], str] | None = None, model: str | None = None) -> None:
+        self.provider = provider
+        self.name = f"{provider.name}+tools"
+        self.label = label
+        self.max_turns = max_turns
+        self.max_tokens = max_tokens
+        self.run_checks = run_checks
+        self.model = model
+
+    def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+        workdir = intent.extras.get("workdir")
+        if not workdir or not Path(workdir).is_dir():
+            raise ExecutorError(f"{intent.agent}: no sandbox directory to edit in", code="EXECUTOR_FAILED")
+        root = Path(workdir)
+        calls: list[dict] = []
+        tools = SandboxTools(root, run_checks=(lambda: self.run_checks(root)) if self.run_checks else None,
+                             audit=calls.append)
+        provider = self.provider
+        model = self.model or intent.model
+        if ":" in model and model.split(":", 1)[0] == provider.name:
+            model = model.split(":", 1)[1]
+        system = (intent.system_prompt or "") + SYSTEM_SUFFIX
+        messages = [provider.user_message(intent.prompt)]
+        usage = Usage(tokens_in=0, tokens_out=0)
+        cost: float | None = None
+        started = time.monotonic()
+        used_model = model
+        for turn in range(1, self.max_turns + 1):
+            if cancel.is_set():
+                raise ExecutorError("cancelled", code="EXECUTOR_ABORTED")
+            reply = provider.chat(model=model, system=system, messages=messages, tools=tools.specs(),
+                                  max_tokens=intent.extras.get("max_tokens", self.max_tokens),
+                                  idempotency_key=f"{intent.agent_run_id}-t{turn}", cancel=cancel)
+            used_model = reply.model or used_model
+            u = reply.usage
+            usage.tokens_in += u.tokens_in
+            usage.tokens_out += u.tokens_out
+            usage.tokens_cached += u.tokens_cached
+            usage.cache_write += u.cache_write
+            if u.cost_usd is not None:
+                cost = (cost or 0.0) + u.cost_usd
+            if reply.text.strip():
+                log(reply.text.strip().splitlines()[0][:160])
+            messages.append(reply.raw_assistant)
+            if not reply.tool_calls:
+                usage.num_turns = turn
+                usage.cost_usd = cost
+                usage.duration_ms = int((time.monotonic() - started) * 1000)
+                changed = sorted(tools.changed)
+                return ExecResult(output=reply.text, files_modified=tuple(changed), usage=usage, model=used_model)
+            results = []
+            for call in reply.tool_calls:
+                outcome = tools.call(call.name, call.arguments)
+                target = call.arguments.get("path") or call.arguments.get("pattern") or ""
+                log(f"{call.name} {target}".strip() + ("" if outcome.ok else f" — {outcome.content[:100]}"))
+                results.append((call, outcome.content, not outcome.ok))
+            messages.extend(provider.tool_result_message(results))
+        raise ExecutorError(f"{intent.agent} did not finish within {self.max_turns} tool turns",
+                            code="EXECUTOR_TURN_LIMIT")
