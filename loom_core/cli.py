@@ -473,6 +473,137 @@ def projects_remove(ref: Annotated[str, typer.Argument(help="Project id or path.
     typer.echo(f"removed {proj.id}")
 
 
+config_app = typer.Typer(help="Settings (TOML in the loom home; LOOM_… environment variables override).",
+                         no_args_is_help=True)
+secrets_app = typer.Typer(help="Secrets: stored in the system keyring when usable, else a 0600 file; never "
+                               "printed.", no_args_is_help=True)
+models_app = typer.Typer(help="Which model each agent runs on.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(models_app, name="models")
+
+
+@config_app.command("get")
+def config_get(key: Annotated[str | None, typer.Argument(help="Dotted key, e.g. general.max_spawns.")] = None,
+               as_json: JsonOpt = False) -> None:
+    """Show all settings, or one key's effective value."""
+    from .config import settings as cfg
+
+    if key is None:
+        data = cfg.load_settings().model_dump(mode="json")
+        if as_json:
+            _echo_json(data)
+        else:
+            typer.echo(cfg.to_toml(data).rstrip())
+        return
+    value = cfg.get_key(key)
+    typer.echo(json.dumps(value) if as_json else f"{key} = {value if value is not None else '(unset)'}")
+
+
+@config_app.command("set")
+def config_set(key: Annotated[str, typer.Argument(help="Dotted key (see 'loom config keys').")],
+               value: Annotated[list[str], typer.Argument(help="New value (empty string resets to default).")]
+               ) -> None:
+    """Set one key in the config file (validated before anything is written)."""
+    from .config import settings as cfg
+
+    raw = " ".join(value)
+    cfg.set_key(key, raw)
+    typer.echo(f"set {key} = {cfg.get_key(key)}")
+
+
+@config_app.command("keys")
+def config_keys() -> None:
+    """List the settable keys."""
+    from .config.settings import valid_keys
+
+    for k in valid_keys():
+        typer.echo(k)
+
+
+@secrets_app.command("set")
+def secrets_set(name: Annotated[str, typer.Argument(help="Secret name, e.g. anthropic.")],
+                value: Annotated[str | None, typer.Argument(help="The value (omit to be prompted without echo).")]
+                = None) -> None:
+    """Store a secret; reference it from settings as secret:<name>."""
+    from .config.secrets import SecretStore, mask
+
+    if value is None:
+        value = typer.prompt(f"value for '{name}'", hide_input=True)
+    store = SecretStore()
+    store.set(name, value)
+    typer.echo(f"stored secret '{name}' ({mask(value)}) in {store.describe()}; use it as secret:{name}")
+
+
+@secrets_app.command("list")
+def secrets_list() -> None:
+    """Names of stored secrets with masked values."""
+    from .config.secrets import SecretStore, mask
+
+    store = SecretStore()
+    names = sorted(store.names())
+    if not names:
+        typer.echo(f"no secrets stored ({store.describe()})")
+        return
+    for n in names:
+        typer.echo(f"{n}  {mask(store.get(n) or '')}")
+
+
+@secrets_app.command("unset")
+def secrets_unset(name: Annotated[str, typer.Argument(help="Secret name.")]) -> None:
+    """Delete a stored secret."""
+    from .config.secrets import SecretStore
+
+    removed = SecretStore().unset(name)
+    typer.echo(f"removed secret '{name}'" if removed else f"no secret named '{name}'")
+
+
+def _agent_models(bundle_name: str = "code"):
+    from .bundles import load_bundle
+    from .config.settings import load_settings
+
+    bundle = load_bundle(bundle_name)
+    s = load_settings()
+    rows = []
+    for name, agent in bundle.agents.items():
+        if name in s.models:
+            ref, source = s.models[name], "override"
+        else:
+            ref, source = agent.default_model, "bundle-default"
+        model = bundle.default_model_tiers.get(ref, ref)
+        rows.append({"agent": name, "ref": ref, "model": model, "source": source,
+                     "fallbacks": s.fallbacks.get(name, [])})
+    return rows
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """Each agent's effective model and where it came from."""
+    rows = _agent_models()
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        fb = f"  fallbacks: {', '.join(r['fallbacks'])}" if r["fallbacks"] else ""
+        typer.echo(f"{r['agent']} = {r['ref']} → {r['model']}  [{r['source']}]{fb}")
+
+
+@models_app.command("set")
+def models_set(agent: Annotated[str, typer.Argument(help="Agent name (see 'loom models list').")],
+               ref: Annotated[str, typer.Argument(help="provider:model, a tier (fast, balanced, premium), or '' "
+                                                        "to reset.")]) -> None:
+    """Pin an agent to a model."""
+    from .bundles import load_bundle
+    from .config import settings as cfg
+    from .errors import ConfigError
+
+    roster = load_bundle("code").agents
+    if agent not in roster:
+        raise ConfigError(f"unknown agent '{agent}'; agents: {', '.join(sorted(roster))}", code="USAGE")
+    cfg.set_key(f"models.{agent}", ref)
+    typer.echo(f"set code/{agent} → {ref or '(bundle default)'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from .errors import LoomError
 

@@ -352,7 +352,7 @@ def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             out += _leaf_keys(ann, f"{prefix}{name}.")
-        elif name == "models" and not prefix:
+        elif name in ("models", "fallbacks") and not prefix:
             out.append(f"{prefix}{name}.<agent>")
         else:
             out.append(f"{prefix}{name}")
@@ -365,7 +365,7 @@ def valid_keys() -> list[str]:
 
 def _check_key(dotted: str) -> list[str]:
     parts = dotted.split(".")
-    if len(parts) == 2 and parts[0] == "models" and parts[1]:
+    if len(parts) == 2 and parts[0] in ("models", "fallbacks") and parts[1]:
         return parts
     if dotted in valid_keys():
         return parts
@@ -392,6 +392,8 @@ def set_key(dotted: str, raw_value: str) -> LoomSettings:
     raw = raw_value.strip()
     if raw == "":
         node.pop(parts[-1], None)
+    elif parts[0] == "fallbacks":
+        node[parts[-1]] = [r.strip() for r in raw.split(",") if r.strip()]
     else:
         node[parts[-1]] = raw
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,9 @@ class Driver:
         self.opts = options or DriveOptions()
         self.cancel = cancel or threading.Event()
         self._done: dict[str, ExecResult] = {}
+        from ..config.redact import Redactor
+
+        self.redactor = Redactor.from_environment()
         self._spawned: set[str] = set()
         self.usage = UsageTotal()
         st = engine.state()
@@ -192,8 +196,16 @@ class Driver:
                   phase=intent.phase)
         started = time.monotonic()
         crashpoint("spawn-start")
-        result = self.executor.execute(full, self.cancel,
-                                       lambda line: self.emit("log", agent=intent.agent, line=line))
+        redact = self.redactor.redact
+        try:
+            result = self.executor.execute(full, self.cancel,
+                                           lambda line: self.emit("log", agent=intent.agent, line=redact(line)))
+        except ExecutorError as exc:
+            exc.message = redact(exc.message)
+            exc.args = (exc.message,)
+            raise
+        result.output = redact(result.output)
+        full = replace(full, prompt=redact(full.prompt))
         if result.usage.duration_ms is None:
             result.usage.duration_ms = int((time.monotonic() - started) * 1000)
         self._done[intent.agent_run_id] = result

@@ -72,7 +72,7 @@ class RunOptions:
             return self.max_spawns
         raw = os.environ.get("LOOM_MAX_SPAWNS", "").strip()
         try:
-            return int(raw) if raw else 40
+            return int(raw) if raw else _settings().general.max_spawns
         except ValueError:
             raise ConfigError(f"LOOM_MAX_SPAWNS must be an integer, got '{raw}'") from None
 
@@ -90,6 +90,12 @@ class RunResult:
         return self.outcome.exit_code
 
 
+def _settings():
+    from ..config.settings import load_settings
+
+    return load_settings()
+
+
 def project_config(project: Path) -> dict[str, Any]:
     path = dbmod.loom_dir(project) / "loom.json"
     if not path.exists():
@@ -104,7 +110,9 @@ def project_config(project: Path) -> dict[str, Any]:
 
 
 def configured_checks(project: Path) -> dict[str, str]:
-    checks = project_config(project).get("checks") or {}
+    """Check commands: the project's `.loom/loom.json` wins over the user's settings."""
+    user = {k: v for k, v in _settings().checks.model_dump().items() if v}
+    checks = {**user, **(project_config(project).get("checks") or {})}
     if not isinstance(checks, dict):
         raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands")
     return {k: str(v).replace("{python}", shlex.quote(sys.executable)) for k, v in checks.items() if v}
