@@ -1,0 +1,178 @@
+"""Secrets (API keys, tokens): never in the config file, which holds only ``secret:<name>``
+references.
+
+Values go to the OS keyring when a usable backend exists (with a names-only index file next to
+the config, since keyrings cannot list), otherwise to ``<loom home>/secrets.json`` written with
+mode 0600 — a headless server usually has no keyring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from . import paths
+
+SERVICE = "loom"
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+REF_PREFIX = "secret:"
+
+
+def mask(value: str | None) -> str:
+    """At most the last 4 characters: ≤4 chars → all stars; else max(4, len-4) stars + last 4."""
+    if not value:
+        return ""
+    if len(value) <= 4:
+        return "*" * len(value)
+    return "*" * max(4, len(value) - 4) + value[-4:]
+
+
+def usable_keyring(backend: Any = None) -> Any | None:
+    """The active keyring backend if it can actually store secrets, else None."""
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+    except Exception:  # pragma: no cover - keyring is a dependency, but stay usable without it
+        return None
+    kr = backend if backend is not None else keyring.get_keyring()
+    if isinstance(kr, fail.Keyring):
+        return None
+    try:
+        from keyring.backends import null
+
+        if isinstance(kr, null.Keyring):
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(kr, chainer.ChainerBackend) and not kr.backends:
+        return None
+    return kr
+
+
+def _check_name(name: str) -> str:
+    if not NAME.match(name or ""):
+        raise ConfigError(f"secret name '{name}' is not valid: use letters, digits, '.', '_' or '-' (max 64)",
+                          code="USAGE")
+    return name
+
+
+class SecretStore:
+    """``set`` / ``get`` / ``unset`` / ``names`` over the keyring or a 0600 file."""
+
+    def __init__(self, home: Path | None = None, *, keyring_backend: Any = None, use_keyring: bool = True) -> None:
+        self.home = Path(home) if home is not None else paths.loom_home()
+        self._kr = usable_keyring(keyring_backend) if use_keyring else None
+
+    # ------------------------------------------------------------------ where
+    @property
+    def file_path(self) -> Path:
+        return self.home / "secrets.json"
+
+    @property
+    def index_path(self) -> Path:
+        return self.home / "secrets-index.json"
+
+    @property
+    def uses_keyring(self) -> bool:
+        return self._kr is not None
+
+    def describe(self) -> str:
+        if self._kr is not None:
+            return f"OS keyring ({type(self._kr).__name__})"
+        return f"file {self.file_path} (mode 0600)"
+
+    # ------------------------------------------------------------------ files
+    def _read_json(self, path: Path, default: Any) -> Any:
+        if not path.exists():
+            return default
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+        if not isinstance(data, type(default)):
+            raise ConfigError(f"{path} has an unexpected shape; fix or remove it")
+        return data
+
+    def _file(self) -> dict[str, str]:
+        return self._read_json(self.file_path, {})
+
+    def _write_file(self, data: dict[str, str]) -> None:
+        paths.atomic_write(self.file_path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+    def _index(self) -> list[str]:
+        return self._read_json(self.index_path, [])
+
+    def _write_index(self, names: list[str]) -> None:
+        paths.atomic_write(self.index_path, json.dumps(sorted(set(names)), indent=2) + "\n", mode=0o600)
+
+    # ------------------------------------------------------------------ verbs
+    def set(self, name: str, value: str) -> None:
+        _check_name(name)
+        if not value:
+            raise ConfigError(f"the value for secret '{name}' is empty; use unset to remove it", code="USAGE")
+        if self._kr is not None:
+            try:
+                self._kr.set_password(SERVICE, name, value)
+            except Exception as exc:
+                raise ConfigError(f"the keyring refused to store '{name}': {exc}") from None
+            self._write_index(self._index() + [name])
+            return
+        data = self._file()
+        data[name] = value
+        self._write_file(data)
+
+    def get(self, name: str) -> str | None:
+        _check_name(name)
+        if self._kr is not None:
+            try:
+                return self._kr.get_password(SERVICE, name)
+            except Exception as exc:
+                raise ConfigError(f"the keyring could not read '{name}': {exc}") from None
+        return self._file().get(name)
+
+    def unset(self, name: str) -> bool:
+        _check_name(name)
+        if self._kr is not None:
+            had = name in self._index()
+            try:
+                self._kr.delete_password(SERVICE, name)
+                had = True
+            except Exception:
+                pass
+            self._write_index([n for n in self._index() if n != name])
+            return had
+        data = self._file()
+        if name not in data:
+            return False
+        del data[name]
+        self._write_file(data)
+        return True
+
+    def names(self) -> list[str]:
+        if self._kr is not None:
+            return sorted(self._index())
+        return sorted(self._file())
+
+    def masked(self) -> list[tuple[str, str]]:
+        """(name, mask) for every stored secret; the values themselves never leave."""
+        return [(n, mask(self.get(n) or "")) for n in self.names()]
+
+    def resolve(self, ref: str | None) -> str | None:
+        """``secret:<name>`` → the stored value, else the environment variable of that name;
+        a literal passes through; empty → None."""
+        if not ref:
+            return None
+        if not ref.startswith(REF_PREFIX):
+            return ref
+        name = ref[len(REF_PREFIX):]
+        value = self.get(name) if NAME.match(name) else None
+        if not value:
+            value = os.environ.get(name) or None
+        return value
+
+
+__all__ = ["SecretStore", "mask", "usable_keyring"]
