@@ -152,3 +152,43 @@ def test_auto_without_anything_configured_refuses_and_never_picks_demo(tmp_path,
     with pytest.raises(ConfigError) as info:
         Dispatcher("auto", resolver)
     assert "--backend demo" in str(info.value)
+
+
+SECRET = "sk-ant-test-0123456789abcdefSECRET"
+
+
+def test_a_stored_secret_never_appears_in_files_logs_status_or_config(tmp_path):
+    reply = json.dumps({"verdict": "APPROVE", "summary_line": f"the key {SECRET} works", "findings": [],
+                        "answer": f"use {SECRET}"})
+    stub, url = _start("anthropic_stub.py", "--reply", reply, "--tool-call",
+                       json.dumps({"name": "write_file", "input": {"path": "notes.txt",
+                                                                    "content": f"token={SECRET}\n"}}))
+    try:
+        proj = tmp_path / "app"
+        make_repo(proj, {"app.py": "x = 1\n"})
+        env = {"LOOM_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+               "LOOM_PROVIDERS__ANTHROPIC__BASE_URL": url}
+        outputs = []
+        p = run_loom("secrets", "set", "anthropic", SECRET, cwd=proj, env=env)
+        assert p.returncode == 0 and SECRET not in p.stdout + p.stderr
+        for args in (["secrets", "list"], ["config", "get"], ["config", "get", "providers.anthropic.api_key"],
+                     ["run", "record", "the", "token", "--backend", "anthropic", "--fast", "--policy", "auto"],
+                     ["status"], ["status", "--json"], ["history"]):
+            proc = run_loom(*args, cwd=proj, env=env, timeout=120)
+            outputs.append(proc.stdout + proc.stderr)
+        assert "done — accepted" in outputs[3], outputs[3]
+        for text in outputs:
+            assert SECRET not in text
+        scanned = 0
+        for root in (proj / ".loom", tmp_path / "home"):
+            for f in root.rglob("*"):
+                if f.is_file() and f.name != "secrets.json":
+                    scanned += 1
+                    assert SECRET.encode() not in f.read_bytes(), f
+        assert scanned >= 3
+        # the secret store itself is private
+        store = tmp_path / "home" / "secrets.json"
+        assert store.exists() and (store.stat().st_mode & 0o777) == 0o600
+    finally:
+        stub.terminate()
+        stub.wait(5)
