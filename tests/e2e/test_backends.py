@@ -192,3 +192,37 @@ def test_a_stored_secret_never_appears_in_files_logs_status_or_config(tmp_path):
     finally:
         stub.terminate()
         stub.wait(5)
+
+
+def test_fallback_during_a_task_is_recorded_in_the_transcript(tmp_path):
+    import httpx
+
+    orouter, or_url = _start("openrouter_stub.py", "--reply", REPLY)
+    anth, an_url = _start("anthropic_stub.py", "--reply", REPLY, "--tool-call",
+                          json.dumps({"name": "write_file", "input": {"path": "CHANGELOG.md", "content": "- f\n"}}))
+    try:
+        httpx.post(or_url.rsplit("/api/v1", 1)[0] + "/_stub/fault", json={"fault": "429", "times": 20})
+        proj = tmp_path / "app"
+        make_repo(proj, {"app.py": "x = 1\n"})
+        env = {"LOOM_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+               "ANTHROPIC_API_KEY": "sk-a-123456", "OPENROUTER_API_KEY": "sk-or-123456",
+               "LOOM_PROVIDERS__ANTHROPIC__BASE_URL": an_url, "LOOM_PROVIDERS__OPENROUTER__BASE_URL": or_url}
+        assert run_loom("models", "set", "implementer", "openrouter:qwen/qwen3-coder", cwd=proj, env=env).returncode == 0
+        assert run_loom("config", "set", "fallbacks.implementer", "anthropic:sonnet", cwd=proj, env=env).returncode == 0
+        proc = run_loom("run", "add", "a", "changelog", "--backend", "anthropic", "--fast", "--policy", "auto",
+                        cwd=proj, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "falling back to Anthropic API" in proc.stdout
+        import sqlite3
+
+        conn = sqlite3.connect(proj / ".loom" / "state.db")
+        usage = json.loads(conn.execute("SELECT usage FROM transcripts WHERE agent = 'implementer'").fetchone()[0])
+        model = conn.execute("SELECT model FROM transcripts WHERE agent = 'implementer'").fetchone()[0]
+        conn.close()
+        assert usage["attempts"][0]["backend"] == "openrouter"
+        assert usage["attempts"][0]["code"] == "EXECUTOR_RATE_LIMITED"
+        assert "sonnet" in model
+    finally:
+        for p in (orouter, anth):
+            p.terminate()
+            p.wait(5)
