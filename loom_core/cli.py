@@ -68,6 +68,14 @@ def root(ctx: typer.Context,
 
 
 @app.command()
+def console() -> None:
+    """Open the full-screen console over every project in the catalog (same as bare `loom`)."""
+    from loom_tui.app import run_console
+
+    run_console()
+
+
+@app.command()
 def status(project: ProjectOpt = None, as_json: JsonOpt = False,
            stall_minutes: Annotated[float | None, typer.Option(help="Minutes without progress that count as "
                                                                "stalled (default 50, env LOOM_STALL_MINUTES).")]
