@@ -29,6 +29,7 @@ BACKENDS = ("auto", "demo", "claude-code", "anthropic", "openrouter", "ollama")
 POLICIES = ("on-blockers", "human", "auto")
 TIERS = ("fast", "balanced", "premium")
 FAMILIES = ("anthropic", "openrouter", "ollama", "openai", "google")
+HARNESSES = ("aider", "opencode")
 SECRET_REF = re.compile(r"^secret:[A-Za-z0-9_.-]+$")
 ENV_PREFIX = "LOOM_"
 
@@ -174,6 +175,20 @@ class LoomSettings(BaseSettings):
 
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
     """Check commands (test, lint, typecheck)."""
+
+    harness: Literal["aider", "opencode"] | None = None
+    """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""
+
+    @field_validator("harness", mode="before")
+    @classmethod
+    def _harness_name(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if v == "":
+                return None
+            if v not in HARNESSES:
+                raise ValueError(f"unknown harness '{v}' (known: {', '.join(HARNESSES)})")
+        return v
 
     @field_validator("fallbacks")
     @classmethod

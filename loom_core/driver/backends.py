@@ -6,14 +6,17 @@ backend that serves it, and the chain ``[primary, fallbacks…]``. ``auto`` pref
 Code CLI when it is installed, else the first provider that is configured. ``demo`` is the
 offline scripted backend; it is only ever used when asked for by name.
 
-A file-editing agent on a provider without an agentic CLI runs loom's native tool loop (or an
-external harness — aider / opencode — when configured and on PATH).
+A file-editing agent on a raw provider (Anthropic API, OpenRouter, Ollama) runs under an external
+harness — aider or opencode, chosen by ``LOOM_HARNESS`` › the ``harness`` setting — when one is
+configured and its CLI is on PATH (the provider's family, model and credential go to it); else it
+runs loom's native tool loop. A configured harness that is not installed is a one-time notice, never
+an error; an unknown harness name is a ConfigError.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,23 @@ ANTHROPIC_MODELS = {"haiku": "claude-haiku-4-5", "sonnet": "claude-sonnet-4-5", 
 TIERS = {"fast": "haiku", "balanced": "sonnet", "premium": "opus"}
 FALLBACK_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_INVALID_MODEL", "EXECUTOR_AUTH_FAILED"}
 WAIT_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED"}
+BACKEND_FAMILY = {"anthropic": "anthropic", "openrouter": "openrouter", "ollama": "ollama"}
+
+_log = logging.getLogger("loom.backends")
+_noticed: set[str] = set()
+_noticed_lock = threading.Lock()
+
+
+def _notice_once(message: str) -> bool:
+    """Record ``message`` once per process in the ``loom.backends`` logger (info level: never
+    printed over the console unless logging is configured); True the first time. The user sees
+    the notice in the first spawn's log, through the executor that runs instead."""
+    with _noticed_lock:
+        if message in _noticed:
+            return False
+        _noticed.add(message)
+    _log.info(message)
+    return True
 
 
 @dataclass
@@ -154,23 +174,44 @@ class Resolver:
             provider = make_provider("ollama", host=base)
         label = KNOWN[backend]
         if agentic:
-            harness = self._harness()
+            harness, notice = self._harness(backend)
             if harness is not None:
                 return harness
             from .checks import ChecksExecutor  # noqa: F401  (the loop runs checks through the tools)
             from .executors.toolloop import ToolLoopExecutor
 
-            return ToolLoopExecutor(provider, label=f"{label} + loom tools", run_checks=_checks_text)
+            return ToolLoopExecutor(provider, label=f"{label} + loom tools", run_checks=_checks_text, notice=notice)
         from .executors.provider_call import ProviderExecutor
 
         return ProviderExecutor(provider, label=label)
 
-    def _harness(self):
-        name = os.environ.get("LOOM_HARNESS", "").strip()
-        if name and shutil.which(name):
-            raise ConfigError(f"external harness '{name}' is configured but loom does not drive it yet; unset "
-                              "LOOM_HARNESS to use loom's own tool loop", code="NO_BACKEND_RESOLVED")
-        return None
+    def harness_name(self) -> str | None:
+        """The configured external harness (``LOOM_HARNESS`` › settings ``harness``), or None.
+        An unknown name → ConfigError listing aider / opencode."""
+        from .executors.harness import check_kind
+
+        raw = os.environ.get("LOOM_HARNESS", "").strip() or (getattr(self.settings, "harness", None) or "")
+        return check_kind(raw) if raw else None
+
+    def _harness(self, backend: str) -> tuple[Any, str | None]:
+        """``(HarnessExecutor, None)`` for an agentic spawn on raw ``backend`` when a harness is
+        configured and on PATH; ``(None, notice)`` when it is configured but not installed (the
+        native tool loop runs instead); ``(None, None)`` when none is configured."""
+        name = self.harness_name()
+        if name is None:
+            return None, None
+        from .executors.harness import HarnessExecutor, harness_binary, harness_env
+
+        binary = harness_binary(name)
+        if HarnessExecutor.on_path(name, binary) is None:
+            notice = (f"harness '{name}' is configured but `{binary}` is not on PATH — file-editing agents on "
+                      f"{KNOWN[backend]} use loom's own tool loop")
+            _notice_once(notice)
+            return None, notice
+        family = BACKEND_FAMILY[backend]
+        key, base = self.credential(backend)
+        return HarnessExecutor(name, family=family, model="", env=harness_env(family, key, base),
+                               binary=binary), None
 
     # ------------------------------------------------------------------ routing
     def primary_backend(self, requested: str) -> str:

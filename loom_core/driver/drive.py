@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ExecutorError, InvariantViolation, KernelRefusal, LoomError, NoActiveTask

@@ -5,22 +5,18 @@ process group, and its stream-json events become short human log lines as they a
 ``result`` event is the envelope: result text, usage, cost, turns, duration. Never ``--bare``: the
 CLI keeps using the user's own login (subscription or API key from the environment).
 
-Failure classification (engine spec §7.5, surfaces §10.1) lives in pure functions at the top of
-this module (``is_rate_limited``, ``permanent_failure``, ``classify_failure``) so it can be tested
-without a process.
+Failure classification (engine spec §7.5, surfaces §10.1) lives in pure functions
+(``is_rate_limited``, ``permanent_failure``, ``classify_failure``) in :mod:`.subprocess_util`, shared
+with the aider / opencode harness executor together with the process-group run loop; they are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
-import re
-import shutil
-import signal
 import subprocess
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,79 +25,26 @@ from typing import Any
 from ...errors import ExecutorError
 from ...kernel.types import Intent
 from . import ExecResult, Usage
+from .subprocess_util import (  # noqa: F401  (re-exported: the classifiers' historical home)
+    AUTH_FAILED,
+    FAILED,
+    INVALID_MODEL,
+    RATE_LIMITED,
+    classify_failure,
+    excerpt,
+    group_alive,
+    is_rate_limited,
+    permanent_failure,
+    resolve_binary,
+    run_streaming,
+    stopped_error,
+)
+from .subprocess_util import short as _short
 
 INSTALL_HINT = "install it with `npm i -g @anthropic-ai/claude-code` or set LOOM_CLAUDE_BIN"
 
-RATE_LIMITED = "EXECUTOR_RATE_LIMITED"
-INVALID_MODEL = "EXECUTOR_INVALID_MODEL"
-AUTH_FAILED = "EXECUTOR_AUTH_FAILED"
-FAILED = "EXECUTOR_FAILED"
-
-# ---------------------------------------------------------------------------- classification
-
-_RATE_WORDS = (r"rate[\s_-]?limit|usage[\s_-]?limit|too many requests"
-               r"|hit your (?:session|weekly|opus|usage) limit"
-               r"|(?<!insufficient )(?<!insufficient_)quota")
-_RATE = re.compile(_RATE_WORDS + r"|\b429\b", re.I)            # envelope result / stderr
-_RATE_RAW = re.compile(_RATE_WORDS + r"|overloaded", re.I)     # non-JSON stdout: never a bare 429
-
-_INVALID_MODEL = re.compile(
-    r"(?:invalid|unknown|unsupported)[\s_-]+model"
-    r"|model[\s_-]+(?:not[\s_-]+found|does not exist|is not supported|not supported|not available)"
-    r"|issue with the selected model"
-    r"|model\b[^\n]{0,80}\b(?:not[\s_-]+found|does not exist|may not exist|is not supported|is invalid)"
-    r"|not_found_error[^\n]{0,40}\bmodel\b",
-    re.I)
-_AUTH = re.compile(
-    r"invalid[\s_-]*(?:x-)?api[\s_-]*key|authentication[\s_]*(?:error|failed)|authentication_error"
-    r"|unauthori[sz]ed|not authenticated|not logged in|please run /login"
-    r"|credit balance (?:is )?too low|insufficient[\s_]+quota",
-    re.I)
-
-
-def is_rate_limited(text: str | None, status: int | None = None, *, raw: bool = False) -> bool:
-    """Rate-limit check. ``status`` is the envelope's ``api_error_status``. ``raw=True`` is for
-    stdout that was not JSON: there "overloaded" counts too, a bare 429 does not. Inside a parsed
-    envelope (``raw=False``), 5xx / overloaded is not a rate limit."""
-    if status == 429:
-        return True
-    if not text:
-        return False
-    return bool((_RATE_RAW if raw else _RATE).search(text))
-
-
-def permanent_failure(text: str | None) -> str | None:
-    """``EXECUTOR_INVALID_MODEL`` / ``EXECUTOR_AUTH_FAILED`` when ``text`` says so, else None."""
-    if not text:
-        return None
-    if _INVALID_MODEL.search(text):
-        return INVALID_MODEL
-    if _AUTH.search(text):
-        return AUTH_FAILED
-    return None
-
-
-def classify_failure(text: str | None, status: int | None = None, *, raw: bool = False) -> str:
-    """The error code for a failed run: rate limit first, then permanent, else ``EXECUTOR_FAILED``."""
-    if is_rate_limited(text, status, raw=raw):
-        return RATE_LIMITED
-    return permanent_failure(text) or FAILED
-
-
-def excerpt(text: str, head: int = 1500, tail: int = 1500) -> str:
-    """One line: the first ``head`` and last ``tail`` characters, whitespace collapsed."""
-    flat = " ".join(text.split())
-    if len(flat) <= head + tail + 5:
-        return flat
-    return f"{flat[:head]} … {flat[-tail:]}"
-
 
 # ---------------------------------------------------------------------------- event → log line
-
-def _short(text: str, n: int = 120) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= n else flat[: n - 1] + "…"
-
 
 def _rel(path: Any, root: Path) -> str:
     s = str(path)
@@ -291,9 +234,7 @@ class ClaudeCodeExecutor:
     # ------------------------------------------------------------------ discovery
     @staticmethod
     def _resolve(binary: str, path: str | None = None) -> str | None:
-        if os.sep in binary or (os.altsep and os.altsep in binary):
-            return binary if os.path.isfile(binary) and os.access(binary, os.X_OK) else None
-        return shutil.which(binary, path=path)
+        return resolve_binary(binary, path)
 
     @classmethod
     def available(cls, binary: str | None = None) -> tuple[bool, str]:
@@ -350,92 +291,24 @@ class ClaudeCodeExecutor:
         if exe is None:
             raise ExecutorError(f"Claude Code CLI `{self.binary}` not found; {INSTALL_HINT}",
                                 code="EXECUTOR_NOT_FOUND")
+        tr = _Transcript(root)
+
+        def on_line(line: str) -> list[str]:
+            with tr.lock:
+                return tr.handle(line)
+
         try:
-            proc = subprocess.Popen(self.argv(intent, exe), cwd=root, env=env, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            run = run_streaming(self.argv(intent, exe), cwd=root, env=env, stdin_data=intent.prompt.encode("utf-8"),
+                                on_line=on_line, log=log, cancel=cancel, session_timeout_s=self.session_timeout_s,
+                                idle_timeout_s=self.idle_timeout_s, kill_grace_s=self.kill_grace_s,
+                                poll_s=self.poll_s, name=f"claude-{intent.agent_run_id}")
         except (FileNotFoundError, PermissionError) as exc:
             raise ExecutorError(f"Claude Code CLI `{self.binary}` cannot run ({exc}); {INSTALL_HINT}",
                                 code="EXECUTOR_NOT_FOUND") from exc
-
-        tr = _Transcript(root)
-        lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        last_activity = [time.monotonic()]
-        stderr_head: list[str] = []
-        stderr_tail: deque[str] = deque(maxlen=100)
-
-        def feed() -> None:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write(intent.prompt.encode("utf-8"))
-                proc.stdin.close()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
-
-        def read_stdout() -> None:
-            assert proc.stdout is not None
-            for raw in iter(proc.stdout.readline, b""):
-                last_activity[0] = time.monotonic()
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                with tr.lock:
-                    out = tr.handle(line)
-                for entry in out:
-                    lines.put(entry)
-
-        def read_stderr() -> None:
-            assert proc.stderr is not None
-            for raw in iter(proc.stderr.readline, b""):
-                last_activity[0] = time.monotonic()
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if sum(map(len, stderr_head)) < 4000:
-                    stderr_head.append(line)
-                else:
-                    stderr_tail.append(line[-2000:])
-
-        threads = [threading.Thread(target=f, name=f"claude-{n}-{intent.agent_run_id}", daemon=True)
-                   for n, f in (("stdin", feed), ("stdout", read_stdout), ("stderr", read_stderr))]
-        for t in threads:
-            t.start()
-
-        def drain() -> None:
-            while True:
-                try:
-                    entry = lines.get_nowait()
-                except queue.Empty:
-                    return
-                log(entry)
-
-        started = time.monotonic()
-        stopped: str | None = None
-        while proc.poll() is None:
-            drain()
-            now = time.monotonic()
-            if cancel.is_set():
-                stopped = "EXECUTOR_ABORTED"
-            elif now - started > self.session_timeout_s:
-                stopped = "EXECUTOR_TIMEOUT"
-            elif self.idle_timeout_s is not None and now - last_activity[0] > self.idle_timeout_s:
-                stopped = "EXECUTOR_IDLE_TIMEOUT"
-            if stopped:
-                self._kill_group(proc)
-                break
-            cancel.wait(self.poll_s)
-        rc = proc.wait()
-        if not stopped:
-            self._reap_group(proc)
-        for t in threads[1:]:
-            t.join(timeout=self.kill_grace_s + 1)
-        drain()
-        elapsed = time.monotonic() - started
-        stderr = "\n".join(stderr_head + list(stderr_tail))
-
-        if stopped == "EXECUTOR_ABORTED":
-            raise ExecutorError(f"{intent.agent}: Claude Code run cancelled", code=stopped)
-        if stopped == "EXECUTOR_TIMEOUT":
-            raise ExecutorError(f"{intent.agent}: Claude Code ran past the session timeout "
-                                f"({self.session_timeout_s:g} s); stopped", code=stopped)
-        if stopped == "EXECUTOR_IDLE_TIMEOUT":
-            raise ExecutorError(f"{intent.agent}: Claude Code printed nothing for {self.idle_timeout_s:g} s; "
-                                "stopped", code=stopped)
+        if run.stopped:
+            raise stopped_error(run.stopped, "Claude Code", intent.agent, session_timeout_s=self.session_timeout_s,
+                                idle_timeout_s=self.idle_timeout_s)
+        rc, stderr, elapsed = run.returncode, run.stderr, run.elapsed
         return self._finish(intent, tr, rc, stderr, elapsed)
 
     def _finish(self, intent: Intent, tr: _Transcript, rc: int, stderr: str, elapsed: float) -> ExecResult:
@@ -488,51 +361,3 @@ class ClaudeCodeExecutor:
                       else int(elapsed * 1000))
         return ExecResult(output=result, files_modified=tuple(tr.modified), files_created=tuple(tr.created),
                           usage=usage, model=tr.model())
-
-    # ------------------------------------------------------------------ process group
-    def _kill_group(self, proc: subprocess.Popen) -> None:
-        """SIGTERM the whole group; SIGKILL whatever is left after ``kill_grace_s``."""
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        deadline = time.monotonic() + self.kill_grace_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None and not group_alive(proc.pid):
-                break
-            time.sleep(0.05)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def _reap_group(self, proc: subprocess.Popen) -> None:
-        """After a normal exit: stop leftovers (background shells) still in the session's group."""
-        if group_alive(proc.pid):
-            self._kill_group(proc)
-
-
-def group_alive(pgid: int) -> bool:
-    """True while a live (non-zombie) process is in group ``pgid``."""
-    proc_dir = Path("/proc")
-    if proc_dir.is_dir():
-        for entry in proc_dir.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True

@@ -31,8 +31,11 @@ class ToolLoopExecutor:
     idempotent = False
 
     def __init__(self, provider, *, label: str, max_turns: int = 40, max_tokens: int = 8192,
-                 run_checks: Callable[[Path], str] | None = None, model: str | None = None) -> None:
+                 run_checks: Callable[[Path], str] | None = None, model: str | None = None,
+                 notice: str | None = None) -> None:
         self.provider = provider
+        self.notice = notice  # shown once, in the first spawn's log (e.g. why no external harness runs)
+        self._notice_lock = threading.Lock()
         self.name = f"{provider.name}+tools"
         self.label = label
         self.max_turns = max_turns
@@ -45,6 +48,10 @@ class ToolLoopExecutor:
         if not workdir or not Path(workdir).is_dir():
             raise ExecutorError(f"{intent.agent}: no sandbox directory to edit in", code="EXECUTOR_FAILED")
         root = Path(workdir)
+        with self._notice_lock:
+            notice, self.notice = self.notice, None
+        if notice:
+            log(notice)
         calls: list[dict] = []
         tools = SandboxTools(root, run_checks=(lambda: self.run_checks(root)) if self.run_checks else None,
                              audit=calls.append)

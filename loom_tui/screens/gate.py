@@ -1,0 +1,281 @@
+"""The gate dialog: what a person needs to answer a parked gate — why it opened, the open
+blockers, the exact output being approved and the sandbox diff — and the answer keys.
+
+``open_gate(app, pid)`` loads the view in a thread worker, pushes :class:`GateDialog`, and sends
+the answer through ``app.answer_gate`` (which answers and then drives on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+# the agent whose output a gate of this role approves (else the latest run's output)
+ROLE_AGENT = {"classify": "classifier", "plan": "planner", "final": "implementer"}
+# documents worth showing next to that output, relative to the sandbox's .loom/work/
+ROLE_DOCS = {"plan": "plan.md"}
+SEVERITY_STYLE = {"blocking": "bold red", "warn": "yellow", "info": "dim"}
+MAX_BLOCKERS = 8
+GateAnswer = tuple[str, str | None]
+
+
+# ---------------------------------------------------------------------- loading (thread)
+
+def _work_dirs(project: Path) -> list[Path]:
+    from loom_core.driver.workspace import WORK_DIR, Workspace, _discover
+
+    base = Workspace.sandbox_path(project)
+    dirs = []
+    found = _discover(Path(project).resolve())
+    if found and Path(project).resolve() != found[0]:
+        dirs.append(base / Path(project).resolve().relative_to(found[0]) / WORK_DIR)
+    dirs.append(base / WORK_DIR)
+    return dirs
+
+
+def load_gate(project: Path) -> dict[str, Any] | None:
+    """``readmodel.gate_view`` plus the output of the agent the gate approves and its document.
+    Blocking I/O: call from a thread."""
+    from loom_core.driver import readmodel
+
+    view = readmodel.gate_view(project)
+    if view is None:
+        return None
+    view = dict(view)
+    agent = ROLE_AGENT.get(view.get("role") or "")
+    path = readmodel.store_path(project)
+    if agent and path is not None:
+        runs = [r for r in readmodel.chain(path)["runs"] if r["agent"] == agent and r["state"] == "done"]
+        if runs:
+            detail = readmodel.run_detail(path, runs[-1]["agent_run_id"])
+            view["agent"], view["output"] = agent, detail["output"] or ""
+    view["document"] = None
+    work_dirs = _work_dirs(project)
+    doc = ROLE_DOCS.get(view.get("role") or "")
+    for d in work_dirs:
+        if doc and (d / doc).is_file():
+            view["document"] = (f".loom/work/{doc}", (d / doc).read_text(encoding="utf-8", errors="replace"))
+            break
+    if not view.get("diff"):
+        for d in work_dirs:
+            if (d / "diff.txt").is_file():
+                view["diff"] = (d / "diff.txt").read_text(encoding="utf-8", errors="replace")
+                break
+    return view
+
+
+# ---------------------------------------------------------------------- the dialog
+
+def blocker_lines(blockers: list[dict[str, Any]], limit: int = MAX_BLOCKERS) -> Text:
+    text = Text()
+    for b in blockers[:limit]:
+        where = b.get("file") or "?"
+        if b.get("line_start"):
+            where += f":{b['line_start']}"
+        sev = b.get("severity") or "blocking"
+        text.append(f"✗ {sev:<8} ", style=SEVERITY_STYLE.get(sev, ""))
+        text.append(f"[{b.get('category') or '-'}] ", style="bold")
+        text.append(f"{where} ", style="underline")
+        text.append(f"{b.get('summary') or ''}")
+        if b.get("agent"):
+            text.append(f" ({b['agent']})", style="dim")
+        text.append("\n")
+    if len(blockers) > limit:
+        text.append(f"… {len(blockers) - limit} more\n", style="dim")
+    text.rstrip()
+    return text
+
+
+class GateDialog(ModalScreen[GateAnswer | None]):
+    """Answer a gate: ``("accept" | "reject" | "auto-apply", note)``, or None to leave it parked."""
+
+    CSS_PATH = "../styles/gate.tcss"
+    BINDINGS = [
+        Binding("a", "accept", "Accept", id="gate.accept", tooltip="Approve and continue the task"),
+        Binding("r", "reject", "Reject", id="gate.reject",
+                tooltip="Send it back: a note saying what to change is required"),
+        Binding("y", "auto_apply", "Auto-apply", id="gate.auto_apply",
+                tooltip="Approve, and let this task's remaining gates decide themselves"),
+        Binding("d", "toggle_view", "Output/Diff", id="gate.toggle",
+                tooltip="Switch between the agent output and the sandbox diff"),
+        Binding("escape", "close", "Close", id="gate.close", tooltip="Close without answering (the task stays parked)"),
+    ]
+
+    def __init__(self, view: dict[str, Any], pid: str | None = None, project_name: str | None = None) -> None:
+        super().__init__()
+        self.view = view
+        self.pid = pid
+        self.project_name = project_name
+        self.rejecting = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        v = self.view
+        blockers = v.get("blockers") or []
+        with Vertical(id="gate-box") as box:
+            where = f"{self.project_name} · " if self.project_name else ""
+            box.border_title = f"{where}{v.get('gate')} · {v.get('role') or 'gate'}"
+            box.border_subtitle = f"{len(blockers)} open blocker(s)" if blockers else "no open blockers"
+            with VerticalScroll(id="gate-message"):
+                yield Static(v.get("message") or "", markup=False, id="gate-message-text")
+            blk = Static(blocker_lines(blockers), id="gate-blockers")
+            blk.display = bool(blockers)
+            yield blk
+            agent = v.get("agent") or "agent"
+            with TabbedContent(id="gate-tabs", initial="gate-output-tab"):
+                with TabPane(f"Output · {agent}", id="gate-output-tab"):
+                    with VerticalScroll(id="gate-output"):
+                        yield Static(self._output_text(), id="gate-output-text")
+                with TabPane("Diff", id="gate-diff-tab"):
+                    with ScrollableContainer(id="gate-diff"):
+                        yield Static(self._diff_renderable(), id="gate-diff-text")
+            note = Input(placeholder="what should change? (enter sends · esc cancels)", id="gate-note", compact=True)
+            note.display = False
+            yield note
+        yield Footer()
+
+    def _output_text(self) -> Text:
+        v = self.view
+        out = v.get("output") or ""
+        text = Text()
+        text.append(f"{v.get('agent') or 'agent'} output · {len(out)} chars\n", style="dim")
+        text.append(out or "(no output recorded)")
+        doc = v.get("document")
+        if doc:
+            name, body = doc
+            text.append(f"\n── {name} ──\n", style="bold")
+            text.append(body)
+        return text
+
+    def _diff_renderable(self):
+        diff = self.view.get("diff") or ""
+        if not diff.strip():
+            return Text("no changes in the sandbox yet", style="dim")
+        return Syntax(diff, "diff", theme="ansi_dark", word_wrap=False, background_color="default")
+
+    def on_mount(self) -> None:
+        self.query_one("#gate-output").focus()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def showing(self) -> str:
+        return "diff" if self.query_one(TabbedContent).active == "gate-diff-tab" else "output"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        if not self.rejecting:
+            self.query_one("#gate-diff" if self.showing == "diff" else "#gate-output").focus()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if self.rejecting and action in ("accept", "auto_apply", "toggle_view"):
+            return None
+        return True
+
+    # ------------------------------------------------------------------ actions
+    def action_accept(self) -> None:
+        self.dismiss(("accept", None))
+
+    def action_auto_apply(self) -> None:
+        self.dismiss(("auto-apply", None))
+
+    def action_reject(self) -> None:
+        note = self.query_one("#gate-note", Input)
+        self.rejecting = True
+        note.display = True
+        note.focus()
+        self.refresh_bindings()
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "gate-output-tab" if self.showing == "diff" else "gate-diff-tab"
+
+    def action_close(self) -> None:
+        if self.rejecting:
+            self.rejecting = False
+            note = self.query_one("#gate-note", Input)
+            note.display = False
+            self.query_one("#gate-diff" if self.showing == "diff" else "#gate-output").focus()
+            self.refresh_bindings()
+            return
+        self.dismiss(None)
+
+    @on(Input.Submitted, "#gate-note")
+    def _send_reject(self, event: Input.Submitted) -> None:
+        note = event.value.strip()
+        if not note:
+            self.notify("a rejection needs a note saying what to change", severity="warning")
+            return
+        self.dismiss(("reject", note))
+
+    def palette_entries(self):
+        return [
+            ("gate: accept", "Approve and continue the task", self.action_accept),
+            ("gate: reject", "Send it back with a note saying what to change", self.action_reject),
+            ("gate: auto-apply", "Approve, and let this task's remaining gates decide themselves",
+             self.action_auto_apply),
+            ("gate: toggle output / diff", "Switch between the agent output and the sandbox diff",
+             self.action_toggle_view),
+            ("gate: close", "Close without answering (the task stays parked)", self.action_close),
+        ]
+
+
+# ---------------------------------------------------------------------- entry point
+
+def open_gate(app: App, pid: str) -> None:
+    """Load the gate of project ``pid`` in a thread worker, show the dialog, answer via the app."""
+    if any(isinstance(s, GateDialog) and s.pid == pid for s in app.screen_stack):
+        return
+
+    def load() -> None:
+        try:
+            project = app.service.project(pid)
+            view = load_gate(project.path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never raised into the loop
+            app.call_from_thread(app.notify, f"could not read the gate: {exc}", severity="error")
+            return
+        app.call_from_thread(show, view, project.name)
+
+    def show(view: dict[str, Any] | None, name: str) -> None:
+        if view is None:
+            app.notify("no gate is waiting for an answer in this project", severity="warning")
+            return
+        if any(isinstance(s, GateDialog) and s.pid == pid for s in app.screen_stack):
+            return
+        gate_event_id = view.get("gate_event_id")
+        app.push_screen(GateDialog(view, pid, name), callback=lambda answer: _answered(app, pid, gate_event_id, answer))
+
+    app.run_worker(load, thread=True, group=f"gate-{pid}", exclusive=True, exit_on_error=False,
+                   name=f"open-gate {pid}", description="read the gate view")
+
+
+def _answered(app: App, pid: str, gate_event_id: str | None, answer: GateAnswer | None) -> None:
+    if answer is None:
+        return
+    decision, note = answer
+
+    def check_and_send() -> None:
+        """Answer only the gate that was shown: a gate answered elsewhere meanwhile is not re-answered."""
+        from loom_core.driver import readmodel
+
+        try:
+            current = readmodel.gate_view(app.service.project(pid).path)
+        except Exception as exc:  # noqa: BLE001
+            app.call_from_thread(app.notify, f"could not read the gate: {exc}", severity="error")
+            return
+        if current is None or current.get("gate_event_id") != gate_event_id:
+            app.call_from_thread(app.notify, "this gate was answered elsewhere meanwhile; nothing sent",
+                                 severity="warning")
+            return
+        app.call_from_thread(app.answer_gate, pid, decision, note)
+
+    app.notify(f"{decision}{' — ' + note if note else ''}", title="gate answer sent")
+    app.run_worker(check_and_send, thread=True, group=f"gate-answer-{pid}", exit_on_error=False,
+                   name=f"answer-gate {pid}", description="answer the gate")

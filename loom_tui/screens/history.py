@@ -1,0 +1,207 @@
+"""History: a project's archived tasks. Enter opens one read-only, p replays it tick by tick."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from loom_core.errors import LoomError
+
+COLUMNS = (("task", "task"), ("verdict", "verdict"), ("elapsed", "elapsed"), ("archived", "archived"))
+BADGE = {"accepted": "green", "rejected": "yellow", "discarded": "bold red", "abandoned": "red",
+         "failed_force_closed": "red"}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def fmt_time(iso: str | None, with_date: bool = True) -> str:
+    """A stored UTC timestamp on the local clock."""
+    if not iso:
+        return "—"
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return dt.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
+
+
+def verdict_of(row: dict[str, Any]) -> str:
+    """An archived in-progress task was discarded (it never finished)."""
+    if row.get("status") == "in_progress" or row.get("reason") == "discarded":
+        return "discarded"
+    return row.get("verdict") or row.get("status") or "—"
+
+
+def badge(verdict: str) -> Text:
+    return Text(verdict, style=BADGE.get(verdict, ""))
+
+
+class HistoryTable(DataTable):
+    BINDINGS = [
+        Binding("enter", "screen.open", "Open", id="history.open_row", tooltip="Show the archived task read-only"),
+        Binding("j", "cursor_down", show=False),
+        Binding("k", "cursor_up", show=False),
+    ]
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class HistoryScreen(Screen):
+    CSS_PATH = "../styles/history.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="history.open", tooltip="Show the archived task read-only"),
+        Binding("p", "replay", "Replay", id="history.replay",
+                tooltip="Step through the recorded run tick by tick (time travel over its audit)"),
+        Binding("r", "reload", "Reload", id="history.reload", tooltip="Read the history again"),
+        Binding("escape", "back", "Back", id="history.back", tooltip="Back to the previous view"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[dict[str, Any]] | None, error: str | None = None) -> None:
+            super().__init__()
+            self.rows = rows or []
+            self.error = error
+
+    def __init__(self, pid: str) -> None:
+        super().__init__()
+        self.pid = pid
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._project: Path | None = None
+        self._name = pid
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="history-title")
+        table = HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("reading the history…", id="history-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        try:
+            proj = self.app.service.project(self.pid)
+        except LoomError as exc:
+            self.query_one("#history-title", Static).update(Text(str(exc), style="red"))
+            self.query_one("#history-empty", Static).update("")
+            self.query_one(HistoryTable).display = False
+            return
+        self._project = proj.path
+        self._name = proj.name
+        self.sub_title = f"history · {proj.name}"
+        self.query_one("#history-title", Static).update(Text.assemble(("History  ", "bold"), (proj.name, "bold"),
+                                                                      ("  " + proj.dir, "dim")))
+        self.query_one(HistoryTable).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def load(self) -> None:
+        from loom_core.driver.readmodel import archived
+
+        try:
+            rows = archived(self._project) if self._project else []
+        except (LoomError, OSError) as exc:
+            self.post_message(self.Loaded(None, str(exc)))
+            return
+        self.post_message(self.Loaded(rows))
+
+    def on_history_screen_loaded(self, message: Loaded) -> None:
+        table = self.query_one(HistoryTable)
+        table.clear()
+        self._rows = {}
+        empty = self.query_one("#history-empty", Static)
+        if message.error:
+            empty.update(Text(f"cannot read the history: {message.error}", style="red"))
+            empty.display = True
+            table.display = False
+            return
+        for i, row in enumerate(message.rows):
+            key = row.get("db_file") or f"{row.get('task_id')}#{i}"
+            self._rows[key] = row
+            label = row.get("task_short") or row.get("task") or row.get("task_id") or "?"
+            table.add_row(clip(label, 36), badge(verdict_of(row)), fmt_duration(row.get("elapsed_s")),
+                          fmt_time(row.get("archived_at")), key=key)
+        empty.update("No archived tasks yet — a finished task is archived when the next one starts.")
+        empty.display = not message.rows
+        table.display = bool(message.rows)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ actions
+    def selected(self) -> dict[str, Any] | None:
+        table = self.query_one(HistoryTable)
+        if not self._rows or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+        return self._rows.get(key)
+
+    def action_open(self) -> None:
+        row = self.selected()
+        if row and row.get("task_id"):
+            from loom_tui.screens.project import ProjectScreen
+
+            self.app.push_screen(ProjectScreen(self.pid, task_id=row["task_id"]))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_replay(self) -> None:
+        row = self.selected()
+        if not row or self._project is None:
+            return
+        from .replay import ReplayScreen
+
+        if row.get("db_file"):
+            path = self._project / row["db_file"]
+        else:
+            from loom_core.driver.readmodel import store_path
+
+            path = store_path(self._project, row.get("task_id"))
+        if path is None or not Path(path).exists():
+            self.notify("the archived store of this task is missing", severity="error")
+            return
+        title = f"{self._name} · {row.get('task_short') or row.get('task_id')}"
+        self.app.push_screen(ReplayScreen(Path(path), title=title))
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("open", "replay") and not self._rows:
+            return None
+        return True
+
+    def palette_entries(self):
+        return [
+            ("history: open task", "Show the selected archived task read-only", self.action_open),
+            ("history: replay", "Step through the selected run tick by tick", self.action_replay),
+            ("history: reload", "Read the history again", self.action_reload),
+            ("history: back", "Back to the previous view", self.action_back),
+        ]

@@ -1,0 +1,192 @@
+"""Submit a task to a project: text, policy, complexity, backend, and what to do on an accepted finish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Footer, Label, Select, Static, TextArea
+
+from loom_core.driver.runner import RunOptions
+from loom_core.errors import LoomError
+
+POLICIES = [("bundle default", None), ("on-blockers", "on-blockers"), ("human", "human"), ("auto", "auto"),
+            ("full-supervised", "full-supervised"), ("review-plan-only", "review-plan-only"),
+            ("review-final-only", "review-final-only"), ("full-autonomous", "full-autonomous"),
+            ("demo-gates", "demo-gates")]
+COMPLEXITIES = [("auto", None), ("trivial (fast)", "trivial"), ("simple", "simple"), ("medium", "medium"),
+                ("complex", "complex"), ("question (answer, no edits)", "question")]
+BACKENDS = [("demo (offline, scripted)", "demo"), ("auto", "auto")]
+DOCKER_LATER = "Docker isolation arrives with the container backend"
+
+
+def docker_reason() -> str:
+    """Why "run in Docker" is unavailable. Blocking (talks to the daemon): call from a thread."""
+    try:
+        import docker  # noqa: PLC0415 - optional and slow; only here
+    except Exception:  # noqa: BLE001
+        return f"{DOCKER_LATER}; the docker Python package is not installed"
+    try:
+        client = docker.from_env(timeout=2)
+        try:
+            version = client.version().get("Version", "?")
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001
+        return f"{DOCKER_LATER}; no Docker daemon answers here"
+    return f"{DOCKER_LATER} (Docker {version} found)"
+
+
+def validate(text: str, fast: bool, complexity: str | None) -> str | None:
+    """The reason the form cannot be submitted, or None."""
+    if not text.strip():
+        return "the task text is empty — say what the agents should do"
+    if fast and complexity not in (None, "trivial"):
+        return f"fast means complexity trivial; it cannot be combined with '{complexity}' (untick fast or pick " \
+               f"trivial / auto)"
+    return None
+
+
+class SubmitScreen(ModalScreen[bool]):
+    CSS_PATH = "../styles/submit.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", id="submit.send", tooltip="Start the task with these options",
+                priority=True),
+        Binding("escape", "cancel", "Cancel", id="submit.cancel", tooltip="Close without submitting"),
+    ]
+
+    def __init__(self, pid: str, text: str = "") -> None:
+        super().__init__()
+        self.pid = pid
+        self._text = text
+        try:
+            self.project = self.app.service.project(pid)
+        except LoomError:
+            self.project = None
+
+    def compose(self) -> ComposeResult:
+        name = self.project.name if self.project else self.pid
+        with Vertical(id="submit-box") as box:
+            box.border_title = f"New task · {name}"
+            box.border_subtitle = "ctrl+s submit · esc cancel"
+            yield TextArea(self._text, id="submit-text", placeholder="What should the agents do? (the task text)",
+                           compact=True, tab_behavior="focus")
+            with Horizontal(classes="submit-row"):
+                yield Label("policy", classes="submit-label")
+                yield Select(POLICIES, value=None, allow_blank=False, id="submit-policy", compact=True,
+                             tooltip="Who decides at the gates (bundle default: the project's own rules)")
+                yield Label("complexity", classes="submit-label")
+                yield Select(COMPLEXITIES, value=None, allow_blank=False, id="submit-complexity", compact=True,
+                             tooltip="Pin the task's size, or let the classifier decide (auto)")
+            with Horizontal(classes="submit-row"):
+                yield Label("backend", classes="submit-label")
+                yield Select(BACKENDS, value="auto", allow_blank=False, id="submit-backend", compact=True,
+                             tooltip="Which models run the agents (demo: offline and scripted)")
+                yield Checkbox("fast (trivial, fewest agents)", id="submit-fast", compact=True)
+            yield Checkbox("run in Docker", id="submit-docker", disabled=True, compact=True)
+            yield Static(Text("checking Docker…", style="dim"), id="submit-docker-reason")
+            with Horizontal(classes="submit-row"):
+                yield Checkbox("push on accept", id="submit-push", compact=True)
+                yield Checkbox("squash-merge on accept", id="submit-squash", compact=True)
+            yield Static("", id="submit-error")
+            with Horizontal(id="submit-buttons"):
+                yield Button("Submit", id="submit-go", variant="primary", compact=True)
+                yield Button("Cancel", id="submit-no", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#submit-error").display = False
+        self.query_one("#submit-text", TextArea).focus()
+        self.probe()
+
+    @work(thread=True, exclusive=True, group="submit-probe", exit_on_error=False)
+    def probe(self) -> None:
+        """Read the project's last run options and ask Docker (both blocking)."""
+        backend = None
+        if self.project is not None:
+            from loom_core.driver.runner import load_exec
+
+            try:
+                backend = load_exec(self.project.path).backend
+            except Exception:  # noqa: BLE001
+                backend = None
+        reason = docker_reason()
+        self.app.call_from_thread(self._probed, backend, reason)
+
+    def _probed(self, backend: str | None, reason: str) -> None:
+        self.query_one("#submit-docker-reason", Static).update(Text(reason, style="dim"))
+        self.query_one("#submit-docker", Checkbox).tooltip = reason
+        select = self.query_one("#submit-backend", Select)
+        if backend in {v for _, v in BACKENDS} and select.value == "auto":  # untouched: last run's backend
+            select.value = backend
+
+    # ------------------------------------------------------------------ submit
+    def values(self) -> dict[str, Any]:
+        def sel(id_: str):
+            v = self.query_one(id_, Select).value
+            return None if v is Select.NULL else v
+
+        return {
+            "text": self.query_one("#submit-text", TextArea).text,
+            "policy": sel("#submit-policy"),
+            "complexity": sel("#submit-complexity"),
+            "backend": sel("#submit-backend") or "auto",
+            "fast": self.query_one("#submit-fast", Checkbox).value,
+            "push": self.query_one("#submit-push", Checkbox).value,
+            "squash": self.query_one("#submit-squash", Checkbox).value,
+        }
+
+    def refuse(self, reason: str) -> None:
+        err = self.query_one("#submit-error", Static)
+        err.update(Text(f"✗ {reason}", style="bold red"))
+        err.display = True
+        self.app.bell()
+
+    def action_submit(self) -> None:
+        v = self.values()
+        reason = validate(v["text"], v["fast"], v["complexity"])
+        if reason is None and self.project is None:
+            reason = f"project {self.pid} is not in the catalog"
+        if reason is None and self.app.service.is_running(self.pid):
+            reason = "this project is already running a task"
+        opts = RunOptions(bundle=(self.project.bundle if self.project else None) or "code", backend=v["backend"],
+                          policy=v["policy"], complexity=v["complexity"], fast=v["fast"])
+        if reason is None:
+            try:
+                opts.validate()
+            except LoomError as exc:
+                reason = str(exc)
+        if reason is not None:
+            self.refuse(reason)
+            return
+        ship = getattr(self.app, "ship_on_accept", None)
+        if ship is None:
+            ship = self.app.ship_on_accept = {}
+        if v["push"] or v["squash"]:
+            ship[self.pid] = {"push": v["push"], "squash": v["squash"]}
+        else:
+            ship.pop(self.pid, None)
+        self.app.submit_task(self.pid, v["text"].strip(), opts)
+        head = v["text"].strip().splitlines()[0][:60]
+        self.dismiss(True)
+        self.app.notify(f"submitted — {head}", title=self.project.name if self.project else self.pid)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "submit-go":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def palette_entries(self):
+        return [
+            ("submit: send", "Start the task with these options", self.action_submit),
+            ("submit: cancel", "Close without submitting", self.action_cancel),
+        ]
