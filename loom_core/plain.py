@@ -19,10 +19,6 @@ from rich.syntax import Syntax
 
 from .driver.events import EngineEvent
 
-GATE_AGENT = {"gate-plan": ("planner-deep", "planner"), "gate-final": ("acceptance", "implementer-escalated",
-                                                                      "implementer"),
-              "gate-classify": ("classifier",)}
-
 
 class PlainSink:
     """Prints engine events as they happen (thread-safe: spawns of a fan-out report in parallel)."""
@@ -81,36 +77,22 @@ class PlainSink:
         self.c.print(f"[bold]{escape(d['message'])}[/]")
 
 
-def _transcript_output(project: Path, agents: tuple[str, ...]) -> tuple[str, str] | None:
-    from .store.state import StateStore
-
-    store = StateStore.for_project(project, create=False)
-    try:
-        for agent in agents:
-            row = store.conn.execute("SELECT output FROM transcripts WHERE agent = ? ORDER BY rowid DESC LIMIT 1",
-                                     (agent,)).fetchone()
-            if row:
-                return agent, row[0]
-    finally:
-        store.close(checkpoint=False)
-    return None
-
-
 def sandbox_diff(project: Path) -> str:
-    from .driver.workspace import Workspace
+    from .driver.readmodel import sandbox_diff as diff
 
-    path = Workspace.sandbox_path(project) / ".loom" / "work" / "diff.txt"
-    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return diff(project)
 
 
 def show_gate(console: Console, project: Path, outcome: Any) -> None:
     console.print()
     console.print(Panel(escape(outcome.message), title=f"[bold yellow]⏸ gate '{outcome.gate}'[/] — your decision",
                         border_style="yellow"))
-    found = _transcript_output(project, GATE_AGENT.get(outcome.gate or "", ()))
-    if found:
-        agent, text = found
-        console.print(Panel(escape(text[-6000:]), title=f"output of {agent} (what you approve)", border_style="dim"))
+    from .driver.readmodel import gate_view
+
+    view = gate_view(project)
+    if view and view.get("output"):
+        console.print(Panel(escape(view["output"][-6000:]), title=f"output of {view['agent']} (what you approve)",
+                            border_style="dim"))
 
 
 def ask_gate(console: Console, project: Path, outcome: Any) -> tuple[str, str | None]:

@@ -134,7 +134,7 @@ class LoomApp(App):
     def on_engine_update(self, message: EngineUpdate) -> None:
         for fn in self._screens_with("engine_event"):
             fn(message.project_id, message.event)
-        if message.event.kind in ("phase", "verdicts", "gate-opened", "merge", "spawn-end"):
+        if message.event.kind in ("phase", "verdicts", "gate-opened", "gate-answered", "merge", "spawn-end"):
             self.refresh_rows()
 
     def on_log_lines(self, message: LogLines) -> None:
@@ -157,6 +157,9 @@ class LoomApp(App):
                 self.notify(f"{o.code}: {o.message[:160]}", title=f"{name}: {o.kind}", severity="error", timeout=8)
         for fn in self._screens_with("run_finished"):
             fn(message.project_id, message.outcome, message.error)
+        from .shipping import ship_after_accept
+
+        ship_after_accept(self, message.project_id, message.outcome)  # runs once per task
         self.refresh_rows()
 
     # ------------------------------------------------------------------ navigation

@@ -103,7 +103,9 @@ def run_detail(path: Path, agent_run_id: str) -> dict[str, Any]:
 
 
 def gate_view(project: Path) -> dict[str, Any] | None:
-    """What a person needs at an open gate: role, why, blockers, the output being approved, the diff."""
+    """What a person needs at an open gate: role, why, blockers, the output being approved
+    (the latest producing — non-review — agent's output, e.g. the plan or the implementation
+    report), and the sandbox diff."""
     path = dbmod.state_path(Path(project))
     if not path.exists():
         return None
@@ -118,8 +120,12 @@ def gate_view(project: Path) -> dict[str, Any] | None:
                 "SELECT agent, severity, category, file, line_start, summary, origin FROM findings "
                 "WHERE status = 'open' AND superseded_by_iteration IS NULL AND severity = 'blocking' "
                 "ORDER BY recorded_at")]
-            last = conn.execute("SELECT agent, output, agent_run_id FROM transcripts WHERE agent NOT IN "
-                                "('checks-runner') ORDER BY recorded_at DESC, rowid DESC LIMIT 1").fetchone()
+            last = conn.execute(
+                "SELECT t.agent, t.output, t.agent_run_id FROM transcripts t JOIN agent_records r "
+                "ON r.agent_run_id = t.agent_run_id WHERE r.output_kind = 'nonreview' "
+                "ORDER BY r.seq DESC LIMIT 1").fetchone() or conn.execute(
+                "SELECT agent, output, agent_run_id FROM transcripts ORDER BY recorded_at DESC, rowid DESC "
+                "LIMIT 1").fetchone()
     finally:
         conn.close()
     return {"gate": pua["gate"], "role": pua.get("role"), "gate_event_id": pua["gate_event_id"],
@@ -128,14 +134,29 @@ def gate_view(project: Path) -> dict[str, Any] | None:
             "diff": sandbox_diff(Path(project))}
 
 
-def sandbox_diff(project: Path) -> str:
-    from .workspace import Workspace
+def work_dirs(project: Path) -> list[Path]:
+    """The task's ``.loom/work`` in the sandbox (also for a project in a subfolder of a repo)."""
+    from .workspace import WORK_DIR, Workspace, _discover
 
+    project = Path(project).resolve()
+    base = Workspace.sandbox_path(project)
+    dirs = []
+    found = _discover(project)
+    if found and project != found[0]:
+        dirs.append(base / project.relative_to(found[0]) / WORK_DIR)
+    dirs.append(base / WORK_DIR)
+    return dirs
+
+
+def sandbox_diff(project: Path) -> str:
     try:
-        path = Workspace.sandbox_path(Path(project)) / ".loom" / "work" / "diff.txt"
+        candidates = work_dirs(Path(project))
     except Exception:
         return ""
-    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    for d in candidates:
+        if (d / "diff.txt").is_file():
+            return (d / "diff.txt").read_text(encoding="utf-8", errors="replace")
+    return ""
 
 
 def archived(project: Path) -> list[dict[str, Any]]:

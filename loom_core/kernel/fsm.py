@@ -407,7 +407,7 @@ def _resume_gate(ops: Ops, gate: Gate, answer: dict[str, Any]) -> StageResult:
     else:
         res = StageResult("walk_back", target=gate.name)
     if res.kind == "advance":
-        ops.set_scratch(open_blockers=None, stall_blocker_fp=None, stall_blocker_count=None)
+        ops.set_scratch(open_blockers=None, stall_blocker_fp=None, stall_blocker_count=None, gate_feedback=None)
     elif res.kind not in ("walk_back", "complete", "halt"):
         raise KernelError("UNSUPPORTED_GATE_RESUME_RESULT", f"gate '{gate.name}' resumed with '{res.kind}'")
     return res
@@ -662,6 +662,8 @@ def _answer(ops: Ops, ans: UserAnswer) -> Directive:
     elif (ans.reject_intent or "revise") == "revise":
         row = state.gate_counters.get(role) or {"role": role, "human_revisions": 0, "auto_rejections": 0}
         ops.put("gate_counters", role, {**row, "human_revisions": int(row["human_revisions"]) + 1})
+        if ans.message:  # the person's note travels to the agents that redo the work
+            ops.set_scratch(gate_feedback={"gate": gate.name, "message": ans.message})
     ops.audit("pipeline_answer", {"gate": gate.name, "decision": ans.decision, "reject_intent": ans.reject_intent,
                                   "message": ans.message})
     ops.set("driver", pending_user_answer=None)

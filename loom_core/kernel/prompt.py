@@ -52,6 +52,9 @@ def render(bundle: Bundle, state: TaskState, agent: Agent, extra_sections: dict[
             fix = f" — fix: {b['suggested_fix']}" if b.get("suggested_fix") else ""
             rows.append(f"- [{b.get('category')}] {loc} ({b.get('agent')}): {b.get('summary')}{fix}")
         parts.append("### Open blockers\n" + "\n".join(rows))
+    feedback = state.scratch.get("gate_feedback")
+    if feedback:
+        parts.append(f"### Feedback from the person at {feedback.get('gate')}\n{feedback.get('message')}")
     rework = state.scratch.get(f"rework_{agent.name}")
     if rework:
         parts.append("### Your previous output was rejected\n" + rework +

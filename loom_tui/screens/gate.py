@@ -19,7 +19,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 # the agent whose output a gate of this role approves (else the latest run's output)
-ROLE_AGENT = {"classify": "classifier", "plan": "planner", "final": "implementer"}
 # documents worth showing next to that output, relative to the sandbox's .loom/work/
 ROLE_DOCS = {"plan": "plan.md"}
 SEVERITY_STYLE = {"blocking": "bold red", "warn": "yellow", "info": "dim"}
@@ -28,18 +27,6 @@ GateAnswer = tuple[str, str | None]
 
 
 # ---------------------------------------------------------------------- loading (thread)
-
-def _work_dirs(project: Path) -> list[Path]:
-    from loom_core.driver.workspace import WORK_DIR, Workspace, _discover
-
-    base = Workspace.sandbox_path(project)
-    dirs = []
-    found = _discover(Path(project).resolve())
-    if found and Path(project).resolve() != found[0]:
-        dirs.append(base / Path(project).resolve().relative_to(found[0]) / WORK_DIR)
-    dirs.append(base / WORK_DIR)
-    return dirs
-
 
 def load_gate(project: Path) -> dict[str, Any] | None:
     """``readmodel.gate_view`` plus the output of the agent the gate approves and its document.
@@ -50,25 +37,13 @@ def load_gate(project: Path) -> dict[str, Any] | None:
     if view is None:
         return None
     view = dict(view)
-    agent = ROLE_AGENT.get(view.get("role") or "")
-    path = readmodel.store_path(project)
-    if agent and path is not None:
-        runs = [r for r in readmodel.chain(path)["runs"] if r["agent"] == agent and r["state"] == "done"]
-        if runs:
-            detail = readmodel.run_detail(path, runs[-1]["agent_run_id"])
-            view["agent"], view["output"] = agent, detail["output"] or ""
     view["document"] = None
-    work_dirs = _work_dirs(project)
+    work_dirs = readmodel.work_dirs(project)
     doc = ROLE_DOCS.get(view.get("role") or "")
     for d in work_dirs:
         if doc and (d / doc).is_file():
             view["document"] = (f".loom/work/{doc}", (d / doc).read_text(encoding="utf-8", errors="replace"))
             break
-    if not view.get("diff"):
-        for d in work_dirs:
-            if (d / "diff.txt").is_file():
-                view["diff"] = (d / "diff.txt").read_text(encoding="utf-8", errors="replace")
-                break
     return view
 
 

@@ -195,3 +195,27 @@ def test_malformed_outputs_never_crash_the_driver(tmp_path_factory, reviewer, va
         assert engine.store.verify_chain().ok
     finally:
         engine.close()
+
+
+def test_a_human_rejection_note_reaches_the_agents_that_redo_the_work(project):
+    agents = CodeAgents()
+    prompts: list[str] = []
+
+    def planner(intent):
+        prompts.append(intent.prompt)
+        return "plan written"
+
+    agents.on["planner"] = planner
+    engine, _, outcome = _drive(project, agents, policy="human")
+    assert outcome.gate == "gate-classify"
+    engine.answer(outcome.gate_event_id, "accept")
+    driver = Driver(engine, ScriptedExecutor(agents))
+    outcome = driver.resume()
+    assert outcome.gate == "gate-plan"
+    driver.run(engine.answer(outcome.gate_event_id, "reject", reject_intent="revise",
+                             message="split step 2 into a migration and a backfill"))
+    assert len(prompts) == 2
+    assert "Feedback from the person at gate-plan" in prompts[1]
+    assert "split step 2 into a migration and a backfill" in prompts[1]
+    assert "split step 2" not in prompts[0]
+    engine.close()

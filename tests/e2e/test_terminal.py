@@ -44,7 +44,8 @@ def test_demo_gates_in_a_real_terminal(tmp_path):
         _tmux("send-keys", "-t", session, "a", "Enter")
         # the final gate opens with the challenger's blocker on the half-done fix: send it back
         screen = _wait_for(session, "gate 'gate-final'")
-        assert "apply_discount(100, -20) returns 120" in screen
+        flat = "".join(ch for ch in screen if not ch.isspace() and ch not in "│╭╮╰╯─")
+        assert "apply_discount(100,-20)returns120" in flat
         _wait_for(session, "view diff (d)")
         time.sleep(0.3)
         _tmux("send-keys", "-t", session, "r", "Enter")
