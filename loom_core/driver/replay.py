@@ -71,24 +71,41 @@ class ReplayReport:
         return [f"replay DIVERGED at tick {d.get('seq')}: {d.get('what')}"]
 
 
-def replay(path: Path, *, extra_invariants: Sequence[Invariant] = (), bundle: Bundle | None = None) -> ReplayReport:
+def _fold(path: Path, bundle: Bundle | None = None, extra_invariants: Sequence[Invariant] = ()):
+    """Re-apply a store's recorded ticks one by one into a fresh temporary store.
+
+    Yields ``(record, response, engine)`` after each tick (the engine's store holds the state as of
+    that tick); an ``InvariantViolation`` propagates with ``record`` attached as ``exc.record``.
+    The temporary store is removed when the generator closes."""
     name, ticks = read_ticks(path)
     if not ticks:
         raise LoomError(f"{path} holds no recorded ticks to replay", code="REPLAY_EMPTY")
     bundle = bundle or load_bundle(name or "")
     work = Path(tempfile.mkdtemp(prefix="loom-replay-"))
     engine = Engine(work, bundle=bundle, clock=FixedClock(), extra_invariants=extra_invariants)
-    report = ReplayReport(ticks=len(ticks), replayed=0, identical=True)
     try:
         for rec in ticks:
             event = codec.decode(rec["event"])
             try:
                 resp = engine.apply_recorded(event, list(rec.get("keys", [])), rec["now"], bundle=bundle)
             except InvariantViolation as exc:
-                report.identical = False
-                report.stopped = {"seq": rec["seq"], "event": event.kind, "now": rec["now"],
-                                  "violations": [{"id": v.id, "message": v.message} for v in exc.violations]}
-                return report
+                exc.record = rec  # type: ignore[attr-defined]
+                exc.event_kind = event.kind  # type: ignore[attr-defined]
+                raise
+            yield rec, resp, engine
+    finally:
+        engine.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def replay(path: Path, *, extra_invariants: Sequence[Invariant] = (), bundle: Bundle | None = None) -> ReplayReport:
+    name, ticks = read_ticks(path)
+    if not ticks:
+        raise LoomError(f"{path} holds no recorded ticks to replay", code="REPLAY_EMPTY")
+    report = ReplayReport(ticks=len(ticks), replayed=0, identical=True)
+    folded = _fold(path, bundle, extra_invariants)
+    try:
+        for rec, resp, engine in folded:
             report.replayed += 1
             book = engine.store.bookkeeping()
             if resp.wire["directive"] != rec["directive"]:
@@ -101,9 +118,48 @@ def replay(path: Path, *, extra_invariants: Sequence[Invariant] = (), bundle: Bu
                 report.divergence = {"seq": rec["seq"], "what": "state hash differs (different mutations)"}
                 return report
         return report
+    except InvariantViolation as exc:
+        rec = exc.record  # type: ignore[attr-defined]
+        report.identical = False
+        report.stopped = {"seq": rec["seq"], "event": exc.event_kind, "now": rec["now"],  # type: ignore[attr-defined]
+                          "violations": [{"id": v.id, "message": v.message} for v in exc.violations]}
+        return report
     finally:
-        engine.close()
-        shutil.rmtree(work, ignore_errors=True)
+        folded.close()
+
+
+def _plain(state: Any) -> dict[str, Any]:
+    """A TaskState as plain containers (copies; safe to hand to another thread)."""
+    return json.loads(json.dumps({
+        "pipeline": state.pipeline, "counters": state.counters, "driver": state.driver,
+        "phases": state.phases, "pending": state.pending, "findings": state.findings, "gates": state.gates,
+        "gate_counters": state.gate_counters, "agent_records": state.agent_records, "verdicts": state.verdicts,
+    }, default=str))
+
+
+def states(path: Path, upto: int | None = None) -> dict[int, dict[str, Any]]:
+    """The state after every recorded tick (``seq`` → plain dict), in one replay pass; stops after
+    tick ``upto`` when given. For stepping through a run (time travel over its audit)."""
+    out: dict[int, dict[str, Any]] = {}
+    folded = _fold(path)
+    try:
+        for rec, _resp, engine in folded:
+            out[rec["seq"]] = _plain(engine.store.state())
+            if upto is not None and rec["seq"] >= upto:
+                break
+    finally:
+        folded.close()
+    return out
+
+
+def state_at(path: Path, seq: int) -> dict[str, Any]:
+    """The task state as of tick ``seq`` (after it committed), replayed from the recorded events
+    into a temporary store. Keys: pipeline, counters, driver, phases, pending, findings, gates,
+    gate_counters, agent_records, verdicts."""
+    got = states(path, upto=seq)
+    if seq not in got:
+        raise LoomError(f"{path} has no tick {seq} (it records {len(got)})", code="REPLAY_NO_TICK")
+    return got[seq]
 
 
 def verify(path: Path) -> ChainReport:

@@ -25,6 +25,21 @@ KEYED = {
     "gate_counters": "role",
 }
 APPEND = ("agent_records", "verdicts")
+# Keyed tables are kept in this order in memory, and the store loads them in the same order, so a
+# snapshot iterates identically whether it was built tick by tick or reloaded from the database
+# (ops produced by iterating a table — a finalize sweep, a walk-back — must not depend on that).
+CANONICAL_ORDER = {
+    "phases": lambda r: r["name"],
+    "pending": lambda r: r["agent_run_id"],
+    "findings": lambda r: (r.get("recorded_at") or "", r["id"]),
+    "gates": lambda r: r["name"],
+    "gate_counters": lambda r: r["role"],
+}
+
+
+def canonical_items(table: str, rows: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    key = CANONICAL_ORDER[table]
+    return sorted(rows.items(), key=lambda kv: (key(kv[1]), kv[0]))
 
 TERMINAL_PHASE = ("completed", "skipped")
 
@@ -68,7 +83,13 @@ class TaskState:
             cur = getattr(self, table)
             cur.update(op[2])
         elif kind == "put":
-            getattr(self, table)[op[2]] = op[3]
+            rows = getattr(self, table)
+            rows[op[2]] = op[3]
+            if table in CANONICAL_ORDER:
+                ordered = canonical_items(table, rows)
+                if [k for k, _ in ordered] != list(rows):
+                    rows.clear()
+                    rows.update(ordered)
         elif kind == "del":
             getattr(self, table).pop(op[2], None)
         elif kind == "add":

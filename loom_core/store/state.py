@@ -20,7 +20,7 @@ from typing import Any
 import peewee
 
 from ..errors import StateCorrupt, StateError
-from ..kernel.state import APPEND, KEYED, SINGLE, TaskState
+from ..kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
 from . import db as dbmod
 from . import models
 from .audit import GENESIS, canonical, row_hash, verify_rows
@@ -163,9 +163,11 @@ class StateStore:
             r["extension"] = _load_json(r["extension"], "phases.extension")
             s.phases[r["name"]] = r
         s.pending = {r["agent_run_id"]: r for r in m.PendingAgent.select().dicts()}
-        s.findings = {r["id"]: r for r in m.Finding.select().order_by(m.Finding.recorded_at, m.Finding.id).dicts()}
+        s.findings = {r["id"]: r for r in m.Finding.select().dicts()}
         s.gates = {r["name"]: r for r in m.GateRow.select().dicts()}
         s.gate_counters = {r["role"]: r for r in m.GateCounter.select().dicts()}
+        for table in CANONICAL_ORDER:  # the same iteration order as a snapshot built in memory
+            setattr(s, table, dict(canonical_items(table, getattr(s, table))))
         recs = []
         for r in m.AgentRecord.select().order_by(m.AgentRecord.seq).dicts():
             recs.append(r)
@@ -369,8 +371,10 @@ class Txn:
         crash = crash or (lambda _p: None)
         store, conn, book = self.store, self.conn, self.book
         book["tick_seq"] += 1
-        # ops are built deterministically by the kernel, so their repr is a stable, cheap canonical form
-        h = hashlib.sha256((book["state_hash"] + repr(ops)).encode()).hexdigest()
+        # the ops' content, canonicalised: a row's key order depends on whether the snapshot was built in
+        # memory or reloaded from the DB (another connection committed), so repr(ops) is not stable
+        ops_text = json.dumps(ops, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+        h = hashlib.sha256((book["state_hash"] + ops_text).encode()).hexdigest()
         book["state_hash"] = h
         tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h}
         p = after.pipeline

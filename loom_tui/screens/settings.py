@@ -365,13 +365,19 @@ class SettingsScreen(Screen):
         overrides = self.doc.get("models") or {}
         for agent, tier in self.agents.items():
             ref = overrides.get(agent)
-            effective = self.tiers.get(ref or tier, ref or tier)
+            effective = self._effective(ref or tier)
             table.add_row(agent, tier, Text(ref or "—", style="bold" if ref else "dim"), effective, key=agent)
         for agent, ref in overrides.items():  # overrides for agents the code bundle does not have
             if agent not in self.agents:
-                table.add_row(agent, "?", Text(ref, style="bold"), self.tiers.get(ref, ref), key=agent)
+                table.add_row(agent, "?", Text(ref, style="bold"), self._effective(ref), key=agent)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def _effective(self, ref: str) -> str:
+        """The model a ref resolves to: a tier through the bundle's table, else the model part."""
+        if ref in self.tiers:
+            return self.tiers[ref]
+        return ref.split(":", 1)[1] if ":" in ref else ref
 
     def action_edit_model(self) -> None:
         agent = self.query_one(ModelsTable).key()
