@@ -113,7 +113,6 @@ def run_engine(project: Path, steps: int, warmup: int, profiler=None) -> tuple[l
             p = Path(str(state_db) + suffix)
             if p.exists():
                 p.unlink()
-        dbmod.forget(state_db)  # the store caches "already migrated" per path
         e = Engine(project, bundle=BUNDLE, clock=FixedClock())
         info["setup_s"] += perf() - t0
         return e
@@ -161,7 +160,6 @@ def run_engine(project: Path, steps: int, warmup: int, profiler=None) -> tuple[l
         p = Path(str(state_db) + suffix)
         if p.exists():
             p.unlink()
-    dbmod.forget(state_db)
     return timings, by_kind, info
 
 

@@ -58,7 +58,7 @@ class LoomApp(App):
     def on_mount(self) -> None:
         from .screens.fleet import FleetScreen
 
-        self.theme = os.environ.get("LOOM_THEME", "textual-dark")
+        self.theme = os.environ.get("LOOM_THEME") or self._theme_from_settings()
         self.push_screen(FleetScreen())
         if not self.service.catalog.projects:
             from .screens.wizard import WizardScreen
@@ -72,6 +72,15 @@ class LoomApp(App):
             self.submit_task(pid, text, opts)
         if self._open_project:
             self.open_project(self._open_project)
+
+    def _theme_from_settings(self) -> str:
+        try:
+            from loom_core.config.settings import load_settings
+
+            return "textual-light" if load_settings().ui.theme == "light" else "textual-dark"
+        except LoomError as exc:
+            self.notify(str(exc), title="settings ignored", severity="warning")
+            return "textual-dark"
 
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)

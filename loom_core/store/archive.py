@@ -85,7 +85,6 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
     for suffix in ("",) + SIDE_FILES:
         Path(str(live) + suffix).unlink(missing_ok=True)
-    dbmod.forget(live)
     return dest
 
 

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -19,8 +18,6 @@ from ..errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, StateRea
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_MS = 5000
-_MIGRATED: set[str] = set()
-_MIGRATED_LOCK = threading.Lock()
 
 
 def loom_dir(project: Path) -> Path:
@@ -140,10 +137,8 @@ def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) 
 
 
 def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
-    key = str(Path(path).resolve())
-    with _MIGRATED_LOCK:
-        if key in _MIGRATED:
-            return
+    """Bring the store to the latest schema. Checked on every open (two tiny reads): a store
+    deleted and made again at the same path is simply a new store."""
     known = migrations()
     latest = known[-1][0]
     with mapped(path):
@@ -156,8 +151,6 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
                 raise SchemaTooNew(f"{path} was written by a newer loom (schema {max(applied)} > {latest}); "
                                    "upgrade loom to open it; nothing was changed")
             if {v for v, _, _ in known} <= applied:
-                with _MIGRATED_LOCK:
-                    _MIGRATED.add(key)
                 return
         fresh = False
         conn.execute("BEGIN IMMEDIATE")
@@ -187,11 +180,3 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
         if fresh:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    with _MIGRATED_LOCK:
-        _MIGRATED.add(key)
-
-
-def forget(path: Path) -> None:
-    """Drop the per-process 'already migrated' mark (the file was deleted or replaced)."""
-    with _MIGRATED_LOCK:
-        _MIGRATED.discard(str(Path(path).resolve()))

@@ -19,6 +19,10 @@ STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "runn
 ATTENTION = {"parked": 0, "stalled": 0, "unavailable": 1, "running": 2}
 
 
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _tokens(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
@@ -40,7 +44,7 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
     name.pid = row.get("id") or ""
     return {
         "name": name,
-        "task": (row.get("task_short") or row.get("task") or "—")[:40],
+        "task": _clip(row.get("task_short") or row.get("task") or "—", 28),
         "status": Text(label, style=STYLE.get(status, "")),
         "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
         "elapsed": row.get("elapsed") or "—",

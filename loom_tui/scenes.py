@@ -1,0 +1,152 @@
+"""Deterministic console scenes, shared by the SVG snapshot tests and the screenshot script.
+
+``build(root)`` makes a small fleet under ``root`` with real stores driven through the real
+engine on the demo backend, at fixed times and with fixed ids, so every picture is the same
+on every machine: a project parked at its plan gate, one finished (with an archived earlier
+task), one idle. ``SCENES`` says how to reach each view from the fleet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from loom_core.catalog import Catalog
+from loom_core.driver.clock import FixedClock
+
+START = "2026-11-20T09:00:00.000Z"
+NOW = "2026-11-20T09:12:34.000Z"
+ROOT = Path("/tmp/loom-scenes")  # fixed, so paths in the pictures are the same everywhere
+
+
+@contextmanager
+def _deterministic_ids():
+    counter = iter(range(1, 10_000))
+    real = uuid.uuid4
+    uuid.uuid4 = lambda: uuid.UUID(int=next(counter))  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        uuid.uuid4 = real  # type: ignore[assignment]
+
+
+def _normalise(project: Path) -> None:
+    """Measured durations vary from run to run: pin them for the pictures."""
+    db = project / ".loom" / "state.db"
+    if db.exists():
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE transcripts SET duration_ms = 1200 + (length(agent) * 137) % 4000")
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+
+def environment(root: Path) -> dict[str, str]:
+    return {"LOOM_HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "TZ": "UTC", "LOOM_THEME": "textual-dark"}
+
+
+def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
+    from loom_core.driver.demo_project import create_demo_project
+    from loom_core.driver.runner import RunOptions, TaskRunner, demo_task
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    env = environment(root)
+    os.environ.update(env)
+    (root / "tmp").mkdir()
+    tempfile.tempdir = None  # pick up the new TMPDIR
+    catalog = Catalog([], root / "home" / "workspace.json")
+    if empty:
+        catalog.save()
+        return catalog
+    with _deterministic_ids():
+        shop = root / "shop"
+        create_demo_project(shop)
+        TaskRunner(shop, RunOptions(backend="demo", policy="demo-gates"), clock=FixedClock(START)).start(demo_task())
+        billing = root / "billing"
+        create_demo_project(billing)
+        TaskRunner(billing, RunOptions(backend="demo", policy="auto"),
+                   clock=FixedClock("2026-11-19T15:00:00.000Z")).start("Round totals to cents")
+        TaskRunner(billing, RunOptions(backend="demo", policy="auto"),
+                   clock=FixedClock("2026-11-20T08:30:00.000Z")).start(demo_task())
+        docs = root / "docs-site"
+        docs.mkdir()
+    for p in (shop, billing, docs):
+        _normalise(p)
+        catalog.add(p, now=START)
+    return catalog
+
+
+def make(catalog: Catalog, **kw: Any):
+    from loom_core.service import ConsoleService
+
+    from .app import LoomApp
+
+    service = ConsoleService(catalog, clock=FixedClock(NOW, step_ms=0))
+    return LoomApp(service, watch=False, **kw)
+
+
+async def _settle(pilot, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+
+
+async def fleet(pilot) -> None:
+    await _settle(pilot)
+
+
+async def project(pilot) -> None:
+    await _settle(pilot)
+    await pilot.press("enter")  # the parked project sorts first
+    await _settle(pilot, 10)
+    if type(pilot.app.screen).__name__ == "GateDialog":  # opened by itself? keep the project view
+        await pilot.press("escape")
+        await _settle(pilot)
+
+
+async def gate(pilot) -> None:
+    await project(pilot)
+    await pilot.press("g")
+    await _settle(pilot, 10)
+
+
+async def inspector(pilot) -> None:
+    await project(pilot)
+    await pilot.press("enter")
+    await _settle(pilot, 10)
+
+
+async def history(pilot) -> None:
+    await _settle(pilot)
+    await pilot.press("down", "h")  # the finished project comes second
+    await _settle(pilot, 10)
+
+
+async def settings(pilot) -> None:
+    await _settle(pilot)
+    await pilot.press("s")
+    await _settle(pilot, 10)
+
+
+async def wizard(pilot) -> None:
+    await _settle(pilot, 8)
+
+
+# name -> (empty catalog?, how to get there)
+SCENES: dict[str, tuple[bool, Callable[[Any], Awaitable[None]]]] = {
+    "fleet": (False, fleet),
+    "project": (False, project),
+    "gate": (False, gate),
+    "inspector": (False, inspector),
+    "history": (False, history),
+    "settings": (False, settings),
+    "wizard": (True, wizard),
+}
