@@ -21,7 +21,9 @@ POLICIES = [("bundle default", None), ("on-blockers", "on-blockers"), ("human", 
             ("demo-gates", "demo-gates")]
 COMPLEXITIES = [("auto", None), ("trivial (fast)", "trivial"), ("simple", "simple"), ("medium", "medium"),
                 ("complex", "complex"), ("question (answer, no edits)", "question")]
-BACKENDS = [("demo (offline, scripted)", "demo"), ("auto", "auto")]
+BACKENDS = [("auto (Claude Code CLI, else the first configured provider)", "auto"),
+            ("demo (offline, scripted)", "demo"), ("Claude Code CLI", "claude-code"), ("Anthropic API", "anthropic"),
+            ("OpenRouter", "openrouter"), ("Ollama", "ollama")]
 DOCKER_LATER = "Docker isolation arrives with the container backend"
 
 
@@ -116,12 +118,25 @@ class SubmitScreen(ModalScreen[bool]):
             except Exception:  # noqa: BLE001
                 backend = None
         reason = docker_reason()
-        self.app.call_from_thread(self._probed, backend, reason)
+        options = list(BACKENDS)
+        try:  # say which backends cannot run here, and why (a key missing, the CLI not installed)
+            from loom_core.driver.backends import Resolver
 
-    def _probed(self, backend: str | None, reason: str) -> None:
+            resolver = Resolver()
+            options = [(label if key in ("auto", "demo") or resolver.usable(key)[0]
+                        else f"{label} — {resolver.usable(key)[1]}", key) for label, key in BACKENDS]
+        except Exception:  # noqa: BLE001 - a broken config must not break the form
+            pass
+        self.app.call_from_thread(self._probed, backend, reason, options)
+
+    def _probed(self, backend: str | None, reason: str, options: list | None = None) -> None:
         self.query_one("#submit-docker-reason", Static).update(Text(reason, style="dim"))
         self.query_one("#submit-docker", Checkbox).tooltip = reason
         select = self.query_one("#submit-backend", Select)
+        if options:
+            current = select.value
+            select.set_options(options)
+            select.value = current
         if backend in {v for _, v in BACKENDS} and select.value == "auto":  # untouched: last run's backend
             select.value = backend
 
