@@ -33,3 +33,9 @@ def fmt_age(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+# one palette for status badges and cells, shared by the fleet and the project view
+STATUS_STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
+                "paused": "bold yellow", "accepted": "green", "rejected": "yellow", "abandoned": "red",
+                "failed_force_closed": "red", "unavailable": "red", "idle": "dim", "archived": "bold blue"}

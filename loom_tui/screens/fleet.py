@@ -10,12 +10,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..fmt import STATUS_STYLE
+
 COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
            ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
 SORTS = ("attention", "name", "status", "elapsed")
-STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
-         "accepted": "green", "rejected": "yellow", "failed_force_closed": "red", "abandoned": "red",
-         "unavailable": "red", "idle": "dim"}
 ATTENTION = {"parked": 0, "stalled": 0, "unavailable": 1, "running": 2}
 
 
@@ -45,7 +44,7 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "task": _clip(row.get("task_short") or row.get("task") or "—", 28),
-        "status": Text(label, style=STYLE.get(status, "")),
+        "status": Text(label, style=STATUS_STYLE.get(status, "")),
         "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
         "elapsed": row.get("elapsed") or "—",
         "tokens": f"{_tokens(tok.get('in', 0))}/{_tokens(tok.get('out', 0))}" if tok else "—",

@@ -18,14 +18,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Log, Static
 
-from ..fmt import fmt_age
+from ..fmt import STATUS_STYLE, fmt_age
 from ..shipping import ship_after_accept, ship_branch
 from ..widgets.agent_chain import AgentChain, gate_chip
 
-BADGE_STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
-               "paused": "bold yellow", "accepted": "bold green", "rejected": "bold yellow",
-               "abandoned": "bold red", "failed_force_closed": "bold red", "unavailable": "bold red",
-               "idle": "dim", "archived": "bold blue"}
 STATEFUL = frozenset({"gate", "new_task", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
 DEBOUNCE_S = 0.15
 LOG_LINES = 2000
@@ -228,7 +224,7 @@ class ProjectScreen(Screen):
             label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
         else:
             label = st
-        return Text(f" {label} ", style=BADGE_STYLE.get(st, "bold"))
+        return Text(f" {label} ", style="bold " + STATUS_STYLE.get(st, ""))
 
     def _render_header(self) -> None:
         if self.project is None:

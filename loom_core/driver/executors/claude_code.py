@@ -35,6 +35,7 @@ from .subprocess_util import (  # noqa: F401  (re-exported: the classifiers' his
     group_alive,
     is_rate_limited,
     permanent_failure,
+    require_workdir,
     resolve_binary,
     run_streaming,
     stopped_error,
@@ -278,14 +279,7 @@ class ClaudeCodeExecutor:
 
     # ------------------------------------------------------------------ run
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
-        if cancel.is_set():
-            raise ExecutorError(f"{intent.agent}: cancelled before start", code="EXECUTOR_ABORTED")
-        if not intent.extras.get("workdir"):  # never edit whatever directory loom happens to run in
-            raise ExecutorError(f"{intent.agent}: no workdir in the intent's extras", code=FAILED)
-        workdir = Path(str(intent.extras["workdir"]))
-        if not workdir.is_dir():
-            raise ExecutorError(f"{intent.agent}: workdir {workdir} is not a directory", code=FAILED)
-        root = workdir.resolve()
+        root = require_workdir(intent, cancel)
         env = {**os.environ, **{k: str(v) for k, v in self.env.items()}}
         exe = self._resolve(self.binary, env.get("PATH"))
         if exe is None:

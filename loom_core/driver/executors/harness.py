@@ -55,6 +55,7 @@ from .subprocess_util import (
     excerpt,
     is_rate_limited,
     permanent_failure,
+    require_workdir,
     resolve_binary,
     run_streaming,
     short,
@@ -498,14 +499,7 @@ class HarnessExecutor:
     # ------------------------------------------------------------------ run
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
         who = DISPLAY[self.kind]
-        if cancel.is_set():
-            raise ExecutorError(f"{intent.agent}: cancelled before start", code="EXECUTOR_ABORTED")
-        if not intent.extras.get("workdir"):  # never edit whatever directory loom happens to run in
-            raise ExecutorError(f"{intent.agent}: no workdir in the intent's extras", code=FAILED)
-        workdir = Path(str(intent.extras["workdir"]))
-        if not workdir.is_dir():
-            raise ExecutorError(f"{intent.agent}: workdir {workdir} is not a directory", code=FAILED)
-        root = workdir.resolve()
+        root = require_workdir(intent, cancel)
         env = {**os.environ, **self.env}
         if self.kind == "opencode":
             env.setdefault("OPENCODE_DISABLE_AUTOUPDATE", "1")

@@ -300,3 +300,19 @@ __all__ = ["RATE_LIMITED", "INVALID_MODEL", "AUTH_FAILED", "FAILED", "NOT_FOUND"
            "ABORTED", "OUTPUT_INVALID", "is_rate_limited", "permanent_failure", "classify_failure", "excerpt",
            "short", "resolve_binary", "group_alive", "kill_group", "reap_group", "StreamTail", "RunOutcome",
            "run_streaming", "stopped_error"]
+
+
+def require_workdir(intent, cancel):
+    """The sandbox directory a subprocess agent must run in; never whatever directory loom runs in."""
+    from pathlib import Path
+
+    from ...errors import ExecutorError
+
+    if cancel.is_set():
+        raise ExecutorError(f"{intent.agent}: cancelled before start", code="EXECUTOR_ABORTED")
+    if not intent.extras.get("workdir"):
+        raise ExecutorError(f"{intent.agent}: no workdir in the intent's extras", code="EXECUTOR_FAILED")
+    workdir = Path(str(intent.extras["workdir"]))
+    if not workdir.is_dir():
+        raise ExecutorError(f"{intent.agent}: workdir {workdir} is not a directory", code="EXECUTOR_FAILED")
+    return workdir.resolve()
