@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import pygit2
 import pytest
 from rich.syntax import Syntax
@@ -21,19 +19,6 @@ from tests.tui.test_project_gate import agents, catalog_with, is_screen, open_pr
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _sandboxes_in_tmp(tmp_path, monkeypatch):
-    base = tmp_path / "tmp"
-    base.mkdir()
-    monkeypatch.setenv("TMPDIR", str(base))
-    monkeypatch.setattr(tempfile, "tempdir", str(base))  # gettempdir() caches; the sandbox base uses it
 
 
 async def choose(pilot, select: Select, label: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,19 +25,6 @@ from loom_tui.screens.submit import SubmitScreen, validate
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _sandboxes_in_tmp(tmp_path, monkeypatch):
-    base = tmp_path / "tmp"
-    base.mkdir()
-    monkeypatch.setenv("TMPDIR", str(base))
-    monkeypatch.setattr(tempfile, "tempdir", str(base))  # gettempdir() caches; the sandbox base uses it
 
 
 def catalog_with(tmp_path: Path, *projects: Path) -> tuple[Catalog, list[str]]:
