@@ -219,3 +219,98 @@ def test_a_human_rejection_note_reaches_the_agents_that_redo_the_work(project):
     assert "split step 2 into a migration and a backfill" in prompts[1]
     assert "split step 2" not in prompts[0]
     engine.close()
+
+
+def _envelope(*entries: dict, **extra) -> str:
+    import json
+
+    return json.dumps({"checks": list(entries), **extra})
+
+
+def test_no_check_that_actually_ran_means_a_person_decides_even_under_auto(project):
+    """All checks skipped (nothing found, pytest missing) is no evidence: the final gate asks a person."""
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(
+        {"name": "test", "status": "skipped", "reason": "pytest is not installed in /p/.venv"},
+        {"name": "lint", "status": "skipped", "reason": "no lint command found"})
+    for policy in ("auto", None):  # auto, and the default on-blockers
+        engine, _, outcome = _drive(project, agents, policy=policy)
+        assert outcome.kind == "paused" and outcome.gate == "gate-final", outcome
+        assert "no check actually ran" in outcome.message
+        assert "pytest is not installed in /p/.venv" in outcome.message
+        resp = engine.answer(outcome.gate_event_id, "accept")
+        assert resp.directive.verdict == "accepted"
+        engine.close()
+        import shutil
+
+        shutil.rmtree(project / ".loom")
+
+
+def test_unverified_checks_are_never_an_automatic_pass(project):
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(
+        {"name": "test", "status": "unverified", "exit_code": 0, "command": ".venv/bin/python -m pytest",
+         "reason": "package 'pkg' resolves to /home/u/proj/src/pkg, outside the sandbox"},
+        environment={"interpreter": "/home/u/proj/.venv/bin/python", "verified": False,
+                     "problem": "package 'pkg' resolves outside the sandbox"})
+    engine, _, outcome = _drive(project, agents, policy="auto")
+    assert outcome.kind == "paused" and outcome.gate == "gate-final"
+    assert "unverified" in outcome.message and "outside the sandbox" in outcome.message
+    st = engine.state()
+    assert st.bundle_state["checks_meta"]["verified"] is False
+    assert any(f["category"] == "unverified-check" and f["severity"] == "warn" for f in st.findings.values())
+    assert "checks_env" not in st.decisions  # folded into the bundle state, not left in every prompt
+    engine.close()
+
+
+def test_preexisting_failures_are_listed_but_do_not_block(project):
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(
+        {"name": "test", "status": "ok", "exit_code": 0, "command": "pytest"},
+        {"name": "lint", "status": "preexisting", "exit_code": 1, "command": "ruff check --no-fix",
+         "preexisting": ["src/pkg/old.py: F401 `os` imported but unused"],
+         "locations": [{"file": "src/pkg/old.py", "line": 1, "message": "F401 `os` imported but unused"}]},
+        tree_changes=[])
+    engine, _, outcome = _drive(project, agents, policy="auto")
+    assert outcome.kind == "complete" and outcome.verdict == "accepted", outcome
+    st = engine.state()
+    assert st.bundle_state["lint_result"]["status"] == "preexisting"
+    pre = [f for f in st.findings.values() if f["category"] == "pre-existing-failure"]
+    assert pre and pre[0]["severity"] == "info" and "F401" in pre[0]["evidence_excerpt"]
+    assert not [f for f in st.findings.values() if f["severity"] == "blocking"]
+    engine.close()
+
+
+def test_new_failure_blocks_but_preexisting_locations_are_not_findings(project):
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(
+        {"name": "lint", "status": "fail", "exit_code": 1, "command": "ruff check --no-fix",
+         "new_failures": ["src/pkg/new.py: F821 undefined name `x`"],
+         "preexisting": ["src/pkg/old.py: F401 `os` imported but unused"],
+         "locations": [{"file": "src/pkg/old.py", "line": 1, "message": "F401 `os` imported but unused"},
+                       {"file": "src/pkg/new.py", "line": 3, "message": "F821 undefined name `x`"}]})
+    engine, _, outcome = _drive(project, agents, policy="auto", cap=60)
+    assert outcome.kind == "paused" and outcome.gate == "gate-final"
+    files = {f["file"] for f in engine.state().findings.values() if f["category"] == "failed-check"}
+    assert "src/pkg/new.py" in files and "src/pkg/old.py" not in files
+    engine.close()
+
+
+def test_checks_none_is_an_explicit_opt_out(project):
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(disabled=True)
+    engine, _, outcome = _drive(project, agents, policy="auto")
+    assert outcome.kind == "complete" and outcome.verdict == "accepted", outcome
+    assert engine.state().bundle_state["test_run"]["status"] == "disabled"
+    engine.close()
+
+
+def test_a_check_that_changed_the_tree_is_reported(project):
+    agents = CodeAgents()
+    agents.on["checks-runner"] = lambda i: _envelope(
+        {"name": "test", "status": "ok", "exit_code": 0, "command": "pytest"}, tree_changes=["src/pkg/fmt.py"])
+    engine, _, outcome = _drive(project, agents, policy="auto")
+    assert outcome.verdict == "accepted"
+    f = [f for f in engine.state().findings.values() if f["category"] == "check-changed-tree"]
+    assert f and f[0]["file"] == "src/pkg/fmt.py" and "reverted" in f[0]["summary"]
+    engine.close()

@@ -97,17 +97,28 @@ class ResponderOutput(_Lenient):
 
 class CheckEntry(_Lenient):
     name: str
-    status: Literal["ok", "fail", "skipped"]
+    status: Literal["ok", "fail", "preexisting", "unverified", "skipped"]
     exit_code: int | None = None
     command: str = ""
     output_head: str = ""
     output_tail: str = ""
     reason: str = ""
     locations: list[dict[str, Any]] = Field(default_factory=list)
+    new_failures: list[str] = Field(default_factory=list)
+    preexisting: list[str] = Field(default_factory=list)
+    scope: str | None = None
+    cached: bool = False
 
 
 class ChecksEnvelope(_Lenient):
+    """The checks executor's envelope. Merged into the decisions as ``checks`` plus the
+    ``checks_env`` / ``checks_tree_changes`` / ``checks_disabled`` keys, which ``apply-checks``
+    folds into the bundle state."""
+
     checks: list[CheckEntry]
+    checks_env: dict[str, Any] | None = Field(default=None, alias="environment")
+    checks_tree_changes: list[str] = Field(default_factory=list, alias="tree_changes")
+    checks_disabled: bool = Field(default=False, alias="disabled")
 
 
 def _explain(exc: ValidationError) -> str:

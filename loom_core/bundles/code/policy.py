@@ -38,9 +38,18 @@ def final_message(view: View) -> str:
     snap = bs.get("diff_snapshot") or {}
     lines = [f"Accept the change? {snap.get('modified_count', 0)} modified, {snap.get('created_count', 0)} new file(s)."]
     for key, label in (("test_run", "tests"), ("lint_result", "lint"), ("typecheck", "typecheck")):
-        st = (bs.get(key) or {}).get("status")
-        if st:
+        entry = bs.get(key) or {}
+        st = entry.get("status")
+        if st == "preexisting":
+            lines.append(f"- {label}: failing before the change too ({len(entry.get('preexisting') or [])} "
+                         "pre-existing failure(s), not blocking)")
+        elif st in ("unverified", "skipped") and entry.get("reason"):
+            lines.append(f"- {label}: {st.upper() if st == 'unverified' else st} — {entry['reason']}")
+        elif st:
             lines.append(f"- {label}: {st}")
+    unchecked = checks_evidence(view)
+    if unchecked:
+        lines.append(f"- {unchecked}")
     acc = view.state.latest_verdict("acceptance")
     if acc:
         lines.append(f"- acceptance: {acc['verdict']} — {acc['summary_line']}")
@@ -92,8 +101,34 @@ def resolver(view: View, role: str, ctx: PolicyContext) -> GateDecision:
             why = f"{n} blocking finding(s)" if n else "acceptance FAILED"
             return GateDecision("auto-reject", reason=why, reject_intent="revise",
                                 feedback="fix the open blockers", counts_against_replan_cap=True)
+        unchecked = checks_evidence(view)
+        if unchecked:
+            return GateDecision("human-required", reason=unchecked)
         return GateDecision("auto-approve", reason="checks, review and acceptance passed")
     return GateDecision("human-required", reason=f"role '{role}' is decided by a person")
+
+
+def checks_evidence(view: View) -> str | None:
+    """Why the checks are no evidence for an automatic final approval, or None when they are.
+
+    A code change is auto-approved only over checks that actually ran on the sandbox: at least one
+    check ended ``ok`` or ``preexisting``, and none is ``unverified``. A project that configured
+    ``checks: none`` opted out on purpose. A task with no file change needs no checks."""
+    bs = view.bundle_state
+    snap = bs.get("diff_snapshot") or {}
+    if not snap.get("modified_count") and not snap.get("created_count"):
+        return None
+    meta = bs.get("checks_meta") or {}
+    if meta.get("disabled"):
+        return None
+    statuses = {key: (bs.get(key) or {}).get("status") for key in ("test_run", "lint_result", "typecheck")}
+    unverified = [k for k, st in statuses.items() if st == "unverified"]
+    if unverified:
+        why = meta.get("env_problem") or (bs.get(unverified[0]) or {}).get("reason") or "resolution not proven"
+        return f"checks unverified ({why}): a person decides"
+    if not any(st in ("ok", "preexisting") for st in statuses.values()):
+        return "no check actually ran on the change (none found or all skipped): a person decides"
+    return None
 
 
 # --------------------------------------------------------------------------- invariants
@@ -158,8 +193,8 @@ def _floor(key: str, label: str):
     def check(view: View) -> str | None:
         if _auto_final(view):
             st = (view.bundle_state.get(key) or {}).get("status")
-            if st not in ("ok", "skipped"):
-                return f"autonomous approval needs {label} ok or skipped (is {st or 'missing'})"
+            if st not in ("ok", "preexisting", "skipped", "disabled"):
+                return f"autonomous approval needs {label} ok (is {st or 'missing'})"
         return None
 
     return check
@@ -173,6 +208,9 @@ def _safety_floor(view: View) -> str | None:
         msg = fn(view)
         if msg:
             return msg
+    g = _gate(view, "gate-final")
+    if g and g["status"] == "auto-approved":  # any automatic approval, whatever the policy
+        return checks_evidence(view)
     return None
 
 

@@ -84,39 +84,81 @@ def git_diff(view: View, ops: Any) -> None:
                                            "created_count": len(fc)})
 
 
+CHECK_KEYS = {"typecheck": "typecheck", "lint": "lint_result", "test": "test_run"}
+# statuses a check may end in (checks envelope): only "fail" blocks; "unverified" and a run with no
+# check at all are never an automatic pass (see policy.checks_evidence)
+RAN_STATUSES = ("ok", "fail", "preexisting")
+
+
+def _failure_key(loc: dict[str, Any]) -> str:
+    return f"{loc.get('file')}: {loc.get('message') or ''}".strip()
+
+
 def apply_checks(view: View, ops: Any) -> None:
-    envelope = view.decisions.get("checks")
+    d = view.decisions
+    envelope = d.get("checks")
     if not isinstance(envelope, list):
         return  # already applied (compacted) or never ran
-    keys = {"typecheck": "typecheck", "lint": "lint_result", "test": "test_run"}
+    disabled = bool(d.get("checks_disabled"))
+    env = d.get("checks_env") if isinstance(d.get("checks_env"), dict) else None
     seen: dict[str, dict[str, Any]] = {}
-    failed = []
+    failed: list[str] = []
     for entry in envelope:
         name = entry.get("name")
-        if name not in keys:
+        if name not in CHECK_KEYS:
             continue
         seen[name] = entry
-        ops.set_bundle_state(keys[name], {"status": entry.get("status"), "exit_code": entry.get("exit_code"),
-                                          "output_tail": (entry.get("output_tail") or "")[-2000:],
-                                          "command": entry.get("command")})
-        if entry.get("status") != "fail":
+        status = entry.get("status")
+        pre = [str(k) for k in (entry.get("preexisting") or [])][:20]
+        new = [str(k) for k in (entry.get("new_failures") or [])][:20]
+        ops.set_bundle_state(CHECK_KEYS[name], {
+            "status": status, "exit_code": entry.get("exit_code"), "command": entry.get("command"),
+            "output_tail": (entry.get("output_tail") or "")[-2000:], "reason": (entry.get("reason") or "")[:300],
+            "scope": entry.get("scope"), "new_failures": new, "preexisting": pre})
+        if status == "preexisting":
+            ops.record_finding("checks-runner", "implementation", {
+                "severity": "info", "category": "pre-existing-failure", "file": None,
+                "summary": f"`{name}` already failed before the change ({len(pre)} failure(s)); not blocking"[:200],
+                "evidence_excerpt": "\n".join(pre)[:400]})
+        elif status == "unverified":
+            ops.record_finding("checks-runner", "implementation", {
+                "severity": "warn", "category": "unverified-check", "file": None,
+                "summary": f"`{name}` could not be shown to test the sandbox: {entry.get('reason') or 'unknown'}"[:200],
+                "suggested_fix": "a person decides at the final gate"})
+        if status != "fail":
             continue
         failed.append(name)
         head = entry.get("output_head") or ""
         first = head.strip().splitlines()[0][:200] if head.strip() else ""
         ops.record_finding("checks-runner", "implementation", {
             "severity": "blocking", "category": "failed-check", "file": None,
-            "summary": f"`{name}` check failed: `{entry.get('command')}` exited {entry.get('exit_code')}"[:200],
-            "evidence_excerpt": head[:400],
+            "summary": f"`{name}` check failed: `{entry.get('command')}` exited {entry.get('exit_code')}"
+                       + (f" ({len(new)} new failure(s))" if new else ""),
+            "evidence_excerpt": ("\n".join(new) or head)[:400],
             "suggested_fix": f"see .loom/work/check-failures.txt; {first}"[:300]})
-        for loc in (entry.get("locations") or [])[:10]:
+        old = set(pre)
+        locs = [loc for loc in (entry.get("locations") or []) if _failure_key(loc) not in old]
+        for loc in locs[:10]:
             ops.record_finding("checks-runner", "implementation", {
                 "severity": "blocking", "category": "failed-check", "file": loc.get("file"),
                 "line_start": loc.get("line"), "line_end": loc.get("line"),
                 "summary": f"{name}: {loc.get('message') or 'failure reported here'}"[:200]})
-    for name, key in keys.items():
+    for name, key in CHECK_KEYS.items():
         if name not in seen:
-            ops.set_bundle_state(key, {"status": "skipped", "exit_code": None, "output_tail": ""})
+            ops.set_bundle_state(key, {"status": "disabled" if disabled else "skipped", "exit_code": None,
+                                       "output_tail": ""})
+    changed = [str(p) for p in (d.get("checks_tree_changes") or [])][:20]
+    if changed:
+        ops.record_finding("checks-runner", "implementation", {
+            "severity": "warn", "category": "check-changed-tree", "file": changed[0],
+            "summary": f"a check changed {len(changed)} file(s) in the sandbox; the changes were reverted"[:200],
+            "evidence_excerpt": "\n".join(changed)[:400]})
+    ops.set_bundle_state("checks_meta", {
+        "disabled": disabled, "ran": sorted(n for n, e in seen.items() if e.get("status") in RAN_STATUSES),
+        "interpreter": env.get("interpreter") if env else None, "verified": env.get("verified") if env else None,
+        "env_problem": env.get("problem") if env else None, "tree_changes": changed})
+    raw_keys = ("checks_env", "checks_tree_changes", "checks_disabled")
+    ops.set("pipeline", decisions={k: v for k, v in ops.state.decisions.items() if k not in raw_keys})
     ops.set_decision("checks_ok", not failed)
     ops.set_decision("checks", {"ok": not failed, "failed": failed})
     ops.audit("checks-recorded", {"failed": failed, "ran": sorted(seen)})
