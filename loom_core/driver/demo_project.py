@@ -8,6 +8,22 @@ from ..errors import ConfigError
 from .executors.demo import PRICING, write_demo_project
 
 
+def is_demo_project(project: Path) -> bool:
+    """True when ``project`` is a loom demo project (its pricing module with ``apply_discount``)."""
+    try:
+        return "def apply_discount" in (Path(project) / PRICING).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def require_demo_project(project: Path) -> None:
+    """The demo backend's agents are scripted for the demo project only: refuse any other one."""
+    if not is_demo_project(project):
+        raise ConfigError(f"the demo backend only works on loom's demo project, not {project}: create one with "
+                          "`loom demo [DIR]`, or pick a real backend (--backend claude-code|anthropic|openrouter"
+                          "|ollama)", code="DEMO_FOREIGN_PROJECT")
+
+
 def create_demo_project(target: Path) -> bool:
     """Create (True) or reuse (False) a demo project at ``target``. Refuses a non-empty
     directory that is not a loom demo project."""

@@ -243,7 +243,10 @@ class TaskRunner:
         ``replace``)."""
         if not task.strip():
             raise ConfigError("the task text is empty", code="USAGE")
-        self._backend()
+        if self._backend().backend == "demo":
+            from .demo_project import require_demo_project
+
+            require_demo_project(self.project)
         with ProjectLock(self.project):
             engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
             try:

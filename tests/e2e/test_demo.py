@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from loom_core.driver.demo_project import create_demo_project
+from loom_core.driver.executors.demo import write_demo_project
 from tests.conftest import run_loom
 from tests.support.git import branch_files, make_repo, user_side
 
@@ -52,9 +54,9 @@ def test_demo_plain_auto_ends_accepted_on_a_loom_branch(tmp_path, sandboxes):
 
 def test_run_without_tty_parks_with_exit_3_then_answer_and_proceed_finish(tmp_path, sandboxes):
     proj = tmp_path / "app"
-    make_repo(proj, {"app/__init__.py": "", "app/core.py": "def f():\n    return 1\n", "README.md": "# app\n"})
+    create_demo_project(proj)
     before = user_side(proj)
-    proc = run_loom("run", "add", "a", "docstring", "to", "f", "--backend", "demo", "--policy", "human",
+    proc = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "human",
                     cwd=proj, env=sandboxes)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "parked at gate 'gate-classify'" in proc.stdout and "loom answer accept" in proc.stdout
@@ -81,9 +83,21 @@ def test_run_without_tty_parks_with_exit_3_then_answer_and_proceed_finish(tmp_pa
         s.pipeline["task_id"], s.status, s.pipeline["verdict"], s.driver["flow_name"], s.counters["agents_count"])
     assert st["tokens"]["in"] == s.counters["total_tokens_in"] > 0
     engine.close()
-    # the demo backend on a foreign repo only adds a notes file, on the loom branch
+    # the work the person accepted (the first round's fix) is on the loom branch; the user's side is untouched
     files = branch_files(proj, f"loom/{st['task_id']}")
-    assert "add a docstring to f" in files["LOOM_DEMO_NOTES.md"]
+    assert "if percent > 100" in files["shop/pricing.py"]
+    assert user_side(proj) == before
+
+
+def test_demo_backend_refuses_a_project_that_is_not_its_demo(tmp_path, sandboxes):
+    proj = tmp_path / "app"
+    make_repo(proj, {"app/__init__.py": "", "app/core.py": "def f():\n    return 1\n"})
+    before = user_side(proj)
+    proc = run_loom("run", "add", "a", "docstring", "--backend", "demo", cwd=proj, env=sandboxes)
+    assert proc.returncode == 1
+    assert "the demo backend only works on loom's demo project" in proc.stderr and "loom demo" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (proj / ".loom" / "state.db").exists()  # refused before any task was created
     assert user_side(proj) == before
 
 
@@ -104,13 +118,13 @@ def test_answer_without_a_gate_and_bad_usage(tmp_path, sandboxes):
 def test_non_git_directory_runs_in_place_after_a_warning(tmp_path, sandboxes):
     proj = tmp_path / "plain"
     proj.mkdir()
-    (proj / "notes.txt").write_text("hello\n")
-    proc = run_loom("run", "tidy", "the", "notes", "--backend", "demo", "--policy", "auto", cwd=proj,
+    write_demo_project(proj)  # the demo project's files, without git
+    proc = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", cwd=proj,
                     env=sandboxes)
     assert "not a git repository" in proc.stdout + proc.stderr
     assert "IN PLACE (no isolation)" in proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (proj / "LOOM_DEMO_NOTES.md").exists()  # in place, as announced
+    assert "if not 0 <= percent <= 100" in (proj / "shop" / "pricing.py").read_text()  # in place, as announced
     assert "branch" not in proc.stdout.split("done —")[1].split("\n")[0] or "no branch" in proc.stdout
 
 

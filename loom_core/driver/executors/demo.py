@@ -3,8 +3,8 @@
 Every agent returns an output that satisfies its contract. On the demo project (``loom demo``
 writes it: a small shop package whose ``apply_discount`` accepts any percentage) the agents do
 real work: the implementer edits the code, the challenger reads the edited file and blocks a
-half-done fix, the next round completes it. On any other repository the flow still runs end to
-end; the implementer's only edit there is a notes file, so nothing of the user's code changes.
+half-done fix, the next round completes it. Any other project is refused before a task starts
+(``demo_project.require_demo_project``); the implementer refuses it too, should it get there.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ PRICING = Path("shop/pricing.py")
 HALF_FIX = "    if percent > 100:\n        raise ValueError(f\"discount must be at most 100%, got {percent}\")\n"
 FULL_FIX = ("    if not 0 <= percent <= 100:\n"
             "        raise ValueError(f\"discount must be between 0 and 100%, got {percent}\")\n")
-NOTES = Path("LOOM_DEMO_NOTES.md")
 
 
 def _fence(obj: dict) -> str:
@@ -131,8 +130,8 @@ class DemoExecutor:
                      "`ValueError` naming the bad value.", "2. Keep existing behaviour for 0–100."]
             acs = ["AC-1: percentages below 0 or above 100 raise ValueError", "AC-2: existing tests still pass"]
         else:
-            steps = [f"1. Record the task in `{NOTES}` (demo backend: no code change)."]
-            acs = [f"AC-1: `{NOTES}` mentions the task"]
+            steps = ["1. (the demo backend plans only for its demo project)"]
+            acs = ["AC-1: none"]
         plan = "\n".join([f"# Plan: {task}", "", "## Complexity", "medium", "", "## Acceptance Criteria", *acs, "",
                           "## Implementation Steps", *steps, "", "## Not In Scope", "Anything else.", ""])
         (self._work(root) / "plan.md").write_text(plan, encoding="utf-8")
@@ -165,13 +164,10 @@ class DemoExecutor:
                 path.write_text(text, encoding="utf-8")
             log(f"edited {PRICING}: {what}")
             return f"## Report\n- Edited `{PRICING}`: {what}.\n- Tests: existing suite unchanged.\n"
-        notes = root / NOTES
-        old = notes.read_text(encoding="utf-8") if notes.exists() else "# loom demo notes\n\n"
-        entry = f"- {_task(intent)}\n"
-        if entry not in old:
-            notes.write_text(old + entry, encoding="utf-8")
-        log(f"wrote {NOTES} (the demo backend changes no code outside its demo project)")
-        return f"## Report\n- Recorded the task in `{NOTES}`; the demo backend makes no other edits.\n"
+        from ...errors import ExecutorError
+
+        raise ExecutorError(f"the demo backend only edits loom's demo project; {root} is not one",
+                            code="DEMO_FOREIGN_PROJECT")
 
     _implementer_escalated = _implementer
 
