@@ -12,13 +12,16 @@ project root, or says why not. It never raises.
    This is done one component at a time rather than with ``os.path.realpath``, which returns a path
    still running through symlinks when it meets a symlink loop; a loop is ``invalid-path``;
 3. ``path-escapes-project`` unless the result equals the root or starts with root + separator;
-4. ``sensitive-dir:<token>`` when a credential directory (``.ssh``, ``.aws``, ``.config/gcloud``, ...)
-   is any part of the path relative to the root, ``sensitive-file:<pattern>`` when the file name
-   looks like a credential (``.env*``, ``.netrc``, private keys, ``credentials*``, ...). Names are
-   compared case-insensitively (a case-insensitive file system would treat ``.ENV`` as ``.env``);
-5. for writes only: ``state-db-protected`` for loom's store (``.loom/state.db`` and its ``-wal``,
-   ``-shm``, ``-journal`` companions) and ``sensitive-dir:.git`` for anything in a ``.git``
-   directory (or a submodule's ``.git`` file).
+4. ``sensitive-dir:.git`` for anything in a ``.git`` directory at any depth, or a ``.git`` file (a
+   worktree's or submodule's pointer), read or write: git metadata is not project content and a
+   remote URL in ``.git/config`` can hold a credential;
+5. ``sensitive-dir:<token>`` when a credential directory (``.ssh``, ``.aws``, ``.docker``,
+   ``.config/gcloud``, ...) is any part of the path relative to the root, ``sensitive-file:<pattern>``
+   when the file name looks like a credential (``.env*`` except templates such as ``.env.example``,
+   ``.netrc``, ``.git-credentials``, private keys, ``credentials*``, ...). Names are compared
+   case-insensitively (a case-insensitive file system would treat ``.ENV`` as ``.env``);
+6. for writes only: ``state-db-protected`` for loom's store (``.loom/state.db`` and its ``-wal``,
+   ``-shm``, ``-journal`` companions).
 
 This is an **anti-accident ring, not an exfiltration boundary**: it stops an agent from wandering out
 of the project or into a credential file by mistake. It does not defend against a hostile process
@@ -41,10 +44,10 @@ SENSITIVE_DIRS: tuple[str, ...] = (
     ".config/gh",
 )
 SENSITIVE_FILES: tuple[str, ...] = (
-    ".env", ".env.*", ".envrc", ".netrc", ".pgpass",
-    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "*.pem", "*.key",
+    ".env", ".env.*", ".envrc", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".htpasswd",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
     "credentials*", "*secret*", "service-account*.json",
-    ".npmrc", ".pypirc", "*.tfvars",
+    ".npmrc", ".pypirc", ".dockercfg", ".s3cfg", ".boto", "*.tfvars", "*.tfstate",
 )
 STATE_DB_FILES: tuple[str, ...] = (
     ".loom/state.db", ".loom/state.db-wal", ".loom/state.db-shm", ".loom/state.db-journal",
@@ -150,8 +153,9 @@ def _dir_hit(parts: list[str], tokens: Iterable[str]) -> str | None:
     return None
 
 
-# templates and source code that merely talk about secrets are ordinary project files
+# templates, public keys and source code that merely talk about secrets are ordinary project files
 SAFE_TEMPLATES = (".env.example", ".env.sample", ".env.template", ".env.dist")
+SAFE_SUFFIXES = (".example", ".sample", ".template", ".dist", ".pub")
 SOURCE_EXT = (".py", ".pyi", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".go", ".rs", ".java", ".kt", ".rb", ".php",
               ".cs", ".c", ".h", ".cpp", ".swift", ".md", ".rst", ".txt", ".html", ".css")
 BROAD = ("credentials*", "*secret*")
@@ -159,7 +163,7 @@ BROAD = ("credentials*", "*secret*")
 
 def _file_hit(name: str, patterns: Iterable[str]) -> str | None:
     folded = name.casefold()
-    if folded in SAFE_TEMPLATES:
+    if folded in SAFE_TEMPLATES or folded.endswith(SAFE_SUFFIXES):
         return None
     for pattern in patterns:
         if pattern in BROAD and folded.endswith(SOURCE_EXT):
@@ -183,11 +187,10 @@ def resolve_safe_path(raw: str, root: Path, *, for_write: bool = False, extra_di
             return _refuse(ESCAPES)
         parts = _relative_parts(path, root_s)
         rel = "/".join(parts)
-        if for_write:
-            if rel.casefold() in STATE_DB_FILES:
-                return _refuse(STATE_DB)
-            if any(p.casefold() == ".git" for p in parts):
-                return _refuse("sensitive-dir:.git")
+        if any(p.casefold() == ".git" for p in parts):
+            return _refuse("sensitive-dir:.git")
+        if for_write and rel.casefold() in STATE_DB_FILES:
+            return _refuse(STATE_DB)
         token = _dir_hit(parts, (*SENSITIVE_DIRS, *extra_dirs))
         if token is not None:
             return _refuse(f"sensitive-dir:{token}")

@@ -156,8 +156,8 @@ def test_guard_ok_means_inside_root(guard_tree, raw, for_write):
     assert not SENSITIVE_DIR_NAMES & set(rel_parts)
     if rel_parts:
         assert rel_parts[-1] not in {".env", ".env.local", "id_rsa", "key.pem", "credentials.json"}
+    assert ".git" not in rel_parts  # git metadata is neither readable nor writable
     if for_write:
-        assert ".git" not in rel_parts
         assert "/".join(rel_parts) not in {".loom/state.db", ".loom/state.db-wal"}
 
 
@@ -254,7 +254,7 @@ def test_guard_symlinks(tmp_path):
     ("app/.env.production", "sensitive-file:.env.*"),
     (".envrc", "sensitive-file:.envrc"),
     (".netrc", "sensitive-file:.netrc"),
-    ("keys/id_rsa", "sensitive-file:id_rsa"),
+    ("keys/id_rsa", "sensitive-file:id_rsa*"),
     ("tls/server.pem", "sensitive-file:*.pem"),
     ("tls/server.key", "sensitive-file:*.key"),
     ("credentials.json", "sensitive-file:credentials*"),
@@ -262,6 +262,20 @@ def test_guard_symlinks(tmp_path):
     ("service-account-prod.json", "sensitive-file:service-account*.json"),
     (".npmrc", "sensitive-file:.npmrc"),
     ("infra/prod.tfvars", "sensitive-file:*.tfvars"),
+    (".git/config", "sensitive-dir:.git"),
+    (".GIT/config", "sensitive-dir:.git"),
+    ("vendor/lib/.git/HEAD", "sensitive-dir:.git"),
+    (".git", "sensitive-dir:.git"),
+    ("sub/.git", "sensitive-dir:.git"),
+    (".git-credentials", "sensitive-file:.git-credentials"),
+    (".pypirc", "sensitive-file:.pypirc"),
+    ("deploy/.env.local", "sensitive-file:.env.*"),
+    ("keys/id_rsa_deploy", "sensitive-file:id_rsa*"),
+    ("keys/id_ed25519", "sensitive-file:id_ed25519*"),
+    ("certs/client.p12", "sensitive-file:*.p12"),
+    (".aws/credentials", "sensitive-dir:.aws"),
+    (".docker/config.json", "sensitive-dir:.docker"),
+    ("terraform.tfstate", "sensitive-file:*.tfstate"),
 ])
 def test_guard_sensitive(tmp_path, rel, reason):
     assert resolve_safe_path(rel, tmp_path).reason == reason
@@ -301,10 +315,37 @@ def test_guard_write_only_rules(tmp_path):
         assert resolve_safe_path(rel, tmp_path).ok
         assert resolve_safe_path(rel, tmp_path, for_write=True).reason == "state-db-protected"
     assert resolve_safe_path(".loom/notes.md", tmp_path, for_write=True).ok
-    assert resolve_safe_path(".git/config", tmp_path).ok
-    assert resolve_safe_path(".git/config", tmp_path, for_write=True).reason == "sensitive-dir:.git"
-    assert resolve_safe_path("vendor/lib/.git/HEAD", tmp_path, for_write=True).reason == "sensitive-dir:.git"
-    assert resolve_safe_path(".github/workflows/ci.yml", tmp_path, for_write=True).ok
+    for ok in (".github/workflows/ci.yml", ".gitignore", ".gitattributes", "docs/.gitkeep", ".env.example",
+               "config/.env.production.sample", ".env.template", "keys/id_rsa.pub", "src/keyring.py"):
+        assert resolve_safe_path(ok, tmp_path).ok, ok
+        assert resolve_safe_path(ok, tmp_path, for_write=True).ok, ok
+
+
+def test_git_metadata_and_credentials_are_unreadable_through_the_tools(tmp_path):
+    """A remote URL in .git/config can hold a token: no tool shows it, not even by name through grep."""
+    root = tmp_path / "proj"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text(f"[remote \"origin\"]\n\turl = https://u:{TOKEN}@example.invalid/r\n")
+    (root / "sub").mkdir()
+    (root / "sub" / ".git").write_text(f"gitdir: ../.git/modules/sub {TOKEN}\n")
+    (root / ".env").write_text(f"KEY={TOKEN}\n")
+    (root / ".git-credentials").write_text(f"https://u:{TOKEN}@example.invalid\n")
+    (root / ".env.example").write_text("KEY=\n")
+    (root / "app.py").write_text("KEY = 'x'\n")
+    (root / "linked").symlink_to(root / ".git")
+    t = SandboxTools(root)
+    for path in (".git/config", "sub/.git", ".env", ".git-credentials", "linked/config", "./.git/../.git/config"):
+        res = t.call("read_file", {"path": path})
+        assert res.refused and TOKEN not in res.content, path
+    assert t.call("read_file", {"path": ".env.example"}).ok
+    listing = t.call("list_files", {"pattern": "**/*"}).content
+    assert "app.py" in listing and ".env.example" in listing
+    for hidden in (".git/config", "sub/.git", ".git-credentials", "\n.env\n"):
+        assert hidden not in "\n" + listing + "\n", hidden
+    assert "hidden by the path guard" in listing
+    grep = t.call("grep", {"pattern": "KEY|url|gitdir"}).content
+    assert TOKEN not in grep and "app.py:1:" in grep and ".env.example:1:" in grep
+    assert t.call("grep", {"pattern": TOKEN, "glob": "**"}).content.startswith("no matches")
 
 
 # ---------------------------------------------------------------------------------------------- tool units
