@@ -6,7 +6,12 @@ backend that serves it, and the chain ``[primary, fallbacks…]``. ``auto`` pref
 Code CLI when it is installed, else the first provider that is configured. ``demo`` is the
 offline scripted backend; it is only ever used when asked for by name.
 
-A file-editing agent on a raw provider (Anthropic API, OpenRouter, Ollama) runs under an external
+On a raw provider (Anthropic API, OpenRouter, Ollama), an agent that does not edit files (planners,
+analyzers, reviewers, acceptance, …) runs loom's tool loop with read-only tools (read, list, grep
+behind the path guard; a single plain call only when there is no sandbox directory). The executor
+cache keeps the two shapes apart: ``agentic`` True = editing, False = read-only.
+
+A file-editing agent on a raw provider runs under an external
 harness — aider or opencode, chosen by ``LOOM_HARNESS`` › the ``harness`` setting — when one is
 configured and its CLI is on PATH (the provider's family, model and credential go to it); else it
 runs loom's native tool loop. A configured harness that is not installed is a one-time notice, never
@@ -41,6 +46,7 @@ TIERS = {"fast": "haiku", "balanced": "sonnet", "premium": "opus"}
 FALLBACK_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_INVALID_MODEL", "EXECUTOR_AUTH_FAILED"}
 WAIT_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED"}
 BACKEND_FAMILY = {"anthropic": "anthropic", "openrouter": "openrouter", "ollama": "ollama"}
+READ_ONLY_TURNS = 20  # tool turns of a read-only agent before it must answer
 
 _log = logging.getLogger("loom.backends")
 _noticed: set[str] = set()
@@ -140,7 +146,8 @@ class Resolver:
 
     # ------------------------------------------------------------------ executors
     def executor(self, backend: str, *, agentic: bool) -> Any:
-        key = (backend, agentic)
+        """The executor for ``backend``: ``agentic`` = the agent edits files; otherwise it reads only."""
+        key = (backend, "edit" if agentic else "read-only")
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -182,8 +189,11 @@ class Resolver:
 
             return ToolLoopExecutor(provider, label=f"{label} + loom tools", run_checks=_checks_text, notice=notice)
         from .executors.provider_call import ProviderExecutor
+        from .executors.toolloop import ToolLoopExecutor
 
-        return ProviderExecutor(provider, label=label)
+        # every other agent reads the sandbox through read-only tools; without a sandbox, one plain call
+        return ToolLoopExecutor(provider, label=f"{label} + read-only tools", max_turns=READ_ONLY_TURNS,
+                                read_only=True, single_shot=ProviderExecutor(provider, label=label))
 
     def harness_name(self) -> str | None:
         """The configured external harness (``LOOM_HARNESS`` › settings ``harness``), or None.

@@ -5,6 +5,10 @@ executor, everything else to the chosen backend. Every spawn runs in the task's 
 afterwards the sandbox's own diff gives the file lists (so change-conditional reviewers see
 what really changed) and ``.loom/work/diff.txt`` is refreshed. A file-editing agent that left
 no change in an isolated sandbox is an ``EXECUTOR_EMPTY_DIFF`` failure, not a silent pass.
+
+On every backend, an agent that judges (bundle extra ``judges``) gets the work under review in its
+prompt (the context doc, the plan, or the diff; see :mod:`.agent_view`), and the answer of an agent
+that describes (extra ``writes_doc``) is saved as its document when the spawn did not write it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import replace
 
 from ..errors import ExecutorError
 from ..kernel.types import Intent
+from . import agent_view
 from .executors import ExecResult, Executor
 
 
@@ -40,12 +45,24 @@ class TaskExecutor:
             return self.checks.execute(intent, cancel, log)
         edits = bool(intent.extras.get("edits_files"))
         before = _fingerprint(ws.root, *ws.delta()) if edits else None
+        doc = intent.extras.get("writes_doc")
+        doc_before = agent_view.doc_digest(ws.root, doc) if doc else None
+        if intent.extras.get("judges"):
+            with self._lock:
+                section = agent_view.review_section(ws, intent.phase)
+            intent = replace(intent, prompt=intent.prompt.rstrip("\n") + section)
         result = self.backend.execute(intent, cancel, log)
         with self._lock:
+            if doc and agent_view.doc_digest(ws.root, doc) == doc_before:
+                try:
+                    if agent_view.save_document(ws.root, doc, result.output):
+                        log(f"saved the answer as .loom/work/{doc}")
+                except OSError as exc:
+                    log(f"could not save .loom/work/{doc}: {exc}")
             modified, created = ws.delta()
             if ws.isolated:
                 try:
-                    ws.diff_text()
+                    agent_view.refresh_diff(ws)
                 except Exception as exc:  # the diff file is a convenience; never fail the spawn for it
                     log(f"could not write diff.txt: {exc}")
         if edits and ws.isolated and before == _fingerprint(ws.root, modified, created) and not result.files_modified \

@@ -12,6 +12,10 @@ A direct-API provider (Anthropic, OpenAI-style) gets these tools instead of a sh
   line, the tail kept above 4 000 bytes;
 * ``run_checks()``: only when the caller supplies a checks runner.
 
+``read_only=True`` (reviewers, planners and other agents that judge or describe but do not edit)
+offers only ``read_file``, ``list_files`` and ``grep``; a write tool named anyway is refused
+(``refused: read-only: …``) and nothing is written.
+
 Every path goes through :func:`~loom_core.driver.pathguard.resolve_safe_path` (writes with
 ``for_write=True``); a refusal is ``refused: <reason>``. The guard hands back a canonical path with no
 symlink in it, and the tools then open it one component at a time from the root with ``O_NOFOLLOW``
@@ -43,6 +47,7 @@ GREP_KEEP = 2000  # bytes of tail kept
 GREP_LINE_CHARS = 300
 READ_LINE_CHARS = 2000
 SKIP_DIRS = frozenset({".git", "node_modules", "dist", ".loom", "__pycache__", ".venv"})
+READ_TOOLS = ("read_file", "list_files", "grep")
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -168,7 +173,9 @@ class SandboxTools:
 
     def __init__(self, root: Path, *, run_checks: Callable[[], str] | None = None,
                  audit: Callable[[dict], None] | None = None, max_output: int = 12_000,
-                 extra_dirs: tuple[str, ...] = (), extra_files: tuple[str, ...] = ()) -> None:
+                 extra_dirs: tuple[str, ...] = (), extra_files: tuple[str, ...] = (),
+                 read_only: bool = False) -> None:
+        self.read_only = read_only
         self.root = Path(canonical_root(root))
         self._root_s = os.fspath(self.root)
         self._run_checks = run_checks
@@ -181,6 +188,8 @@ class SandboxTools:
     # ------------------------------------------------------------------ definitions
 
     def _available(self) -> list[str]:
+        if self.read_only:
+            return list(READ_TOOLS)
         return [n for n in _TOOLS if n != "run_checks" or self._run_checks is not None]
 
     @staticmethod
@@ -215,6 +224,9 @@ class SandboxTools:
         """Run one tool call. Never raises."""
         record: dict[str, Any] = {"tool": name if isinstance(name, str) else repr(name)}
         try:
+            if self.read_only and isinstance(name, str) and name in _TOOLS and name not in READ_TOOLS:
+                raise _Refused(f"read-only: {name} is not available to this agent; "
+                               f"it may only use {', '.join(READ_TOOLS)}")
             if not isinstance(name, str) or name not in self._available():
                 known = ", ".join(self._available())
                 raise _BadArgs(f"unknown tool {name!r}; available tools: {known}")
@@ -655,4 +667,4 @@ def _os_message(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-__all__ = ["SKIP_DIRS", "SandboxTools", "ToolOutcome", "glob_regex"]
+__all__ = ["READ_TOOLS", "SKIP_DIRS", "SandboxTools", "ToolOutcome", "glob_regex"]

@@ -23,32 +23,36 @@ from ...kernel.types import (
 )
 from . import contracts, policy, steps
 
-# agent -> (output kind, tier, contract, extras)
+# agent -> (output kind, tier, contract, extras). Extras read by the driver: ``edits_files`` (gets
+# file-editing tools), ``judges`` (the work under review goes into its prompt: the context doc, the
+# plan or the diff, by phase), ``writes_doc`` (its answer is saved as that .loom/work/ document
+# when the spawn did not write it), ``capability`` (a deterministic executor runs it).
+_J: dict = {"judges": True}
 _ROSTER: dict[str, tuple[str, str, object, dict]] = {
     "classifier": ("classifier", "balanced", contracts.CLASSIFIER, {}),
-    "code-analyzer": ("nonreview", "balanced", None, {"repo_brief": True}),
-    "code-analyzer-light": ("nonreview", "fast", None, {"repo_brief": True}),
-    "context-doc-verifier": ("validator", "fast", contracts.VALIDATOR, {}),
-    "architect": ("nonreview", "balanced", None, {"repo_brief": True}),
-    "planner": ("nonreview", "balanced", None, {"repo_brief": True}),
-    "planner-deep": ("nonreview", "premium", None, {"repo_brief": True}),
-    "plan-grounding-check": ("validator", "fast", contracts.VALIDATOR, {}),
-    "logic-reviewer": ("reviewer", "balanced", contracts.REVIEWER, {}),
-    "logic-reviewer-deep": ("reviewer", "premium", contracts.REVIEWER, {}),
-    "challenger-reviewer": ("reviewer", "balanced", contracts.REVIEWER, {}),
-    "challenger-reviewer-deep": ("reviewer", "premium", contracts.REVIEWER, {}),
-    "style-reviewer": ("reviewer", "fast", contracts.REVIEWER, {}),
-    "security": ("reviewer", "balanced", contracts.REVIEWER, {}),
-    "performance": ("reviewer", "balanced", contracts.REVIEWER, {}),
-    "ui-consistency": ("validator", "fast", contracts.VALIDATOR, {}),
-    "playwright": ("validator", "fast", contracts.VALIDATOR, {"edits_files": True}),
-    "api-contract": ("validator", "fast", contracts.VALIDATOR, {}),
+    "code-analyzer": ("nonreview", "balanced", None, {"repo_brief": True, "writes_doc": "context-doc.md"}),
+    "code-analyzer-light": ("nonreview", "fast", None, {"repo_brief": True, "writes_doc": "context-doc.md"}),
+    "context-doc-verifier": ("validator", "fast", contracts.VALIDATOR, _J),
+    "architect": ("nonreview", "balanced", None, {"repo_brief": True, "writes_doc": "architecture-decisions.md"}),
+    "planner": ("nonreview", "balanced", None, {"repo_brief": True, "writes_doc": "plan.md"}),
+    "planner-deep": ("nonreview", "premium", None, {"repo_brief": True, "writes_doc": "plan.md"}),
+    "plan-grounding-check": ("validator", "fast", contracts.VALIDATOR, _J),
+    "logic-reviewer": ("reviewer", "balanced", contracts.REVIEWER, _J),
+    "logic-reviewer-deep": ("reviewer", "premium", contracts.REVIEWER, _J),
+    "challenger-reviewer": ("reviewer", "balanced", contracts.REVIEWER, _J),
+    "challenger-reviewer-deep": ("reviewer", "premium", contracts.REVIEWER, _J),
+    "style-reviewer": ("reviewer", "fast", contracts.REVIEWER, _J),
+    "security": ("reviewer", "balanced", contracts.REVIEWER, _J),
+    "performance": ("reviewer", "balanced", contracts.REVIEWER, _J),
+    "ui-consistency": ("validator", "fast", contracts.VALIDATOR, _J),
+    "playwright": ("validator", "fast", contracts.VALIDATOR, {"edits_files": True, "judges": True}),
+    "api-contract": ("validator", "fast", contracts.VALIDATOR, _J),
     "test": ("validator", "fast", contracts.VALIDATOR, {"edits_files": True}),
     "implementer": ("nonreview", "premium", None, {"edits_files": True}),
     "implementer-escalated": ("nonreview", "premium", None, {"edits_files": True}),
     "checks-runner": ("classifier", "deterministic", contracts.CHECKS, {"capability": "checks"}),
-    "adjudicator": ("validator", "balanced", contracts.VALIDATOR, {}),
-    "acceptance": ("validator", "fast", contracts.VALIDATOR, {}),
+    "adjudicator": ("validator", "balanced", contracts.VALIDATOR, _J),
+    "acceptance": ("validator", "fast", contracts.VALIDATOR, _J),
     "responder": ("classifier", "balanced", contracts.RESPONDER, {}),
 }
 _CHANGE_KINDS = {
