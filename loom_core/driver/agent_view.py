@@ -25,6 +25,7 @@ from .pathguard import resolve_safe_path
 WORK = ".loom/work"
 PROMPT_CAP = 60 * 1024
 _LEADING_JSON = re.compile(r"\A\s*```json[ \t]*\n.*?\n```[ \t]*(?:\n|\Z)", re.S)
+TRUNCATED = "\n# diff truncated"  # the workspace's marker before its per-file +N/-M list
 _DIFF_HEAD = re.compile(r"^diff --git a/(.*?) b/(.*)$")
 
 
@@ -63,7 +64,7 @@ def split_diff(text: str) -> list[tuple[str, str]]:
         m = _DIFF_HEAD.match(line.rstrip("\n"))
         if m:
             chunks.append((m.group(2), [line]))
-        elif line.startswith("\n# diff truncated") or line.startswith("# diff truncated"):
+        elif line.startswith(TRUNCATED.lstrip("\n")):
             chunks.append(("", [line]))
         else:
             chunks[-1][1].append(line)
@@ -132,24 +133,29 @@ def change_section(workspace, *, cap: int = PROMPT_CAP) -> str:
         return ("The project is not a git repository, so there is no textual diff. Files changed by "
                 f"this task:\n{listing}\n\nOpen them with `read_file` to judge the change.")
     raw, text = refresh_diff(workspace)
-    prefix = (getattr(workspace, "prefix", "") or "").strip("/")
-    stats = {p.removeprefix(prefix + "/") if prefix else p: chunk_stats(c) for p, c in split_diff(raw) if p}
-    truncated_by_workspace = "# diff truncated" in raw
-    rows = []
-    for p in sorted(set(modified) | set(created)):
-        kind = "new" if p in created else "modified"
-        count = "" if truncated_by_workspace or p not in stats else f" +{stats[p][0]}/-{stats[p][1]}"
-        rows.append(f"- {p} ({kind}{count})")
-    if not rows and not text.strip():
+    marker = text.find(TRUNCATED)
+    if marker >= 0:  # the workspace cut the diff and listed every file's counts after the marker
+        body = text[:marker].rstrip("\n") + "\n"
+        rows = [f"- {line.strip()}" for line in text[marker + 1:].splitlines()[1:] if line.strip()]
+        body += "# (the workspace kept the first changed lines of each file; the counts above are complete)\n"
+    else:
+        body = text
+        prefix = (getattr(workspace, "prefix", "") or "").strip("/")
+        stats = {p.removeprefix(prefix + "/") if prefix else p: chunk_stats(c) for p, c in split_diff(raw) if p}
+        rows = []
+        for p in sorted(set(modified) | set(created)):
+            count = f" +{stats[p][0]}/-{stats[p][1]}" if p in stats else ""
+            rows.append(f"- {p} ({'new' if p in created else 'modified'}{count})")
+    if not rows and not body.strip():
         return "The sandbox has no change against the baseline: nothing was changed."
-    shown, cut = _cut(text, cap)
+    shown, cut = _cut(body, cap)
     fence = _fence(shown)
     parts = ["Files changed against the baseline:", "\n".join(rows) or "(none)", "",
              "The diff of the sandbox against the baseline follows. The full diff is in "
              "`.loom/work/diff.txt`; use `read_file` / `grep` to see the code around each hunk.",
              f"{fence}diff\n{shown.rstrip()}\n{fence}"]
     if cut:
-        size = len(text.encode("utf-8")) // 1024
+        size = len(body.encode("utf-8")) // 1024
         parts.append(f"(diff cut at {cap // 1024} KB of {size} KB; read the rest in `.loom/work/diff.txt`)")
     return "\n".join(parts)
 
