@@ -83,7 +83,7 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
     """Show the project's task: status, phase, flow, pending gate, spawns, tokens, cost, elapsed."""
     from .driver.status import project_status
 
-    st = project_status(_project(project), _now(), stall_after_min=stall_minutes)
+    st = project_status(_project(project), _now(), stall_after_min=stall_minutes, with_sandbox=True)
     if as_json:
         _echo_json(st)
         return
@@ -104,11 +104,59 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
                 lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
         if st["stalled"]:
             lines.append(f"STALLED: {st['stalled']}")
+        if st.get("sandbox"):
+            lines.append(f"sandbox: {_size(st['sandbox_bytes'])} at {st['sandbox']}")
     t = st["tokens"]
     cost = f"${st['cost_usd']:.4f}" if st["cost_usd"] is not None else "n/a"
     lines.append(f"spawns:  {st['spawns']}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
                  f"cost: {cost}   elapsed: {st['elapsed']}")
     typer.echo("\n".join(lines))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+@app.command()
+def gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed, remove nothing.")]
+       = False, as_json: JsonOpt = False) -> None:
+    """Remove orphan sandboxes: their project is gone or has no task in progress (a finished, accepted
+    task whose branch is not there yet keeps its sandbox), and leftovers of interrupted provisioning."""
+    from .driver.status import project_status
+    from .driver.workspace import gc as sandbox_gc
+
+    now = _now()
+
+    def keep(project: Path) -> bool:
+        try:
+            st = project_status(project, now)
+        except Exception:  # an unreadable store: keep the work rather than guess
+            return True
+        if st.get("state") == "in_progress":
+            return True
+        if st.get("state") and st.get("verdict") == "accepted" and st.get("task_id"):
+            import pygit2
+
+            try:
+                return pygit2.Repository(str(project)).references.get(f"refs/heads/loom/{st['task_id']}") is None
+            except pygit2.GitError:
+                return True
+        return False
+
+    removed = sandbox_gc(keep=keep, dry_run=dry_run)
+    total = sum(b for _, b in removed)
+    if as_json:
+        _echo_json({"dry_run": dry_run, "removed": [{"path": str(p), "bytes": b} for p, b in removed],
+                    "bytes": total})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for path, size in removed:
+        typer.echo(f"{verb} {path} ({_size(size)})")
+    typer.echo(f"{verb} {len(removed)} sandbox(es), {_size(total)}" if removed else "no orphan sandboxes")
 
 
 @app.command()

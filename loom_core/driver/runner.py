@@ -9,8 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shlex
-import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,13 +107,21 @@ def project_config(project: Path) -> dict[str, Any]:
     return data
 
 
-def configured_checks(project: Path) -> dict[str, str]:
-    """Check commands: the project's `.loom/loom.json` wins over the user's settings."""
-    user = {k: v for k, v in _settings().checks.model_dump().items() if v}
-    checks = {**user, **(project_config(project).get("checks") or {})}
-    if not isinstance(checks, dict):
-        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands")
-    return {k: str(v).replace("{python}", shlex.quote(sys.executable)) for k, v in checks.items() if v}
+CHECK_COMMANDS = ("test", "lint", "typecheck")
+
+
+def configured_checks(project: Path) -> dict[str, str] | str:
+    """Check commands: the project's `.loom/loom.json` wins over the user's settings. The string
+    ``"none"`` there (``{"checks": "none"}``) opts the project out: no check runs, on purpose.
+    ``{python}`` in a command stands for the checks interpreter (the project's environment)."""
+    own = project_config(project).get("checks")
+    if own == "none":
+        return "none"
+    if own is not None and not isinstance(own, dict):
+        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands, or be \"none\"")
+    user = {k: v for k, v in _settings().checks.model_dump().items() if k in CHECK_COMMANDS and v}
+    checks = {**user, **(own or {})}
+    return {k: str(v) for k, v in checks.items() if v}
 
 
 class ProjectLock:
@@ -209,7 +215,9 @@ class TaskRunner:
         from .dispatch import TaskExecutor
 
         backend = self._backend()
-        checks = ChecksExecutor(lambda: workspace.root, configured=configured_checks(self.project))
+        limits = _settings().checks
+        checks = ChecksExecutor(lambda: workspace.root, configured_checks(self.project), limits.timeout_s,
+                                workspace=workspace, test_timeout_s=limits.test_timeout_s)
         return TaskExecutor(backend, workspace, checks=checks)
 
     def _workspace(self, *, fresh: bool):
@@ -228,6 +236,8 @@ class TaskRunner:
                                            max_concurrent=self.opts.max_concurrent))
 
     def _finish(self, engine: Engine, workspace, outcome: Outcome) -> RunResult:
+        """Land accepted work on ``loom/<task_id>``; a task finished in any way loses its sandbox (a failed
+        merge-back keeps it, with the work); an unfinished one keeps it, tagged with the task id."""
         merge = None
         if outcome.kind == "complete" and outcome.verdict == "accepted" and outcome.task_id:
             merge = workspace.merge_back(outcome.task_id)
@@ -235,7 +245,17 @@ class TaskRunner:
                       message=merge.message)
             if merge.status in ("merged", "no-changes") and workspace.isolated:
                 workspace.discard()
+        elif outcome.kind == "complete" and workspace.isolated:
+            workspace.discard()  # rejected, abandoned or failed: nothing will come back to it
+        elif outcome.task_id and workspace.isolated:
+            workspace.note_task(outcome.task_id)
         return RunResult(outcome, merge, workspace.warning, str(workspace.root), outcome.task_id)
+
+    def _drop_sandbox(self) -> None:
+        from .workspace import Workspace
+
+        if Workspace.sandbox_path(self.project).exists():
+            Workspace.provision(self.project, fresh=False).discard()
 
     # ------------------------------------------------------------------ verbs
     def start(self, task: str) -> RunResult:
@@ -284,8 +304,8 @@ class TaskRunner:
             outcome = Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary)
             from .workspace import Workspace
 
-            if d.verdict == "accepted" and Workspace.sandbox_path(self.project).exists():
-                # finished by an answer, not yet landed: commit the work to loom/<task_id> now
+            if Workspace.sandbox_path(self.project).exists():
+                # finished by an answer: land accepted work on loom/<task_id> now; drop any other sandbox
                 return self._finish(engine, self._workspace(fresh=False), outcome)
             return RunResult(outcome)
         ws = self._workspace(fresh=False)
@@ -312,6 +332,8 @@ class TaskRunner:
                                      ("revise" if decision == "reject" else None), message=note)
                 self.emit("gate-answered", gate=pua["gate"], decision=decision)
                 d = resp.wire["directive"]
+                if d["kind"] == "complete" and d.get("verdict") != "accepted":
+                    self._drop_sandbox()  # ended without accepted work: nothing will come back to it
                 return {"gate": pua["gate"], "decision": decision, "next": d["kind"], "verdict": d.get("verdict")}
             finally:
                 engine.close()

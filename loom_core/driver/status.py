@@ -30,12 +30,33 @@ def _age(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60}m"
 
 
+def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
+    """``(sandbox dir, bytes it holds)`` for a project's sandbox, ``(None, None)`` when there is none.
+    A directory walk (``os.scandir``), no subprocess; linked folders are not followed."""
+    from .sandbox.fs import base_dir_of, disk_usage_of, sandbox_name
+
+    path = base_dir_of(None) / sandbox_name(Path(project).resolve())
+    if not path.is_dir() or path.is_symlink():
+        return None, None
+    return str(path), disk_usage_of(path)
+
+
 def project_status(project: Path | str, now: str, *, stall_after_min: float | None = None,
-                   store: StateStore | None = None) -> dict[str, Any]:
+                   store: StateStore | None = None, with_sandbox: bool = False) -> dict[str, Any]:
+    """The project's facts; ``with_sandbox`` adds ``sandbox`` / ``sandbox_bytes`` (its disk) for a task
+    in progress (a walk of the sandbox, so surfaces polling many projects leave it off)."""
     project = Path(project).resolve()
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
     if store is None and not dbmod.state_path(project).exists():
         return out
+    out = _project_status(project, now, out, stall_after_min, store)
+    if with_sandbox and out.get("state") == "in_progress":
+        out["sandbox"], out["sandbox_bytes"] = sandbox_disk(project)
+    return out
+
+
+def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_min: float | None,
+                    store: StateStore | None) -> dict[str, Any]:
     if store is None:
         read = _read_fast(dbmod.state_path(project))
         if read is None:

@@ -1,4 +1,4 @@
-"""Sandbox copy, self-diff and merge-back (spec §9) against real temporary git repositories."""
+"""Sandbox, self-diff and merge-back (spec §9) against real temporary git repositories."""
 
 from __future__ import annotations
 
@@ -79,8 +79,9 @@ def sandboxes(tmp_path) -> Path:
     return tmp_path / "sandboxes"
 
 
-def test_provision_copies_everything_and_isolates(tmp_path, sandboxes):
+def test_provision_shares_objects_and_isolates(tmp_path, sandboxes):
     proj = make_repo(tmp_path / "proj")
+    user_before = user_state(proj)
     ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
     assert ws.isolated and ws.warning is None
     assert ws.root == Workspace.sandbox_path(proj, base_dir=sandboxes)
@@ -88,10 +89,20 @@ def test_provision_copies_everything_and_isolates(tmp_path, sandboxes):
     assert ws.root.name.startswith("wt-") and len(ws.root.name) == 19
     assert (ws.root.parent.stat().st_mode & 0o777) == 0o700
     assert ws.baseline == git(proj, "rev-parse", "HEAD")
-    for rel in ("a.txt", "src/mod.py", "notes.txt", "build/gen.py", ".venv/marker", ".git/HEAD"):
+    # its own repository, borrowing the user's objects; nothing registered or written on the user's side
+    gitdir = ws.root / ".git"
+    assert gitdir.is_dir() and (gitdir / "HEAD").read_text() == (proj / ".git" / "HEAD").read_text()
+    assert (gitdir / "objects" / "info" / "alternates").read_text().strip() == str(proj / ".git" / "objects")
+    assert not list((gitdir / "objects" / "pack").iterdir())  # no copy of the history
+    assert not (proj / ".git" / "worktrees").exists()
+    assert user_state(proj) == user_before
+    for rel in ("a.txt", "src/mod.py", "notes.txt", "build/gen.py", ".venv/marker"):
         assert (ws.root / rel).read_bytes() == (proj / rel).read_bytes(), rel
+    assert ws.linked == [".venv", "build"]  # ignored dependency/build folders: links, not copies
+    assert os.readlink(ws.root / ".venv") == str(proj / ".venv")
     assert (ws.root / "link").is_symlink() and os.readlink(ws.root / "link") == "a.txt"
     assert pygit2.Repository(str(ws.root)).workdir.rstrip("/") == str(ws.root)
+    assert git(ws.root, "status", "--porcelain") == "?? notes.txt"
 
     before = user_state(proj)
     write(ws.root / "a.txt", "changed in sandbox\n")
@@ -317,7 +328,8 @@ def test_project_in_subdirectory_of_repo(tmp_path, sandboxes):
     git(top, "add", "-A")
     git(top, "commit", "-q", "-m", "svc")
     ws = Workspace.provision(top / "svc", fresh=True, base_dir=sandboxes)
-    assert ws.root.name == "svc" and ws.root.parent == Workspace.sandbox_path(top, base_dir=sandboxes)
+    assert ws.root.name == "svc" and ws.root.parent == Workspace.sandbox_path(top / "svc", base_dir=sandboxes)
+    assert (ws.copy_root / "a.txt").read_text() == "alpha\n"  # a full checkout of the repository
     write(ws.root / "app.py", "app = 2\n")
     write(ws.root / "extra.py", "e\n")
     write(ws.root / ".loom" / "work" / "plan.md", "plan\n")
