@@ -134,6 +134,12 @@ class ChecksSettings(_Section):
     typecheck: str | None = None
     """Command that runs the type checker, e.g. `mypy .`."""
 
+    timeout_s: int = Field(default=600, ge=1)
+    """Time cap in seconds for each check command (the whole process group is stopped after it)."""
+
+    test_timeout_s: int | None = Field(default=None, ge=1)
+    """Time cap in seconds for the test suite alone; empty = `timeout_s`."""
+
 
 def check_model_ref(value: str) -> str:
     """`provider:model` (family before the first ':'), a tier, or a bare concrete model name."""

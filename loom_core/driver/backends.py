@@ -255,9 +255,17 @@ class Resolver:
 
 
 def _checks_text(root) -> str:
-    from .checks import detect_checks, envelope, run_checks
+    """An agent's ``run_checks`` tool: the checks step's own machinery (proven environment,
+    check-only tools, tree reverted, baseline comparison) on the sandbox it works in."""
+    from .checks import checks_text, sandbox_info
+    from .runner import _settings, configured_checks
 
-    return envelope(run_checks(root, detect_checks(root)))
+    limits = _settings().checks
+    try:
+        configured = configured_checks(sandbox_info(root)[0] or root)
+    except ConfigError:  # an unreadable loom.json: detect the commands instead
+        configured = None
+    return checks_text(root, configured, timeout_s=limits.timeout_s, test_timeout_s=limits.test_timeout_s)
 
 
 class Dispatcher:

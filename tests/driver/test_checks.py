@@ -33,9 +33,9 @@ FAST_PYTEST = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # inner pytest runs skip 
 
 @pytest.fixture(autouse=True)
 def _fresh_probe_cache():
-    checks._tool_runs.cache_clear()
+    checks.detect._tool_runs.cache_clear()
     yield
-    checks._tool_runs.cache_clear()
+    checks.detect._tool_runs.cache_clear()
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -76,7 +76,9 @@ def test_python_repo_passing_and_failing(tmp_path):
     assert list(specs) == ["typecheck", "lint", "test"]
     assert specs["lint"] is None and specs["typecheck"] is None
     spec = specs["test"]
-    assert spec is not None and spec.argv == [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+    # the interpreter on PATH (outside version-manager shims), whole suite, every failure listed (no -x)
+    assert spec is not None and spec.argv[1:] == ["-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"]
+    assert "shims" not in Path(spec.argv[0]).parts and spec.reason.startswith("pytest (PATH")
     assert "tests/" in spec.reason
     logs: list[str] = []
     res = by_name(run_checks(repo, specs, log=logs.append, env=FAST_PYTEST))
@@ -110,7 +112,8 @@ def test_ruff_detected_and_locates_unused_import(tmp_path):
     specs = detect_checks(tmp_path)
     lint = specs["lint"]
     assert lint is not None and lint.argv is not None and "ruff" in " ".join(lint.argv)
-    assert lint.argv[-2:] == ["--no-cache", "."] and "[tool.ruff]" in lint.reason
+    assert lint.argv[-6:] == ["check", "--no-fix", "--no-cache", "--output-format", "concise", "."]
+    assert "[tool.ruff]" in lint.reason
     r = by_name(run_checks(tmp_path, specs))["lint"]
     assert r.status == "fail" and r.exit_code == 1
     loc = next(loc for loc in r.locations if loc.file == "pkg/mod.py")
@@ -168,7 +171,8 @@ def test_empty_repo_skips_everything(tmp_path):
     data = json.loads(envelope(results))
     assert [c["status"] for c in data["checks"]] == ["skipped"] * 3
     assert set(data["checks"][0]) == {"name", "status", "exit_code", "command", "output_head", "output_tail",
-                                      "reason", "locations"}
+                                      "reason", "locations", "new_failures", "preexisting", "scope", "cached"}
+    assert data["tree_changes"] == [] and data["disabled"] is False and data["environment"]["verified"] is None
 
 
 # ------------------------------------------------------------------ 5. timeout and cancel
@@ -181,7 +185,7 @@ def test_timeout_kills_the_group(tmp_path):
 
 
 def test_sigkill_after_grace_when_sigterm_is_ignored(tmp_path, monkeypatch):
-    monkeypatch.setattr(checks, "KILL_GRACE_S", 0.3)
+    monkeypatch.setattr(checks.run, "KILL_GRACE_S", 0.3)
     started = time.monotonic()
     r = run_checks(tmp_path, {"test": CheckSpec("test", None, shell="trap '' TERM; echo armed; sleep 30")},
                    timeout_s=0.5)[0]
@@ -358,14 +362,18 @@ def test_go_and_rust_detection(tmp_path, monkeypatch):
     assert specs["lint"].argv == ["cargo", "clippy", "-q"]  # the fake cargo answers `clippy --version`
 
 
-def test_mypy_only_when_configured(tmp_path, monkeypatch):
-    if importlib.util.find_spec("mypy") is None:
-        monkeypatch.setenv("PATH", str(fake_bin(tmp_path, "mypy")))
+def test_mypy_only_when_configured_and_only_from_the_environment(tmp_path, monkeypatch):
+    # a mypy on PATH is not the project's: it would not see the project's dependencies
+    monkeypatch.setenv("PATH", f"{fake_bin(tmp_path, 'mypy')}:{Path(sys.executable).parent}")
     repo = tmp_path / "repo"
     write(repo, "pyproject.toml", "[project]\nname = 'x'\n")
     assert detect_checks(repo)["typecheck"] is None
     write(repo, "pyproject.toml", "[project]\nname = 'x'\n\n[tool.mypy]\nstrict = true\n")
     spec = detect_checks(repo)["typecheck"]
-    assert spec is not None and "mypy" in " ".join(spec.argv) and spec.argv[-1] == "."
+    if importlib.util.find_spec("mypy") is None:
+        assert spec is not None and spec.argv is None
+        assert spec.skip is not None and spec.skip.startswith("mypy is not installed in ")
+        return
+    assert spec is not None and spec.argv[1:3] == ["-m", "mypy"] and spec.argv[-1] == "."
     write(repo, "pyproject.toml", "[tool.mypy]\nfiles = ['src']\n")
     assert detect_checks(repo)["typecheck"].argv[-1] != "."
