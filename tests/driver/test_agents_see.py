@@ -236,6 +236,33 @@ def test_the_read_only_loop_refuses_writes_and_falls_back_without_a_sandbox(tmp_
     assert single.seen[0]["tools"] == []
 
 
+@pytest.mark.parametrize("status,message", [
+    (400, "registry.ollama.ai/library/gemma:2b does not support tools"),
+    (404, "No endpoints found that support tool use. To learn more about provider routing, visit: x"),
+])
+def test_a_model_without_tool_support_gets_one_plain_call(tmp_path, status, message):
+    from loom_core.driver.executors.provider_call import ProviderExecutor
+    from loom_core.driver.providers.base import error_for_status
+
+    class NoTools(_Provider):
+        def chat(self, **kw):
+            if kw["tools"]:
+                raise error_for_status("ollama", status, message)
+            return super().chat(**kw)
+
+    provider = NoTools([_reply("plain answer")])
+    logs: list[str] = []
+    ex = ToolLoopExecutor(provider, label="x", read_only=True, single_shot=ProviderExecutor(provider, label="y"))
+    res = ex.execute(Intent("acceptance", "ar-1", "validation", "gemma:2b", "judge",
+                            extras={"workdir": str(tmp_path)}), threading.Event(), logs.append)
+    assert res.output == "plain answer" and provider.seen[0]["tools"] == []
+    assert any("takes no tools" in line for line in logs)
+    editing = ToolLoopExecutor(NoTools([]), label="x")  # an implementer cannot work without tools
+    with pytest.raises(Exception, match="support tool"):
+        editing.execute(Intent("implementer", "ar-2", "implementation", "m", "do",
+                               extras={"workdir": str(tmp_path)}), threading.Event(), logs.append)
+
+
 def test_the_read_only_loop_is_told_its_last_turn(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     read = ToolCall("t", "read_file", {"path": "a.py"})
@@ -351,3 +378,22 @@ def test_documents_are_saved_only_when_the_agent_did_not_write_them(tmp_path):
     assert "### The plan under review" in judge.prompts[0] and "# Plan v3" in judge.prompts[0]
     assert "### The change under review" in judge.prompts[1] and "+b" in judge.prompts[1]
     assert judge.prompts[2] == "classify"
+
+
+def test_the_resolver_builds_a_read_only_loop_for_non_editing_agents(monkeypatch):
+    from loom_core.config.settings import LoomSettings
+    from loom_core.driver.backends import READ_ONLY_TURNS, Resolver
+    from loom_core.driver.executors.provider_call import ProviderExecutor
+
+    class NoSecrets:
+        def get(self, name):
+            return None
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-key-123456")
+    monkeypatch.delenv("LOOM_HARNESS", raising=False)
+    resolver = Resolver(LoomSettings(), secrets=NoSecrets())
+    reader, editor = resolver.executor("anthropic", agentic=False), resolver.executor("anthropic", agentic=True)
+    assert reader is not editor and reader is resolver.executor("anthropic", agentic=False)
+    assert isinstance(reader, ToolLoopExecutor) and reader.read_only and reader.max_turns == READ_ONLY_TURNS
+    assert isinstance(reader.single_shot, ProviderExecutor) and "read-only" in reader.label
+    assert isinstance(editor, ToolLoopExecutor) and not editor.read_only

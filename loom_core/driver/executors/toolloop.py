@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ...errors import ExecutorError
+from ...errors import ExecutorError, ProviderBadRequest
 from ...kernel.types import Intent
 from ..tools import SandboxTools
 from . import ExecResult, Usage
@@ -90,9 +90,15 @@ class ToolLoopExecutor:
         for turn in range(1, self.max_turns + 1):
             if cancel.is_set():
                 raise ExecutorError("cancelled", code="EXECUTOR_ABORTED")
-            reply = provider.chat(model=model, system=system, messages=messages, tools=tools.specs(),
-                                  max_tokens=intent.extras.get("max_tokens", self.max_tokens),
-                                  idempotency_key=f"{intent.agent_run_id}-t{turn}", cancel=cancel)
+            try:
+                reply = provider.chat(model=model, system=system, messages=messages, tools=tools.specs(),
+                                      max_tokens=intent.extras.get("max_tokens", self.max_tokens),
+                                      idempotency_key=f"{intent.agent_run_id}-t{turn}", cancel=cancel)
+            except ProviderBadRequest as exc:
+                if not (turn == 1 and self.read_only and self.single_shot is not None and _no_tool_support(exc)):
+                    raise
+                log(f"{model} takes no tools ({str(exc)[:120]}) — one plain call without the read tools")
+                return self.single_shot.execute(intent, cancel, log)
             used_model = reply.model or used_model
             u = reply.usage
             usage.tokens_in += u.tokens_in
@@ -122,3 +128,10 @@ class ToolLoopExecutor:
             messages.extend(provider.tool_result_message(results))
         raise ExecutorError(f"{intent.agent} did not finish within {self.max_turns} tool turns",
                             code="EXECUTOR_TURN_LIMIT")
+
+
+def _no_tool_support(exc: ProviderBadRequest) -> bool:
+    """The model refused the request because it cannot use tools (Ollama: "does not support tools";
+    OpenRouter: "No endpoints found that support tool use")."""
+    text = str(exc).lower()
+    return "tool" in text and "support" in text
