@@ -267,3 +267,22 @@ def test_loom_status_and_gc_keep_a_parked_task_s_sandbox(tmp_path):
     assert ended.returncode == 0 and "the task ended" in ended.stdout, ended.stdout + ended.stderr
     assert not parked.exists()
     assert "sandbox:" not in run_loom("status", cwd=proj, env=env).stdout
+
+
+def test_an_ignored_loom_folder_is_copied_without_state_never_linked(tmp_path, sandboxes):
+    proj = tmp_path / "p"
+    proj.mkdir()
+    git(proj, "init", "-q", "-b", "main")
+    write(proj / ".gitignore", ".loom/\n")
+    write(proj / "a.txt", "a\n")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "init")
+    for i in range(1100):  # a long history: over the link limit, but loom's folder is never shared
+        write(proj / ".loom" / "history" / f"t{i}.db", "old\n")
+    write(proj / ".loom" / "state.db", "db")
+    write(proj / ".loom" / "loom.json", "{}")
+    ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
+    loom = ws.root / ".loom"
+    assert ws.linked == [] and loom.is_dir() and not loom.is_symlink()
+    assert (loom / "loom.json").read_text() == "{}"
+    assert not (loom / "history").exists() and not (loom / "state.db").exists()

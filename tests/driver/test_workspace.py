@@ -359,3 +359,15 @@ def test_linked_worktree_project(tmp_path, sandboxes):
     assert user_state(main)["tree"] == before_main["tree"]
     assert git(main, "rev-parse", "feature") == ws.baseline
     assert git(main, "show", "loom/t-w:b.txt") == "from agent"
+
+
+def test_damaged_sandbox_is_a_clear_error(tmp_path, sandboxes):
+    proj = make_repo(tmp_path / "proj", extras=False)
+    ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
+    import shutil
+
+    shutil.rmtree(ws.root / ".git")
+    with pytest.raises(SandboxError, match="damaged") as err:
+        Workspace.provision(proj, fresh=False, base_dir=sandboxes)
+    assert err.value.code == "SANDBOX_PROVISION_FAILED"
+    assert Workspace.provision(proj, fresh=True, base_dir=sandboxes).delta() == ([], [])

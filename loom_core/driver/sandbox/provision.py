@@ -159,7 +159,7 @@ def _overlay(src_root: Path, dst_root: Path, status: bytes) -> list[str]:
             continue
         src, dst = src_root / rel, dst_root / rel
         if xy == "!!" and is_dir:
-            kind = classify(src)
+            kind = "copy" if src.name == LOOM_DIR else classify(src)  # loom's own: copied, state left out
             if kind == "link":
                 _clear(dst)
                 dst.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,11 @@ class Workspace:
             fs.rmtree(dst)
         if not fresh and dst.is_dir() and not dst.is_symlink():
             ws.reused = True
-            ws._load_meta(user)
+            try:
+                ws._load_meta(user)
+            except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
+                raise SandboxError(f"the sandbox {dst} is damaged ({exc}); its work cannot be resumed — "
+                                   f"start a fresh task (or 'loom reset')") from exc
             return ws
         tmp = base / f"{dst.name}.partial-{os.getpid()}"
         if os.path.lexists(tmp):
@@ -274,7 +278,7 @@ class Workspace:
     # ------------------------------------------------------------------ helpers
 
     def _copy_repo(self) -> pygit2.Repository:
-        return pygit2.Repository(str(self.copy_root))
+        return _open_sandbox(self.copy_root)
 
     def _pathspecs(self) -> list[str]:
         # libgit2 pathspecs: a negative spec must come before the positive one to win; `*` crosses `/`.
@@ -331,10 +335,15 @@ def read_meta(copy_root: Path) -> dict | None:
 
 def _check_sandbox(dst: Path) -> None:
     """The sandbox's repository must live in the sandbox and work on it (no core.worktree escape)."""
-    repo = pygit2.Repository(str(dst))
+    repo = _open_sandbox(dst)
     if repo.workdir is None or Path(repo.workdir).resolve() != dst.resolve() \
             or not fs.is_inside(Path(repo.path).resolve(), dst.resolve()):
         raise SandboxError(f"the sandbox's repository points outside the sandbox ({repo.path})")
+
+
+def _open_sandbox(path: Path) -> pygit2.Repository:
+    """The sandbox's own repository — never one found above it."""
+    return pygit2.Repository(str(path), flags=pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
 
 
 def _resolves(repo: pygit2.Repository, sha: str) -> bool:
