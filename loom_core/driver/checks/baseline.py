@@ -179,7 +179,8 @@ def compare(res: CheckResult, base: CheckResult | None) -> None:
     """Classify a failed ``res`` against the same check on the baseline (in place)."""
     if res.status != "fail":
         return
-    whole = f"{res.name}: {res.reason or f'exit {res.exit_code}'}"
+    whole = f"{res.name}: " + ("timed out" if res.stopped == "timeout" else "collection error" if res.collection_error
+                                 else f"exit {res.exit_code}")
     if base is None:
         res.new_failures = list(res.keys) or [whole]
         res.reason = _join(res.reason, "no baseline to compare with: every failure counts as new")

@@ -67,5 +67,6 @@ class CheckResult:
     # what the comparison with the baseline works from (not part of the envelope)
     keys: list[str] = field(default_factory=list)  # failure keys (test ids / "file: message")
     whole_run: bool = False  # the failure cannot be split into keys (collection error, unparsed output)
+    collection_error: bool = False  # pytest could not collect a test module
     lines: list[str] | None = None  # normalised output lines (None: too many to compare)
     stopped: str | None = None  # "timeout" | "cancelled" when loom cut the run short

@@ -266,12 +266,12 @@ def probe(env: PyEnv, extra_env: dict[str, str]) -> None:
             why = spec.get("error") if isinstance(spec, dict) else "not found"
             bad.append(f"{name} cannot be located ({why})")
             continue
-        places = spec.get("locations") or ([spec["origin"]] if spec.get("origin") else [])
+        origin = spec.get("origin") if spec.get("origin") not in (None, "namespace") else None
+        places = ([origin] if origin else []) + list(spec.get("locations") or [])
         if not places:
             bad.append(f"{name} has no location")
             continue
-        env.resolution[name] = str(spec.get("origin") or places[0]) if spec.get("origin") not in (None, "namespace") \
-            else str(places[0])
+        env.resolution[name] = str(places[0])
         outside = [p for p in places if not _inside(p, env.root)]
         if outside:
             bad.append(f"{name} resolves to {outside[0]}, outside {env.root}")

@@ -255,7 +255,7 @@ def run_one(root: Path, spec: CheckSpec, timeout_s: float, cancel: threading.Eve
     # keys describe the failure only when the tool ended the normal "found problems" way
     whole = keys.collection_error or not keys.keys or keys.overflow or (spec.tool == "pytest" and rc != 1)
     safe_log(log, f"{label}: FAILED exit {rc} ({secs:.1f} s)")
-    return result("fail", rc, head, tail, reason, whole_run=whole, **seen)
+    return result("fail", rc, head, tail, reason, whole_run=whole, collection_error=keys.collection_error, **seen)
 
 
 def _ordered(specs: dict[str, CheckSpec | None]) -> list[str]:
