@@ -332,3 +332,18 @@ def test_no_git_tree_is_still_reverted(tmp_path):
     assert data["tree_changes"] == ["keep.txt", "new.txt"]
     assert (tmp_path / "keep.txt").read_text() == "before\n" and not (tmp_path / "new.txt").exists()
     assert shutil.which("git")  # (git exists here; the tree is simply not a repository)
+
+
+def test_broken_project_interpreter_is_unverified_not_loom_s(tmp_path):
+    project = make_project(tmp_path / "proj", "setuptools")
+    make_venv(project / ".venv", system=True)
+    python = project / ".venv" / "bin" / "python"
+    python.unlink()
+    python.write_text("#!/bin/sh\necho 'this interpreter is broken' >&2\nexit 3\n")
+    python.chmod(0o755)
+    data, logs = run(ChecksExecutor(lambda: tmp_path / "proj", {}, 30))
+    env, test = data["environment"], by_name(data)["test"]
+    assert env["interpreter"] == str(python) and env["verified"] is False
+    assert "could not run" in env["problem"] and "this interpreter is broken" in env["problem"]
+    assert test["status"] == "unverified" and test["exit_code"] is None
+    assert not any(line.startswith("running test") for line in logs)

@@ -180,7 +180,7 @@ class _Repo:
 def _env_tool(repo: _Repo, name: str, module: str, evidence: str) -> CheckSpec:
     """A spec running ``python -m <module>`` in the checks environment, or skipped saying why."""
     env = repo.env
-    if env.python is None:
+    if env.python is None or env.version is None:  # none found, or it did not answer the probe
         return CheckSpec(name, None, tool=module, imports_project=True,
                          skip=f"{module} cannot run: {env.problem or 'no Python interpreter found'}")
     if not env.has(module):

@@ -113,7 +113,12 @@ class PyEnv:
 def cache_root() -> Path:
     """``<tmpdir>/loom-<uid>/checks-cache``: what the checks keep between runs, outside any tree."""
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"loom-{uid}" / "checks-cache"
+    home = Path(tempfile.gettempdir()) / f"loom-{uid}"
+    try:
+        home.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        pass
+    return home / "checks-cache"
 
 
 def _key(root: Path) -> str:
