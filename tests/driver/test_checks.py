@@ -171,7 +171,7 @@ def test_empty_repo_skips_everything(tmp_path):
     data = json.loads(envelope(results))
     assert [c["status"] for c in data["checks"]] == ["skipped"] * 3
     assert set(data["checks"][0]) == {"name", "status", "exit_code", "command", "output_head", "output_tail",
-                                      "reason", "locations", "new_failures", "preexisting", "scope", "cached"}
+                                      "reason", "locations", "new_failures", "preexisting", "scope", "cached", "expected"}
     assert data["tree_changes"] == [] and data["disabled"] is False and data["environment"]["verified"] is None
 
 

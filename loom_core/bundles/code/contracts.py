@@ -108,6 +108,7 @@ class CheckEntry(_Lenient):
     preexisting: list[str] = Field(default_factory=list)
     scope: str | None = None
     cached: bool = False
+    expected: bool = False  # skipped, but the project has this check (its tool could not run here)
 
 
 class ChecksEnvelope(_Lenient):

@@ -126,6 +126,9 @@ def checks_evidence(view: View) -> str | None:
     if unverified:
         why = meta.get("env_problem") or (bs.get(unverified[0]) or {}).get("reason") or "resolution not proven"
         return f"checks unverified ({why}): a person decides"
+    missing = [bs.get(k) or {} for k, st in statuses.items() if st == "skipped" and (bs.get(k) or {}).get("expected")]
+    if missing:
+        return f"a check the project has could not run ({missing[0].get('reason') or 'skipped'}): a person decides"
     if not any(st in ("ok", "preexisting") for st in statuses.values()):
         return "no check actually ran on the change (none found or all skipped): a person decides"
     return None

@@ -114,7 +114,8 @@ def apply_checks(view: View, ops: Any) -> None:
         ops.set_bundle_state(CHECK_KEYS[name], {
             "status": status, "exit_code": entry.get("exit_code"), "command": entry.get("command"),
             "output_tail": (entry.get("output_tail") or "")[-2000:], "reason": (entry.get("reason") or "")[:300],
-            "scope": entry.get("scope"), "new_failures": new, "preexisting": pre})
+            "scope": entry.get("scope"), "new_failures": new, "preexisting": pre,
+            "expected": bool(entry.get("expected"))})
         if status == "preexisting":
             ops.record_finding("checks-runner", "implementation", {
                 "severity": "info", "category": "pre-existing-failure", "file": None,

@@ -138,7 +138,8 @@ class _Run:
         for st in stages(spec, self.root, changed):
             if st is None or st.skip:
                 reason = st.skip if st is not None and st.skip else f"no {name} command found"
-                res = skipped(name, st.command if st else "", reason, st.scope if st else "full")
+                res = skipped(name, st.command if st else "", reason, st.scope if st else "full",
+                              expected=st is not None)
                 if st is not None and st.imports_project and self.env.verified is False and self.env.version is None:
                     res.status = "unverified"  # the interpreter itself is broken: not a quiet skip
                 safe_log(self.log, f"{name}: {res.status} ({reason})")

@@ -64,6 +64,7 @@ class CheckResult:
     preexisting: list[str] = field(default_factory=list)
     scope: str = "full"
     cached: bool = False
+    expected: bool = False  # skipped although the project has this check (e.g. its tool is not installed)
     # what the comparison with the baseline works from (not part of the envelope)
     keys: list[str] = field(default_factory=list)  # failure keys (test ids / "file: message")
     whole_run: bool = False  # the failure cannot be split into keys (collection error, unparsed output)

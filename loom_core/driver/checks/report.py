@@ -18,7 +18,7 @@ def result_dict(r: CheckResult) -> dict[str, Any]:
             "output_head": r.output_head, "output_tail": r.output_tail, "reason": r.reason,
             "locations": [{"file": loc.file, "line": loc.line, "message": loc.message} for loc in r.locations],
             "new_failures": list(r.new_failures), "preexisting": list(r.preexisting), "scope": r.scope,
-            "cached": r.cached}
+            "cached": r.cached, "expected": r.expected}
 
 
 def envelope(results: list[CheckResult], *, environment: dict[str, Any] | None = None,

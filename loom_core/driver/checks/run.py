@@ -262,8 +262,9 @@ def _ordered(specs: dict[str, CheckSpec | None]) -> list[str]:
     return [n for n in CHECK_NAMES if n in specs] + [n for n in specs if n not in CHECK_NAMES]
 
 
-def skipped(name: str, command: str, reason: str, scope: str = "full") -> CheckResult:
-    return CheckResult(name, "skipped", command, None, "", "", reason=reason, scope=scope)
+def skipped(name: str, command: str, reason: str, scope: str = "full", *, expected: bool = False) -> CheckResult:
+    """A check that did not run; ``expected`` when the project has it but it cannot run here."""
+    return CheckResult(name, "skipped", command, None, "", "", reason=reason, scope=scope, expected=expected)
 
 
 def run_checks(root: Path, specs: dict[str, CheckSpec | None], *, timeout_s: float = 600,

@@ -1,11 +1,12 @@
 """How much of the tree each check looks at.
 
-Linters and type checkers that take file arguments (ruff, mypy without a ``files`` setting) check
-only the changed Python files — an unchanged file cannot hold a new lint error — unless a
-configuration file changed. Tests run in stages: first the tests related to the change (changed
-or new test files, and test files named after a changed module: ``src/pkg/core.py`` →
-``test_core.py``), stopping there when they fail (fast feedback); when they pass, the full
-configured suite, so the last run before the final gate is always the whole suite.
+Every check runs in stages, a failing stage ends it (fast feedback during rework), and a check
+whose scoped stages pass runs in full — so the last run before the final gate is always the whole
+configured check, with its failures compared against the unchanged tree (pre-existing ones are
+listed, not blocking). Linters and type checkers that take file arguments (ruff, mypy without a
+``files`` setting) first check only the changed Python files, unless a configuration file
+changed. Tests first run the tests related to the change (changed or new test files, and test
+files named after a changed module: ``src/pkg/core.py`` → ``test_core.py``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def stages(spec: CheckSpec | None, root: Path, changed: list[str] | None) -> lis
     if spec.tool in ("ruff", "mypy") and not config_changed:
         py = [c for c in changed if c.endswith((".py", ".pyi")) and (root / c).is_file()]
         if py:
-            return [scoped(spec, py, "changed")]
+            return [scoped(spec, py, "changed"), spec]
         return [spec]
     if spec.tool == "pytest":
         related = related_tests(root, changed)
