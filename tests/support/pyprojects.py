@@ -1,0 +1,80 @@
+"""Python projects shaped like users' ones, for checks and end-to-end tests: a git repository with a
+package, a pytest suite and ruff settings, and a project ``.venv`` holding a real editable install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+
+CORE = "import os\n\n\ndef add(a, b):\n    return a + b\n"  # `import os`: a lint error already there
+TESTS = ("from pkgx import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n"
+         "def test_known_bug():\n    assert add(2, 2) == 5\n")  # failing already on the baseline
+SETUPTOOLS = '[build-system]\nrequires = ["setuptools>=70.1"]\nbuild-backend = "setuptools.build_meta"\n'
+BUILD = {
+    "setuptools": SETUPTOOLS,  # src layout: a .pth holding the user's src/ path
+    "setuptools-flat": SETUPTOOLS + '\n[tool.setuptools]\npackages = ["pkgx"]\n',  # the __editable__ finder
+    "hatchling": '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+                 '[tool.hatch.build.targets.wheel]\npackages = ["src/pkgx"]\n',
+}
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def commit_all(root: Path) -> str:
+    subprocess.run([*GIT, "add", "-A"], cwd=root, check=True, capture_output=True)
+    subprocess.run([*GIT, "commit", "-qm", "base"], cwd=root, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def make_project(root: Path, backend: str) -> Path:
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    write(root, "pyproject.toml", f'[project]\nname = "pkgx"\nversion = "0.1"\n\n{BUILD[backend]}\n'
+                                  "[tool.ruff]\nfix = true\n")
+    pkg = "pkgx" if backend.endswith("-flat") else "src/pkgx"
+    write(root, f"{pkg}/__init__.py", "from .core import add\n")
+    write(root, f"{pkg}/core.py", CORE)
+    write(root, "tests/test_core.py", TESTS)
+    write(root, ".gitignore", ".venv/\nbuild/\n*.egg-info/\n")
+    commit_all(root)
+    return root
+
+
+def make_venv(venv: Path, *, system: bool) -> Path:
+    args = ["--system-site-packages"] if system else []
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", *args, str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def pip(python: Path, cwd: Path, *args: str) -> None:
+    """A real pip install into the venv at ``python`` (pip runs from this interpreter via --python)."""
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                        "--disable-pip-version-check", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        pytest.skip(f"pip install {' '.join(args)} failed (registry unreachable?): {r.stderr[-300:]}")
+
+
+def editable_factory(tmp_path_factory):
+    """backend -> a user project whose own .venv holds an editable install of its src/ package."""
+    made: dict[str, Path] = {}
+
+    def get(backend: str) -> Path:
+        if backend not in made:
+            proj = make_project(tmp_path_factory.mktemp(f"user-{backend}") / "proj", backend)
+            py = make_venv(proj / ".venv", system=True)  # pytest comes from the base environment
+            pip(py, proj, *(["hatchling", "editables"] if backend == "hatchling" else ["setuptools>=70.1"]))
+            pip(py, proj, "--no-build-isolation", "-e", ".")
+            made[backend] = proj
+        return made[backend]
+
+    return get
