@@ -52,6 +52,8 @@ class TaskExecutor:
                 section = agent_view.review_section(ws, intent.phase)
             intent = replace(intent, prompt=intent.prompt.rstrip("\n") + section)
         result = self.backend.execute(intent, cancel, log)
+        if intent.extras.get("judges"):
+            result.prompt = intent.prompt  # the transcript shows what the judge saw, review section included
         with self._lock:
             if doc and agent_view.doc_digest(ws.root, doc) == doc_before:
                 try:

@@ -204,7 +204,7 @@ class Driver:
             exc.args = (exc.message,)
             raise
         result.output = redact(result.output)
-        full = replace(full, prompt=redact(full.prompt))
+        full = replace(full, prompt=redact(result.prompt or full.prompt))
         if result.usage.duration_ms is None:
             result.usage.duration_ms = int((time.monotonic() - started) * 1000)
         self._done[intent.agent_run_id] = result

@@ -117,6 +117,12 @@ def test_the_reviewer_gets_the_diff_and_read_only_tools(whole_task):
     for req in reviews:
         assert _tools(req) and _tools(req) <= set(READ_TOOLS), _tools(req)
         assert "read-only" in str(req.get("system"))
+    # the transcript records the prompt the reviewer was given, review section included
+    import sqlite3
+
+    with sqlite3.connect(whole_task["proj"] / ".loom" / "state.db") as db:
+        rows = db.execute("SELECT prompt FROM transcripts WHERE agent = 'logic-reviewer'").fetchall()
+    assert rows and all("### The change under review" in r[0] for r in rows)
 
 
 def test_a_reviewers_write_is_refused_and_the_tree_is_unchanged(whole_task):

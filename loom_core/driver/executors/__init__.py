@@ -30,6 +30,7 @@ class ExecResult:
     usage: Usage = field(default_factory=Usage)
     model: str | None = None  # the model actually run
     attempts: list[dict] = field(default_factory=list)  # earlier backends tried (fallback chain), and why
+    prompt: str | None = None  # the prompt the agent was given, when the driver added to the kernel's
 
 
 class Executor(Protocol):
