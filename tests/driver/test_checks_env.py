@@ -290,3 +290,24 @@ def test_broken_project_interpreter_is_unverified_not_loom_s(tmp_path):
     assert "could not run" in env["problem"] and "this interpreter is broken" in env["problem"]
     assert test["status"] == "unverified" and test["exit_code"] is None
     assert not any(line.startswith("running test") for line in logs)
+
+
+def test_the_implementers_run_checks_and_the_checks_step_share_one_run(editable, tmp_path):
+    """The agent's `run_checks` tool finds the user's project and the baseline from the sandbox itself,
+    so the checks step right after it, on the same tree, answers from the cache instead of running the
+    whole suite a second time."""
+    from loom_core.driver.backends import _checks_text
+    from loom_core.driver.checks import sandbox_info
+    from loom_core.driver.runner import configured_checks
+
+    project = editable("setuptools")
+    ws = sandbox(project, tmp_path)
+    assert sandbox_info(ws.root) == (project.resolve(), ws.baseline)
+    assert sandbox_info(tmp_path) == (None, None)
+    write(ws.root, "src/pkgx/core.py", CORE + "\n\ndef mul(a, b):\n    return a * b\n")
+    tool = {c["name"]: c for c in json.loads(_checks_text(ws.root))["checks"]}
+    assert tool["test"]["status"] == "preexisting" and not tool["test"]["cached"]
+    data, logs = run(ChecksExecutor(lambda: ws.root, configured_checks(project), 120, workspace=ws))
+    ran = [c for c in data["checks"] if c["status"] != "skipped"]
+    assert ran and all(c["cached"] for c in ran), [(c["name"], c["cached"]) for c in data["checks"]]
+    assert not any(line.startswith("running test") for line in logs)

@@ -240,15 +240,21 @@ class _TaskCache:
 
 
 def sandbox_info(root: Path) -> tuple[Path | None, str | None]:
-    """``(user's project, baseline commit)`` recorded in the sandbox's ``.loom/work/baseline.json``."""
-    try:
-        data = json.loads((Path(root) / ".loom" / "work" / "baseline.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    project = Path(data["project"]) if isinstance(data.get("project"), str) else None
-    return project, data.get("baseline") if isinstance(data.get("baseline"), str) else None
+    """``(user's project, baseline commit)`` of the sandbox holding ``root``, from the metadata the
+    sandbox keeps in its repository (``.git/loom-sandbox.json``); ``(None, None)`` elsewhere."""
+    from ..sandbox.workspace import read_meta
+
+    here = Path(root)
+    for candidate in (here, *here.parents[:8]):
+        meta = read_meta(candidate) if (candidate / ".git").is_dir() else None
+        if meta is None:
+            continue
+        if candidate / (meta.get("prefix") or "") != here:
+            return None, None  # a sandbox, but not of this folder
+        project, baseline = meta.get("project"), meta.get("baseline")
+        return (Path(project) if isinstance(project, str) and project else None,
+                baseline if isinstance(baseline, str) else None)
+    return None, None
 
 
 def checks_text(root: Path, configured: dict[str, str] | str | None = None, *, timeout_s: float = 600,
