@@ -63,7 +63,7 @@ def find_spec_origin(python: Path, cwd: Path, env: dict[str, str] | None = None)
 
 
 # ------------------------------------------------------------------ 1. the sandbox's code, provably
-@pytest.mark.parametrize("backend", ["setuptools", "hatchling", "setuptools-flat"])
+@pytest.mark.parametrize("backend", ["setuptools", "hatchling", "setuptools-flat", "flit", "pdm"])
 def test_breaking_the_sandbox_package_fails_with_a_verified_environment(backend, editable, tmp_path):
     project = editable(backend)
     ws = sandbox(project, tmp_path)

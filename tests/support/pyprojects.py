@@ -20,7 +20,12 @@ BUILD = {
     "setuptools-flat": SETUPTOOLS + '\n[tool.setuptools]\npackages = ["pkgx"]\n',  # the __editable__ finder
     "hatchling": '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
                  '[tool.hatch.build.targets.wheel]\npackages = ["src/pkgx"]\n',
+    "flit": '[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n',
+    "pdm": '[build-system]\nrequires = ["pdm-backend"]\nbuild-backend = "pdm.backend"\n',
 }
+# what the build backend needs in the venv for `pip install --no-build-isolation -e .`
+BUILD_REQUIRES = {"setuptools": ["setuptools>=70.1"], "setuptools-flat": ["setuptools>=70.1"],
+                  "hatchling": ["hatchling", "editables"], "flit": ["flit_core>=3.4"], "pdm": ["pdm-backend"]}
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -39,7 +44,8 @@ def commit_all(root: Path) -> str:
 
 def make_project(root: Path, backend: str) -> Path:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    write(root, "pyproject.toml", f'[project]\nname = "pkgx"\nversion = "0.1"\n\n{BUILD[backend]}\n'
+    write(root, "pyproject.toml", f'[project]\nname = "pkgx"\nversion = "0.1"\ndescription = "a package"\n\n'
+                                  f'{BUILD[backend]}\n'
                                   "[tool.ruff]\nfix = true\n")
     pkg = "pkgx" if backend.endswith("-flat") else "src/pkgx"
     write(root, f"{pkg}/__init__.py", "from .core import add\n")
@@ -60,6 +66,8 @@ def pip(python: Path, cwd: Path, *args: str) -> None:
     """A real pip install into the venv at ``python`` (pip runs from this interpreter via --python)."""
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                         "--disable-pip-version-check", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 and "-e" in args:  # loom's fixture is wrong, not the network
+        pytest.fail(f"pip install {' '.join(args)} failed: {r.stderr[-1500:]}")
     if r.returncode != 0:
         pytest.skip(f"pip install {' '.join(args)} failed (registry unreachable?): {r.stderr[-300:]}")
 
@@ -72,7 +80,7 @@ def editable_factory(tmp_path_factory):
         if backend not in made:
             proj = make_project(tmp_path_factory.mktemp(f"user-{backend}") / "proj", backend)
             py = make_venv(proj / ".venv", system=True)  # pytest comes from the base environment
-            pip(py, proj, *(["hatchling", "editables"] if backend == "hatchling" else ["setuptools>=70.1"]))
+            pip(py, proj, *BUILD_REQUIRES[backend])
             pip(py, proj, "--no-build-isolation", "-e", ".")
             made[backend] = proj
         return made[backend]
