@@ -143,15 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     if not fetch_clone.exists():
         git(work, "clone", "-q", "--shared", "--no-checkout", str(repo), str(fetch_clone))
 
-    create_ws, create_wt, merge, fetch, added, disk_ws, disk_wt = [], [], [], [], [], [], []
+    create_ws, create_wt, create_wtp, merge, fetch, added, disk_ws, disk_wt = [], [], [], [], [], [], [], []
     for r in range(args.rounds):
         ws = None
-        for step in (("ws", "wt") if r % 2 == 0 else ("wt", "ws")):  # interleaved: no side always runs warm
+        order = ("ws", "wt", "wtp")
+        for step in order[r % 3:] + order[:r % 3]:  # interleaved: no side always runs first
+            os.sync()  # no side pays for another's (or the last round's) pending writeback
             if step == "ws":
                 secs, ws = timed(Workspace.provision, repo, fresh=True, base_dir=base)
                 create_ws.append(secs)
-            else:
+            elif step == "wt":
                 create_wt.append(timed(git, repo, "worktree", "add", "-q", "--detach", str(wt), "HEAD")[0])
+            else:  # the same with parallel checkout, as the sandbox checks out
+                create_wtp.append(timed(git, repo, "-c", "checkout.workers=0", "worktree", "add", "-q", "--detach",
+                                        str(wt) + "-p", "HEAD")[0])
+                git(repo, "worktree", "remove", "--force", str(wt) + "-p")
         assert ws is not None
         disk_ws.append(ws.disk_usage())
         disk_wt.append(du(wt))
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         ws.discard()
 
     rows = [("create: Workspace.provision", create_ws), ("create: git worktree add", create_wt),
+            ("create: worktree add, parallel", create_wtp),
             ("merge-back (one line)", merge), ("git fetch of the same", fetch)]
     print(f"\n{'seconds':34} {'min':>8} {'median':>8} {'max':>8}   ({args.rounds} rounds)")
     for label, xs in rows:
@@ -181,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     res = {"git_mb": round(git_mb, 1), "tracked_files": tracked, "rounds": args.rounds,
            "create_s": round(statistics.median(create_ws), 4), "worktree_s": round(statistics.median(create_wt), 4),
            "create_ratio": round(statistics.median(create_ws) / statistics.median(create_wt), 3),
+           "worktree_parallel_s": round(statistics.median(create_wtp), 4),
+           "create_ratio_parallel": round(statistics.median(create_ws) / statistics.median(create_wtp), 3),
            "disk_bytes": int(statistics.median(disk_ws)), "worktree_bytes": int(statistics.median(disk_wt)),
            "disk_ratio": round(statistics.median(disk_ws) / statistics.median(disk_wt), 3),
            "merge_s": round(statistics.median(merge), 4), "fetch_s": round(statistics.median(fetch), 4),

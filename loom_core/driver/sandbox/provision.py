@@ -85,7 +85,8 @@ def build(repo_root: Path, user: pygit2.Repository, tmp: Path) -> tuple[str, lis
                               cwd=repo_root, env=git_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         if baseline != EMPTY_TREE:
-            proc = subprocess.run([*GIT, "-c", "checkout.workers=0", "read-tree", "-u", "--reset", "HEAD"],
+            # `checkout -f` (parallel workers) writes the tree several times faster than `read-tree -u`
+            proc = subprocess.run([*GIT, "-c", "checkout.workers=0", "checkout", "-f", "-q", "HEAD"],
                                   cwd=tmp, env=git_env(), capture_output=True, text=True)
             if proc.returncode != 0:
                 raise SandboxError(f"could not check out {baseline[:12]} into the sandbox: "
