@@ -48,17 +48,10 @@ def ensure_base(base_dir: Path | None) -> Path:
     return base
 
 
-def disk_usage_of(path: Path) -> int:
-    """Bytes allocated under ``path`` (like ``du -s``): symlinks are not followed, hard links counted once."""
-    total, seen = 0, set()
+def walk_stats(path: Path):
+    """``os.stat_result`` of everything under the directory ``path`` (symlinks not followed, entries that
+    vanish or cannot be read skipped), depth first."""
     stack = [os.fspath(path)]
-    try:
-        st = os.lstat(stack[0])
-    except OSError:
-        return 0
-    if not stat.S_ISDIR(st.st_mode):
-        return st.st_blocks * 512
-    total += st.st_blocks * 512
     while stack:
         try:
             it = os.scandir(stack.pop())
@@ -70,13 +63,26 @@ def disk_usage_of(path: Path) -> int:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-                    if (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(entry.path)
+                yield st
+
+
+def disk_usage_of(path: Path) -> int:
+    """Bytes allocated under ``path`` (like ``du -s``): symlinks are not followed, hard links counted once."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    total, seen = st.st_blocks * 512, set()
+    if not stat.S_ISDIR(st.st_mode):
+        return total
+    for st in walk_stats(path):
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+        total += st.st_blocks * 512
     return total
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pygit2
 
 from ...errors import SandboxError
-from .fs import rmtree
+from .fs import rmtree, walk_stats
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 LOOM_DIR = ".loom"
@@ -188,24 +188,13 @@ def classify(path: Path) -> str:
     if name in LINK_NAMES or (path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir():
         return "link"
     files = size = 0
-    stack = [os.fspath(path)]
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
+    for st in walk_stats(path):  # stops early: a big folder is linked as soon as it is known to be big
+        if stat.S_ISDIR(st.st_mode):
             continue
-        with it:
-            for entry in it:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                        continue
-                    files += 1
-                    size += entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
-                if files > LINK_MIN_FILES or size > LINK_MIN_BYTES:
-                    return "link"
+        files += 1
+        size += st.st_size
+        if files > LINK_MIN_FILES or size > LINK_MIN_BYTES:
+            return "link"
     return "copy"
 
 
