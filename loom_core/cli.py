@@ -177,7 +177,8 @@ def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
             typer.echo(r["raw"])
             continue
         label = (r.get("task_short") or r.get("task") or "")[:72]
-        typer.echo(f"{r.get('archived_at')}  {r.get('task_id')}  [{r.get('status')}/{r.get('verdict')}]  {label}")
+        typer.echo(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  [{r.get('status')}/{r.get('verdict')}]"
+                   f"  {label}")
 
 
 @app.command()
@@ -322,6 +323,19 @@ def _run_options(backend: str, policy: str | None, complexity: str | None, fast:
     return opts
 
 
+def _confirm_in_place(proj: Path, *, interactive: bool) -> bool:
+    """On a terminal, a non-git directory with no task yet asks before agents edit it in place."""
+    if not interactive or not proj.is_dir():
+        return False
+    from .driver.runner import in_place_warning
+    from .driver.workspace import discover
+    from .store import db as dbmod
+
+    if discover(proj) is not None or dbmod.state_path(proj).exists():
+        return False
+    return typer.confirm(f"{in_place_warning(proj)}. Run there anyway?", default=False)
+
+
 def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool):
     """Run, and at a human gate on a terminal ask accept / reject / view diff, then go on."""
     from rich.console import Console
@@ -364,6 +378,9 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
                                                                 "one.")] = False,
         max_spawns: MaxSpawnsOpt = None,
         bundle: Annotated[str, typer.Option(help="Bundle: code (default) or spec.")] = "code",
+        in_place: Annotated[bool, typer.Option("--in-place", help="In a directory that is not a git repository, "
+                                               "let agents edit its files directly (no isolation, no diff "
+                                               "review, no branch).")] = False,
         as_json: JsonOpt = False) -> None:
     """Drive a task to its end in the terminal. Stops at human gates: on a terminal it asks;
     without one it parks (exit 3) and prints the command to answer."""
@@ -372,6 +389,7 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
 
     proj = _project(project)
     opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle)
+    opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
     text = " ".join(task)
 
     def call(sink):
@@ -457,12 +475,11 @@ def demo(directory: Annotated[Path | None, typer.Argument(help="Where to create 
 @app.command()
 def init(project: ProjectOpt = None) -> None:
     """Create the project's .loom directory (state, history and transcripts live there)."""
-    proj = _project(project)
-    d = proj / ".loom"
-    d.mkdir(parents=True, exist_ok=True)
-    gi = d / ".gitignore"
-    if not gi.exists():
-        gi.write_text("*\n", encoding="utf-8")
+    from .store.loomdir import ensure_for
+
+    d = ensure_for(_project(project))
+    if not (d / ".gitignore").exists():
+        (d / ".gitignore").write_text("*\n", encoding="utf-8")
     typer.echo(f"ready — loom state lives in {d}")
 
 

@@ -18,7 +18,7 @@ from ..bundles import load_bundle
 from ..errors import InvariantViolation, KernelRefusal, NoActiveTask
 from ..kernel import codec, fsm
 from ..kernel import invariants as invmod
-from ..kernel.ids import IdSource, task_id_for
+from ..kernel.ids import IdSource, task_id_for, task_suffix
 from ..kernel.now import day
 from ..kernel.prompt import render
 from ..kernel.state import TaskState
@@ -133,10 +133,23 @@ class Engine:
             raise KernelRefusal("no bundle chosen for the new task", code="NO_ENABLED_BUNDLE")
         key = f"task-create:{client_key or 'cidem-' + str(uuid.uuid4())}"
         probe_now = self.clock.now()
-        event = Create(task=task, task_id=task_id_for(day(probe_now), task, self._bundle.task_id_prefix),
-                       driver_state_id=f"d-{uuid.uuid4()}", project_dir=str(self.project),
+        dsid, task_id = self._mint_task_id(task, day(probe_now))
+        event = Create(task=task, task_id=task_id,
+                       driver_state_id=dsid, project_dir=str(self.project),
                        gate_policies=dict(gate_policies or {}), initial_decisions=dict(initial_decisions or {}))
         return self._transact(event, [key], bundle=self._bundle, now=probe_now)
+
+    def _mint_task_id(self, task: str, today: str) -> tuple[str, str]:
+        """A fresh driver_state_id and the task id derived from it, never one the project's history holds
+        (so ``loom/<task_id>`` names a new branch and every archive has its own id)."""
+        from ..store.archive import history
+
+        taken = {str(e.get("task_id")) for e in history(self.project)}
+        while True:
+            dsid = f"d-{uuid.uuid4()}"
+            task_id = task_id_for(today, task, self._bundle.task_id_prefix, task_suffix(dsid))
+            if task_id not in taken:
+                return dsid, task_id
 
     def deliver(self, result: AgentResult | Sequence[AgentResult]) -> Response:
         if isinstance(result, AgentResult):

@@ -29,5 +29,14 @@ def slug(text: str, limit: int = 48) -> str:
     return s[:limit].strip("-") or "task"
 
 
-def task_id_for(day: str, text: str, prefix: str = "t") -> str:
-    return f"{prefix}-{day}-{slug(text)}"
+def task_id_for(day: str, text: str, prefix: str = "t", suffix: str = "") -> str:
+    """``<prefix>-<day>-<slug>[-<suffix>]``. The caller (the engine, outside the kernel) passes a suffix
+    minted per task, so the same text on the same day gets a new id; the id is recorded in the create
+    event, so replay reproduces it without minting again."""
+    base = f"{prefix}-{day}-{slug(text, 40)}"
+    return f"{base}-{suffix}" if suffix else base
+
+
+def task_suffix(driver_state_id: str, length: int = 6) -> str:
+    """A short hex suffix derived from the task's (random, unique) driver_state_id."""
+    return hashlib.sha256(driver_state_id.encode()).hexdigest()[:length]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import KernelRefusal, StateError
 from . import db as dbmod
+from . import loomdir
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -59,6 +60,7 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
         raise KernelRefusal(f"task {info['task_id']} is still in progress; use --force to archive it anyway",
                             code="PROJECT_TASK_ACTIVE")
     hist = history_dir(project)
+    loomdir.ensure(hist.parent)
     hist.mkdir(parents=True, exist_ok=True)
     dest = hist / f"{info['task_id']}.db"
     n = 1
@@ -89,6 +91,9 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
 
 
 def history(project: Path) -> list[dict[str, Any]]:
+    """The index entries, oldest first. Each gets ``ref``: the name that addresses exactly that archive
+    (``loom replay REF``, ``loom verify --task REF``) — its task id, or the archive file's name when an
+    older loom archived two tasks under one id."""
     path = index_path(Path(project))
     if not path.exists():
         return []
@@ -97,20 +102,31 @@ def history(project: Path) -> list[dict[str, Any]]:
         if not raw.strip():
             continue
         try:
-            out.append(json.loads(raw))
+            entry = json.loads(raw)
         except ValueError:
             out.append({"raw": raw})
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    ids = [e.get("task_id") for e in out]
+    for e in out:
+        if "raw" in e:
+            continue
+        stem = Path(str(e.get("db_file") or "")).name.removesuffix(".db")
+        e["ref"] = e.get("task_id") if ids.count(e.get("task_id")) == 1 or not stem else stem
     return out
 
 
-def find_archive(project: Path, task_id: str) -> Path | None:
-    for entry in reversed(history(project)):
-        if entry.get("task_id") == task_id and entry.get("db_file"):
+def find_archive(project: Path, ref: str) -> Path | None:
+    """The archive a ``ref`` names: an archive file's name, else the latest archive of that task id."""
+    entries = [e for e in history(project) if e.get("db_file")]
+    for match in (lambda e: e.get("ref") == ref, lambda e: e.get("task_id") == ref):
+        for entry in reversed(entries):
             p = Path(project) / entry["db_file"]
-            if p.exists():
+            if match(entry) and p.exists():
                 return p
-    p = history_dir(Path(project)) / f"{task_id}.db"
-    return p if p.exists() else None
+    p = history_dir(Path(project)) / f"{ref}.db"
+    return p if "/" not in ref and p.exists() else None
 
 
 def copy_store(src: Path, dest: Path) -> None:
