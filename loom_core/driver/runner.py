@@ -18,6 +18,7 @@ from ..bundles import load_bundle
 from ..errors import ConfigError, KernelRefusal, LoomError, NoActiveTask
 from ..kernel.gates import PRESETS
 from ..store import db as dbmod
+from ..store import loomdir
 from .clock import Clock, SystemClock
 from .drive import DriveOptions, Driver, Outcome
 from .engine import Engine
@@ -42,6 +43,7 @@ class RunOptions:
     max_spawns: int | None = None
     max_concurrent: int = 4
     demo_delay_s: float = 0.0
+    in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
 
     def validate(self) -> None:
         if self.fast and self.complexity not in (None, "trivial"):
@@ -133,7 +135,7 @@ class ProjectLock:
         self._fh = None
 
     def acquire(self) -> ProjectLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        loomdir.ensure(self.path.parent)
         fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -168,7 +170,7 @@ def exec_file(project: Path) -> Path:
 
 def save_exec(project: Path, opts: RunOptions) -> None:
     path = exec_file(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    loomdir.ensure(path.parent)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(opts), indent=2), encoding="utf-8")
     os.replace(tmp, path)
@@ -226,6 +228,9 @@ class TaskRunner:
         ws = Workspace.provision(self.project, fresh=fresh)
         if ws.warning:
             self.emit("notice", message=ws.warning, level="warning")
+        left_out = ws.left_out_notice()
+        if left_out:
+            self.emit("notice", message=left_out, level="warning")
         return ws
 
     def _driver(self, engine: Engine, workspace) -> Driver:
@@ -251,6 +256,15 @@ class TaskRunner:
             workspace.note_task(outcome.task_id)
         return RunResult(outcome, merge, workspace.warning, str(workspace.root), outcome.task_id)
 
+    def _require_isolation_or_consent(self) -> None:
+        """A new task in a non-git directory runs in place only with ``in_place`` (``--in-place``)."""
+        if self.opts.in_place:
+            return
+        from .workspace import discover
+
+        if discover(self.project) is None:
+            raise ConfigError(in_place_refusal(self.project), code="USAGE")
+
     def _drop_sandbox(self) -> None:
         from .workspace import Workspace
 
@@ -267,6 +281,8 @@ class TaskRunner:
             from .demo_project import require_demo_project
 
             require_demo_project(self.project)
+        if not dbmod.state_path(self.project).exists():
+            self._require_isolation_or_consent()
         with ProjectLock(self.project):
             engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
             try:
@@ -275,6 +291,7 @@ class TaskRunner:
                     self.emit("notice", message=f"resuming the task already in progress ({st.pipeline['task_id']}); "
                                                 "the new text is ignored (use --replace to discard it)")
                     return self._resume(engine)
+                self._require_isolation_or_consent()
                 ws = self._workspace(fresh=True)
                 driver = self._driver(engine, ws)
                 save_exec(self.project, self.opts)
@@ -337,6 +354,16 @@ class TaskRunner:
                 return {"gate": pua["gate"], "decision": decision, "next": d["kind"], "verdict": d.get("verdict")}
             finally:
                 engine.close()
+
+
+def in_place_warning(project: Path) -> str:
+    return (f"{project} is not a git repository: agents will edit files in {project} directly; there is no "
+            f"isolation, no diff review and no branch")
+
+
+def in_place_refusal(project: Path) -> str:
+    return (f"{in_place_warning(project)}. Make it a repository first (git init && git add -A && git commit -m "
+            f"init), or pass --in-place to run there anyway")
 
 
 def demo_task() -> str:

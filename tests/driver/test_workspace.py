@@ -96,13 +96,14 @@ def test_provision_shares_objects_and_isolates(tmp_path, sandboxes):
     assert not list((gitdir / "objects" / "pack").iterdir())  # no copy of the history
     assert not (proj / ".git" / "worktrees").exists()
     assert user_state(proj) == user_before
-    for rel in ("a.txt", "src/mod.py", "notes.txt", "build/gen.py", ".venv/marker"):
+    for rel in ("a.txt", "src/mod.py", "build/gen.py", ".venv/marker"):
         assert (ws.root / rel).read_bytes() == (proj / rel).read_bytes(), rel
+    assert not (ws.root / "notes.txt").exists() and ws.left_out == ["notes.txt"]  # the user's untracked file
     assert ws.linked == [".venv", "build"]  # ignored dependency/build folders: links, not copies
     assert os.readlink(ws.root / ".venv") == str(proj / ".venv")
     assert (ws.root / "link").is_symlink() and os.readlink(ws.root / "link") == "a.txt"
     assert pygit2.Repository(str(ws.root)).workdir.rstrip("/") == str(ws.root)
-    assert git(ws.root, "status", "--porcelain") == "?? notes.txt"
+    assert git(ws.root, "status", "--porcelain") == ""
 
     before = user_state(proj)
     write(ws.root / "a.txt", "changed in sandbox\n")
@@ -119,7 +120,7 @@ def test_provision_shares_objects_and_isolates(tmp_path, sandboxes):
 def test_delta_and_diff_text(tmp_path, sandboxes):
     proj = make_repo(tmp_path / "proj")
     ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
-    assert ws.delta() == ([], ["notes.txt"])  # the project's own untracked file is part of the copy
+    assert ws.delta() == ([], [])  # the project's own untracked file stays out of the sandbox
 
     write(ws.root / "b.txt", "bravo committed\n")
     git(ws.root, "commit", "-q", "-am", "agent self-commit")  # committed work stays visible
@@ -132,7 +133,7 @@ def test_delta_and_diff_text(tmp_path, sandboxes):
 
     modified, created = ws.delta()
     assert modified == ["a.txt", "b.txt", "src/mod.py"]
-    assert created == [".loomrc", "notes.txt", "pkg/new.py"]
+    assert created == [".loomrc", "pkg/new.py"]
 
     text = ws.diff_text()
     assert "+more" in text and "-bravo" in text and "+bravo committed" in text
@@ -173,8 +174,8 @@ def test_merge_back_creates_branch_only(tmp_path, sandboxes):
 
     res = ws.merge_back("t-1")
     assert res.status == "merged" and res.branch == "loom/t-1"
-    assert res.files == ["a.txt", "added.py", "notes.txt", "src/mod.py"]
-    assert res.message == "changes committed to branch loom/t-1 (4 file(s))"
+    assert res.files == ["a.txt", "added.py", "src/mod.py"]
+    assert res.message == "changes committed to branch loom/t-1 (3 file(s))"
 
     after = user_state(proj)
     new_refs = after.pop("refs")
@@ -293,6 +294,9 @@ def test_repo_without_commits(tmp_path, sandboxes):
     write(proj / "first.txt", "one\n")
     ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
     assert ws.baseline == EMPTY_TREE
+    assert ws.left_out == ["first.txt"] and "no commit yet" in ws.left_out_notice()
+    assert ws.delta() == ([], []) and not (ws.root / "first.txt").exists()  # starts from HEAD: empty
+    write(ws.root / "first.txt", "one\n")
     assert ws.delta() == ([], ["first.txt"])
     assert "+one" in ws.diff_text()
     res = ws.merge_back("t-0")
@@ -347,11 +351,11 @@ def test_linked_worktree_project(tmp_path, sandboxes):
 
     ws = Workspace.provision(wt, fresh=True, base_dir=sandboxes)
     assert (ws.root / ".git").is_dir()  # a standalone repository, not a pointer into the user's
-    assert ws.delta() == (["a.txt"], [])
+    assert ws.delta() == ([], []) and ws.left_out == ["a.txt"]  # the worktree's dirty file stays the user's
     write(ws.root / "b.txt", "from agent\n")
     git(ws.root, "commit", "-q", "-am", "agent")  # must not move the user's `feature`
     res = ws.merge_back("t-w")
-    assert res.status == "merged" and res.files == ["a.txt", "b.txt"]
+    assert res.status == "merged" and res.files == ["b.txt"]
 
     after_wt = user_state(wt)
     assert after_wt.pop("refs") == {**before_wt["refs"], "refs/heads/loom/t-w": res.commit}

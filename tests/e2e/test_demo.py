@@ -115,12 +115,28 @@ def test_answer_without_a_gate_and_bad_usage(tmp_path, sandboxes):
     assert not (proj / ".loom" / "state.db").exists()
 
 
+def test_non_git_directory_is_refused_without_in_place(tmp_path, sandboxes):
+    proj = tmp_path / "plain"
+    proj.mkdir()
+    write_demo_project(proj)
+    before = {p: p.read_bytes() for p in proj.rglob("*") if p.is_file()}
+    proc = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", cwd=proj,
+                    env=sandboxes)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "not a git repository" in err and "no isolation, no diff review and no branch" in err
+    assert "git init" in err and "--in-place" in err
+    assert not (proj / ".loom" / "state.db").exists()  # refused before any task was created
+    assert {p: p.read_bytes() for p in proj.rglob("*") if p.is_file()} == before
+
+
 def test_non_git_directory_runs_in_place_after_a_warning(tmp_path, sandboxes):
     proj = tmp_path / "plain"
     proj.mkdir()
     write_demo_project(proj)  # the demo project's files, without git
-    proc = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", cwd=proj,
-                    env=sandboxes)
+    proc = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", "--in-place",
+                    cwd=proj, env=sandboxes)
     assert "not a git repository" in proc.stdout + proc.stderr
     assert "IN PLACE (no isolation)" in proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr

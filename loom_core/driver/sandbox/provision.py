@@ -1,6 +1,7 @@
-"""Making a sandbox: its own repository borrowing the user's objects, the user's HEAD checked out, then
-what the task needs from the user's tree brought over (uncommitted edits, untracked files, small ignored
-files); heavy ignored folders are linked, tool caches left out.
+"""Making a sandbox: its own repository borrowing the user's objects, the user's HEAD checked out, then the
+user's ignored files brought over (small ones copied, heavy folders linked, tool caches left out). The
+user's uncommitted edits and untracked files are not: the sandbox starts from HEAD, and they are listed
+(``left_out``) so the user is told.
 
 The user's repository is only read: no worktree registration, no refs, no index refresh
 (``--no-optional-locks``), no hooks.
@@ -70,8 +71,9 @@ def head_sha(repo: pygit2.Repository) -> str:
     return str(repo.head.peel(pygit2.Commit).id)
 
 
-def build(repo_root: Path, user: pygit2.Repository, tmp: Path) -> tuple[str, list[str]]:
-    """Build the sandbox at ``tmp``; returns ``(baseline, linked paths)`` (posix, repo-relative)."""
+def build(repo_root: Path, user: pygit2.Repository, tmp: Path) -> tuple[str, list[str], list[str]]:
+    """Build the sandbox at ``tmp``; returns ``(baseline, linked paths, left-out paths)`` (posix,
+    repo-relative; left out: the user's uncommitted and untracked, non-ignored paths)."""
     baseline = head_sha(user)
     common = common_dir(user)
     repo = pygit2.init_repository(str(tmp), bare=False)
@@ -98,10 +100,10 @@ def build(repo_root: Path, user: pygit2.Repository, tmp: Path) -> tuple[str, lis
             status.wait()
     if status.returncode != 0:
         raise SandboxError(f"git status failed in {repo_root}: {err.decode(errors='replace').strip()[-400:]}")
-    linked = _overlay(repo_root, tmp, out)
+    linked, left_out = _overlay(repo_root, tmp, out)
     _submodules(repo_root, tmp)
     write_exclude(common, gitdir, linked)
-    return baseline, linked
+    return baseline, linked, left_out
 
 
 def write_exclude(common: Path, gitdir: Path, linked: list[str]) -> None:
@@ -150,9 +152,12 @@ def _entries(out: bytes):
             yield raw[:2].decode(), os.fsdecode(raw[3:])
 
 
-def _overlay(src_root: Path, dst_root: Path, status: bytes) -> list[str]:
-    """Mirror the user's tree onto the checkout for every path ``git status`` reports; returns links made."""
+def _overlay(src_root: Path, dst_root: Path, status: bytes) -> tuple[list[str], list[str]]:
+    """Bring the user's ignored files onto the checkout (heavy folders as links); returns ``(linked,
+    left_out)``: the links made, and the paths ``git status`` reports as changed or untracked, which stay
+    out (the sandbox starts from HEAD). Loom's own ``.loom/`` files (config) are copied, state left out."""
     linked: list[str] = []
+    left_out: list[str] = []
     for xy, rel in _entries(status):
         is_dir = rel.endswith("/")
         rel = rel.rstrip("/")
@@ -171,13 +176,12 @@ def _overlay(src_root: Path, dst_root: Path, status: bytes) -> list[str]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(src, dst, symlinks=True, copy_function=clone_file, ignore=_ignore_loom_state)
             continue
-        if os.path.lexists(src):
-            if os.path.isdir(src) and not os.path.islink(src):
-                continue  # a submodule or a folder replacing a file: its files are listed on their own
+        if xy != "!!" and LOOM_DIR not in rel.split("/"):
+            left_out.append(rel)
+            continue
+        if os.path.lexists(src) and not (os.path.isdir(src) and not os.path.islink(src)):
             copy_entry(src, dst)
-        elif os.path.lexists(dst):
-            _clear(dst)  # deleted in the user's tree
-    return sorted(linked)
+    return sorted(linked), sorted(left_out)
 
 
 def classify(path: Path) -> str:

@@ -3,14 +3,16 @@
 Spec §9. A **git project** (a repository whose working directory is the project or one of its parents)
 gets a sandbox at ``<tmpdir>/loom-<uid>/wt-<16 hex of sha1(project dir)>``: its own repository whose
 ``objects/info/alternates`` borrows the user's object store, the user's HEAD checked out, then the user's
-uncommitted edits, untracked files and small ignored files copied over. Heavy ignored folders (``.venv``,
+small ignored files copied over (``.env``, generated files). The user's uncommitted edits and untracked
+files are not brought in — they are the user's, not the agents' — and ``left_out`` lists them so the user
+is told. Heavy ignored folders (``.venv``,
 ``node_modules``, build output, anything above 1000 files or 32 MB) are symlinks to the user's folders
 (``linked``), tool caches are left out; neither ever shows in ``delta()``, ``diff_text()`` or the branch.
 Agents work in ``root`` (``copy_root/prefix`` for a project in a subfolder of its repository).
 
 The **baseline** is the project's HEAD at provision (the empty-tree sha for a repository without
-commits); the user's uncommitted changes are part of the sandbox, so they show in ``delta()`` and end up
-on the branch. ``merge_back`` commits the sandbox, writes only the objects the user's repository lacks
+commits), which is also what the sandbox starts from: ``delta()``, ``diff_text()`` and the branch hold
+only what agents changed. ``merge_back`` commits the sandbox, writes only the objects the user's repository lacks
 and creates ``refs/heads/loom/<task_id>`` — the only thing it changes there (HEAD, the checked-out
 branch, the index and the working tree are never touched, dirty or not). ``.loom/`` folders at any depth
 are never committed.
@@ -30,6 +32,7 @@ from pathlib import Path
 import pygit2
 
 from ...errors import SandboxError
+from ...store import loomdir
 from . import fs, plain, provision, transfer
 from .diff import DIFF_CAP_BYTES, render_diff
 from .provision import EMPTY_TREE, LOOM_DIR
@@ -63,6 +66,7 @@ class Workspace:
     prefix: str = ""  # project dir relative to repo_root, posix ("" when they are the same)
     reused: bool = field(default=False)  # an existing sandbox was reused untouched
     linked: list[str] = field(default_factory=list)  # repo-relative folders linked to the user's, not copied
+    left_out: list[str] = field(default_factory=list)  # the user's uncommitted/untracked paths not brought in
 
     # ------------------------------------------------------------------ provisioning
 
@@ -107,7 +111,7 @@ class Workspace:
         if os.path.lexists(tmp):
             fs.rmtree(tmp)
         try:
-            ws.baseline, ws.linked = provision.build(repo_root, user, tmp)
+            ws.baseline, ws.linked, ws.left_out = provision.build(repo_root, user, tmp)
             _check_sandbox(tmp)
             fs.write_json(tmp / ".git" / fs.META_NAME, ws._meta())
             os.rename(tmp, dst)
@@ -126,9 +130,23 @@ class Workspace:
         ws = cls(project=project, root=project, isolated=False, baseline=None,
                  warning=f"not a git repository: agents work directly in {project} (no isolation, no branch)")
         path = ws._manifest_path()
+        loomdir.ensure(project / LOOM_DIR)
         if fresh or fs.read_json(path) is None:
             fs.write_json(path, plain.manifest(project))
         return ws
+
+    def left_out_notice(self, shown: int = 5) -> str | None:
+        """One line naming the user's uncommitted and untracked files the sandbox does not have."""
+        if not self.left_out:
+            return None
+        names = ", ".join(self.left_out[:shown])
+        more = f" (+{len(self.left_out) - shown} more)" if len(self.left_out) > shown else ""
+        if self.baseline == EMPTY_TREE:
+            return (f"the repository has no commit yet, so the sandbox starts empty; your files are not in it: "
+                    f"{names}{more} — commit them first if the task needs them")
+        return (f"the sandbox starts from your last commit ({(self.baseline or '')[:12]}); your uncommitted or "
+                f"untracked changes are not in it and stay untouched: {names}{more} — commit them first if the "
+                f"task needs them")
 
     def _meta(self) -> dict:
         return {"version": 1, "project": str(self.project), "repo_root": str(self.repo_root),
