@@ -85,7 +85,9 @@ def preflight(path: Path, *, create: bool) -> None:
         if not create:
             raise StateError(f"no loom store in {directory.parent}")
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            from .loomdir import ensure
+
+            ensure(directory)  # .loom/ with its own .gitignore (*)
         except OSError as exc:
             raise StateReadOnly(f"cannot create {directory}: {exc.strerror or exc}") from exc
     if path.exists():
