@@ -229,16 +229,10 @@ def _store_path(proj: Path, task: str | None) -> Path:
     found = find_archive(proj, task)
     if found is not None:
         return found
-    if live.exists():
-        from .driver.replay import _ro
-
-        conn = _ro(live)
-        try:
-            row = conn.execute("SELECT task_id FROM pipeline_state WHERE id = 1").fetchone()
-        finally:
-            conn.close()
-        if row and row[0] == task:
-            return live
+    row = dbmod.read_snapshot(live, lambda conn: conn.execute(
+        "SELECT task_id FROM pipeline_state WHERE id = 1").fetchone())
+    if row and row[0] == task:
+        return live
     raise LoomError(f"no task '{task}' in {proj} (see 'loom history')", code="TASK_NOT_FOUND")
 
 
@@ -246,12 +240,13 @@ def _store_path(proj: Path, task: str | None) -> Path:
 def verify(project: ProjectOpt = None,
            task: Annotated[str | None, typer.Option("--task", help="An archived task id (default: the live store).")]
            = None) -> None:
-    """Check the tamper-evident audit chain of the live store or an archived task."""
-    from .driver.replay import verify as verify_chain
+    """Check the tamper-evident audit chain of the live store or an archived task: the chain, its anchors,
+    the state tables against the last tick, the history index entry, and the audit head on loom/<task>."""
+    from .driver.verify import verify as verify_store
 
     proj = _project(project)
     path = _store_path(proj, task)
-    report = verify_chain(path)
+    report = verify_store(proj, path)
     typer.echo(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
     raise typer.Exit(0 if report.ok else 1)
 

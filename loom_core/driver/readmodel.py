@@ -14,12 +14,6 @@ from ..store import db as dbmod
 from ..store.archive import find_archive, history
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
 def store_path(project: Path, task_id: str | None = None) -> Path | None:
     project = Path(project)
     if task_id:
@@ -33,20 +27,20 @@ def store_path(project: Path, task_id: str | None = None) -> Path | None:
 def chain(path: Path) -> dict[str, Any]:
     """The agent-chain timeline of one store: every run in order with model, tokens, duration,
     findings count and verdict, plus the gates."""
-    conn = _connect(path)
-    try:
-        with dbmod.mapped(path):
-            task = conn.execute("SELECT task_id, task, task_short, status, verdict, started_at, ended_at, "
-                                "bundle_state FROM pipeline_state").fetchone()
-            recs = conn.execute("SELECT * FROM agent_records ORDER BY seq").fetchall()
-            pend = conn.execute("SELECT * FROM pending_agents ORDER BY started_at").fetchall()
-            trans = {r["agent_run_id"]: r for r in conn.execute(
-                "SELECT agent_run_id, model, cost_usd, duration_ms, recorded_at FROM transcripts")}
-            verdicts = conn.execute("SELECT * FROM agent_verdicts ORDER BY id").fetchall()
-            findings = conn.execute("SELECT agent, phase, iteration, severity, status FROM findings").fetchall()
-            gates = [dict(r) for r in conn.execute("SELECT * FROM gates ORDER BY decided_at")]
-    finally:
-        conn.close()
+    def read(conn: sqlite3.Connection):
+        task = conn.execute("SELECT task_id, task, task_short, status, verdict, started_at, ended_at, "
+                            "bundle_state FROM pipeline_state").fetchone()
+        recs = conn.execute("SELECT * FROM agent_records ORDER BY seq").fetchall()
+        pend = conn.execute("SELECT * FROM pending_agents ORDER BY started_at").fetchall()
+        trans = {r["agent_run_id"]: r for r in conn.execute(
+            "SELECT agent_run_id, model, cost_usd, duration_ms, recorded_at, usage FROM transcripts")}
+        verdicts = conn.execute("SELECT * FROM agent_verdicts ORDER BY id").fetchall()
+        findings = conn.execute("SELECT agent, phase, iteration, severity, status FROM findings").fetchall()
+        gates = [dict(r) for r in conn.execute("SELECT * FROM gates ORDER BY decided_at")]
+        return task, recs, pend, trans, verdicts, findings, gates
+
+    got = dbmod.read_snapshot(path, read)
+    task, recs, pend, trans, verdicts, findings, gates = got or (None, [], [], {}, [], [], [])
     runs = []
     vq: dict[tuple[str, str], list[sqlite3.Row]] = {}
     for v in verdicts:
@@ -75,23 +69,23 @@ def chain(path: Path) -> dict[str, Any]:
 
 def run_detail(path: Path, agent_run_id: str) -> dict[str, Any]:
     """One run: prompt, output, findings, verdicts, files it changed."""
-    conn = _connect(path)
-    try:
-        with dbmod.mapped(path):
-            t = conn.execute("SELECT * FROM transcripts WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
-            rec = conn.execute("SELECT * FROM agent_records WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
-            pend = conn.execute("SELECT * FROM pending_agents WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
-            base = rec or pend
-            agent = base["agent"] if base else (t["agent"] if t else None)
-            phase = base["phase"] if base else (t["phase"] if t else None)
-            findings = [dict(r) for r in conn.execute(
-                "SELECT severity, category, file, line_start, summary, status, iteration, origin FROM findings "
-                "WHERE agent = ? AND phase = ? ORDER BY recorded_at", (agent, phase))]
-            verdicts = [dict(r) for r in conn.execute(
-                "SELECT verdict, summary_line, blocking_issues, warn_issues, info_issues, iteration "
-                "FROM agent_verdicts WHERE agent = ? AND phase = ? ORDER BY id", (agent, phase))]
-    finally:
-        conn.close()
+    def read(conn: sqlite3.Connection):
+        t = conn.execute("SELECT * FROM transcripts WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
+        rec = conn.execute("SELECT * FROM agent_records WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
+        pend = conn.execute("SELECT * FROM pending_agents WHERE agent_run_id = ?", (agent_run_id,)).fetchone()
+        base = rec or pend
+        agent = base["agent"] if base else (t["agent"] if t else None)
+        phase = base["phase"] if base else (t["phase"] if t else None)
+        findings = [dict(r) for r in conn.execute(
+            "SELECT severity, category, file, line_start, summary, status, iteration, origin FROM findings "
+            "WHERE agent = ? AND phase = ? ORDER BY recorded_at", (agent, phase))]
+        verdicts = [dict(r) for r in conn.execute(
+            "SELECT verdict, summary_line, blocking_issues, warn_issues, info_issues, iteration "
+            "FROM agent_verdicts WHERE agent = ? AND phase = ? ORDER BY id", (agent, phase))]
+        return t, pend, base, agent, phase, findings, verdicts
+
+    t, pend, base, agent, phase, findings, verdicts = dbmod.read_snapshot(path, read) or (
+        None, None, None, None, None, [], [])
     files = json.loads(t["files"]) if t else {}
     return {"agent_run_id": agent_run_id, "agent": agent, "phase": phase,
             "model": (t["model"] if t else None) or (base["model"] if base else None),
@@ -109,25 +103,27 @@ def gate_view(project: Path) -> dict[str, Any] | None:
     path = dbmod.state_path(Path(project))
     if not path.exists():
         return None
-    conn = _connect(path)
-    try:
-        with dbmod.mapped(path):
-            d = conn.execute("SELECT pending_user_answer FROM driver_state").fetchone()
-            pua = json.loads(d["pending_user_answer"]) if d and d["pending_user_answer"] else None
-            if not pua:
-                return None
-            blockers = [dict(r) for r in conn.execute(
-                "SELECT agent, severity, category, file, line_start, summary, origin FROM findings "
-                "WHERE status = 'open' AND superseded_by_iteration IS NULL AND severity = 'blocking' "
-                "ORDER BY recorded_at")]
-            last = conn.execute(
-                "SELECT t.agent, t.output, t.agent_run_id FROM transcripts t JOIN agent_records r "
-                "ON r.agent_run_id = t.agent_run_id WHERE r.output_kind = 'nonreview' "
-                "ORDER BY r.seq DESC LIMIT 1").fetchone() or conn.execute(
-                "SELECT agent, output, agent_run_id FROM transcripts ORDER BY recorded_at DESC, rowid DESC "
-                "LIMIT 1").fetchone()
-    finally:
-        conn.close()
+    def read(conn: sqlite3.Connection):
+        d = conn.execute("SELECT pending_user_answer FROM driver_state").fetchone()
+        pua = json.loads(d["pending_user_answer"]) if d and d["pending_user_answer"] else None
+        if not pua:
+            return None
+        blockers = [dict(r) for r in conn.execute(
+            "SELECT agent, severity, category, file, line_start, summary, origin FROM findings "
+            "WHERE status = 'open' AND superseded_by_iteration IS NULL AND severity = 'blocking' "
+            "ORDER BY recorded_at")]
+        last = conn.execute(
+            "SELECT t.agent, t.output, t.agent_run_id FROM transcripts t JOIN agent_records r "
+            "ON r.agent_run_id = t.agent_run_id WHERE r.output_kind = 'nonreview' "
+            "ORDER BY r.seq DESC LIMIT 1").fetchone() or conn.execute(
+            "SELECT agent, output, agent_run_id FROM transcripts ORDER BY recorded_at DESC, rowid DESC "
+            "LIMIT 1").fetchone()
+        return pua, blockers, last
+
+    got = dbmod.read_snapshot(path, read)
+    if got is None:
+        return None
+    pua, blockers, last = got
     return {"gate": pua["gate"], "role": pua.get("role"), "gate_event_id": pua["gate_event_id"],
             "message": pua["message"], "blockers": blockers,
             "agent": last["agent"] if last else None, "output": last["output"] if last else "",
@@ -173,12 +169,8 @@ def archived(project: Path) -> list[dict[str, Any]]:
 
 def ticks(path: Path) -> list[dict[str, Any]]:
     """A recorded run's ticks, for stepping through it (time travel over the audit)."""
-    conn = _connect(path)
-    try:
-        with dbmod.mapped(path):
-            rows = conn.execute("SELECT id, ts, payload FROM audit WHERE type = 'tick' ORDER BY id").fetchall()
-    finally:
-        conn.close()
+    rows = dbmod.read_snapshot(path, lambda conn: conn.execute(
+        "SELECT id, ts, payload FROM audit WHERE type = 'tick' ORDER BY id").fetchall(), empty=[])
     out = []
     for r in rows:
         p = json.loads(r["payload"])

@@ -21,7 +21,8 @@ from ..errors import InvariantViolation, LoomError, StateCorrupt, StateError
 from ..kernel import codec
 from ..kernel.types import Bundle, Invariant
 from ..store import db as dbmod
-from ..store.audit import ChainReport, verify_rows  # noqa: F401  (ChainReport re-exported)
+from ..store.audit import GENESIS, ChainReport, verify_rows  # noqa: F401  (re-exported)
+from ..store.integrity import check_store
 from .clock import FixedClock
 from .engine import Engine
 
@@ -39,16 +40,14 @@ def _ro(path: Path) -> sqlite3.Connection:
         raise dbmod.map_error(exc, path) from exc
 
 
-def read_ticks(path: Path) -> tuple[str | None, list[dict[str, Any]]]:
-    conn = _ro(path)
-    try:
-        with dbmod.mapped(path):
-            row = conn.execute("SELECT bundle FROM pipeline_state WHERE id = 1").fetchone()
-            ticks = [json.loads(p) for (p,) in conn.execute(
-                "SELECT payload FROM audit WHERE type = 'tick' ORDER BY id")]
-    finally:
-        conn.close()
+def _ticks(conn: sqlite3.Connection) -> tuple[str | None, list[dict[str, Any]]]:
+    row = conn.execute("SELECT bundle FROM pipeline_state WHERE id = 1").fetchone()
+    ticks = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM audit WHERE type = 'tick' ORDER BY id")]
     return (row[0] if row else None), ticks
+
+
+def read_ticks(path: Path) -> tuple[str | None, list[dict[str, Any]]]:
+    return dbmod.read_snapshot(path, _ticks, empty=(None, []))
 
 
 @dataclass
@@ -163,12 +162,7 @@ def state_at(path: Path, seq: int) -> dict[str, Any]:
 
 
 def verify(path: Path) -> ChainReport:
-    conn = _ro(path)
-    try:
-        with dbmod.mapped(path):
-            rows = conn.execute("SELECT id, ts, type, task_id, driver_state_id, payload, verdict, error_class, "
-                                "prev_hash, hash FROM audit ORDER BY id").fetchall()
-            anchor = conn.execute("SELECT audit_head, audit_rows FROM driver_state WHERE id = 1").fetchone()
-    finally:
-        conn.close()
-    return verify_rows(rows, anchor[0] if anchor else None, anchor[1] if anchor else None)
+    """The store's chain, anchors and state digest, read in one snapshot (a run writing the store
+    meanwhile is never mistaken for tampering)."""
+    report = dbmod.read_snapshot(path, check_store)
+    return report if report is not None else ChainReport(True, 0, GENESIS)

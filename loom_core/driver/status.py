@@ -113,53 +113,41 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
 
 def _read_fast(path: Path):
     """The status facts in one read-only snapshot, without opening a full store (the console
-    polls every project every few seconds)."""
+    polls every project every few seconds). None when the slot holds no task."""
+    return dbmod.read_snapshot(path, _facts)
+
+
+def _facts(conn):
     import json
-    import sqlite3
 
     from ..kernel.state import TaskState
-    from ..store.db import SQLITE_MAGIC, map_error
 
-    try:
-        with path.open("rb") as fh:
-            if fh.read(16) != SQLITE_MAGIC:
-                raise map_error(sqlite3.DatabaseError("file is not a database"), path)
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except OSError as exc:
-        from ..errors import StateError
+    versions = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}
+    if versions and max(versions) > dbmod.LATEST_SCHEMA:
+        from ..errors import SchemaTooNew
 
-        raise StateError(f"{path}: {exc.strerror or exc}") from exc
-    except sqlite3.Error as exc:
-        raise map_error(exc, path) from exc
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("BEGIN")
-        versions = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}
-        if versions and max(versions) > dbmod.LATEST_SCHEMA:
-            from ..errors import SchemaTooNew
+        raise SchemaTooNew(f"the state file was written by a newer loom (schema {max(versions)} > "
+                           f"{dbmod.LATEST_SCHEMA}); upgrade loom to open it; nothing was changed")
+    p = conn.execute("SELECT * FROM pipeline_state").fetchone()
+    if p is None:
+        return None
+    s = TaskState()
+    s.pipeline = {k: p[k] for k in p.keys()}
+    s.pipeline["decisions"] = json.loads(p["decisions"])
+    c = conn.execute("SELECT * FROM pipeline_counters").fetchone()
+    s.counters = {k: c[k] for k in c.keys()} if c else {}
+    d = conn.execute("SELECT flow_name, step_index, pending_user_answer, tick_seq FROM driver_state").fetchone()
+    if d is None:
+        from ..errors import StateCorrupt
 
-            raise SchemaTooNew(f"{path} was written by a newer loom (schema {max(versions)} > "
-                               f"{dbmod.LATEST_SCHEMA}); upgrade loom to open it; nothing was changed")
-        p = conn.execute("SELECT * FROM pipeline_state").fetchone()
-        if p is None:
-            return None
-        s = TaskState()
-        s.pipeline = {k: p[k] for k in p.keys()}
-        s.pipeline["decisions"] = json.loads(p["decisions"])
-        c = conn.execute("SELECT * FROM pipeline_counters").fetchone()
-        s.counters = {k: c[k] for k in c.keys()} if c else {}
-        d = conn.execute("SELECT flow_name, step_index, pending_user_answer, tick_seq FROM driver_state").fetchone()
-        s.driver = {"flow_name": d["flow_name"], "step_index": d["step_index"],
-                    "pending_user_answer": json.loads(d["pending_user_answer"]) if d["pending_user_answer"] else None}
-        s.phases = {r["name"]: {"status": r["status"]} for r in conn.execute("SELECT name, status FROM phases")}
-        s.pending = {r["agent_run_id"]: dict(r) for r in conn.execute("SELECT * FROM pending_agents")}
-        s.findings = {r["id"]: dict(r) for r in conn.execute(
-            "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
-            "WHERE severity = 'blocking' AND status = 'open'")}
-        last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
-        cost = conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
-        return s, {"tick_seq": d["tick_seq"]}, last_tick, cost
-    except sqlite3.Error as exc:
-        raise map_error(exc, path) from exc
-    finally:
-        conn.close()
+        raise StateCorrupt("the state file's driver_state row is missing (edited behind loom's back)")
+    s.driver = {"flow_name": d["flow_name"], "step_index": d["step_index"],
+                "pending_user_answer": json.loads(d["pending_user_answer"]) if d["pending_user_answer"] else None}
+    s.phases = {r["name"]: {"status": r["status"]} for r in conn.execute("SELECT name, status FROM phases")}
+    s.pending = {r["agent_run_id"]: dict(r) for r in conn.execute("SELECT * FROM pending_agents")}
+    s.findings = {r["id"]: dict(r) for r in conn.execute(
+        "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
+        "WHERE severity = 'blocking' AND status = 'open'")}
+    last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
+    cost = conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
+    return s, {"tick_seq": d["tick_seq"]}, last_tick, cost

@@ -29,11 +29,14 @@ class ChainReport:
     head: str
     broken_row: int | None = None
     reason: str = ""
+    notes: tuple[str, ...] = ()
 
     def line(self, where: str) -> str:
         if self.ok:
-            return f"audit chain intact: {self.rows} row(s), head {self.head[:16]} ({where})"
-        return f"audit chain BROKEN at row {self.broken_row}: {self.reason} ({where})"
+            extra = "".join(f"; {n}" for n in self.notes)
+            return f"audit chain intact: {self.rows} row(s), head {self.head[:16]}{extra} ({where})"
+        at = f" at row {self.broken_row}" if self.broken_row is not None else ""
+        return f"audit chain BROKEN{at}: {self.reason} ({where})"
 
 
 def verify_rows(rows: list[tuple], head: str | None, count: int | None) -> ChainReport:

@@ -7,10 +7,12 @@ import contextlib
 import os
 import re
 import sqlite3
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import peewee
 
@@ -18,6 +20,7 @@ from ..errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, StateRea
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_MS = 5000
+T = TypeVar("T")
 
 
 def loom_dir(project: Path) -> Path:
@@ -57,6 +60,43 @@ def _statements(sql: str) -> list[str]:
     return out
 
 
+def user_tables(conn: sqlite3.Connection) -> list[str]:
+    return sorted(n for (n,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+
+
+def foreign_error(path: Path | str, tables: list[str]) -> StateCorrupt:
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    return StateCorrupt(f"{path} is not a loom state file (it is another program's SQLite database with table(s) "
+                        f"{shown}); loom never writes to it — move it away; nothing was changed",
+                        code="STORE_FOREIGN")
+
+
+def kind_of(tables: list[str]) -> str:
+    """``empty`` (no table: a store whose creation never committed), ``loom`` or ``foreign``."""
+    if not tables:
+        return "empty"
+    return "loom" if "kernel_schema_versions" in tables else "foreign"
+
+
+def probe(path: Path) -> str | None:
+    """Classify an existing SQLite file without writing to it: ``empty``, ``loom``, ``foreign``;
+    None when it cannot be read right now (the caller's normal path reports why)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return None
+    try:
+        tables = user_tables(conn)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    if kind_of(tables) == "foreign":
+        raise foreign_error(path, tables)
+    return kind_of(tables)
+
+
 def map_error(exc: BaseException, path: Path | str) -> StateError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
@@ -93,16 +133,90 @@ def preflight(path: Path, *, create: bool) -> None:
     if path.exists():
         if path.is_dir():
             raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
+        if not path.is_file():
+            raise StateCorrupt(f"{path} is not a regular file (a FIFO, device or socket); nothing was changed")
         size = path.stat().st_size
         if size:
             with path.open("rb") as fh:
                 head = fh.read(16)
             if head != SQLITE_MAGIC:
                 raise StateCorrupt(f"{path} is not an SQLite database (corrupt or foreign file); nothing was changed")
+            probe(path)  # another program's database is refused before anything (even a pragma) writes it
         if not os.access(path, os.W_OK):
             raise StateReadOnly(f"{path} is read-only; loom needs to write its state there")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StateReadOnly(f"{directory} is read-only; loom needs to write its state there")
+
+
+def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
+    """One attempt at a read-only connection: None when there is no store yet (no file, an empty
+    file, or an SQLite file whose creation never committed a table); typed errors for files that
+    are not loom's; sqlite3.Error for anything that may pass (a store being created or rotated)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
+    if not stat.S_ISREG(st.st_mode):
+        raise StateCorrupt(f"{path} is not a regular file (a FIFO, device or socket); nothing was changed")
+    if st.st_size == 0:
+        return None
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return None
+    if head != SQLITE_MAGIC:
+        raise StateCorrupt(f"{path} is not an SQLite database (corrupt or foreign file); nothing was changed")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
+    try:
+        tables = user_tables(conn)
+    except BaseException:
+        conn.close()
+        raise
+    kind = kind_of(tables)
+    if kind == "loom":
+        return conn
+    conn.close()
+    if kind == "foreign":
+        raise foreign_error(path, tables)
+    return None
+
+
+def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T | None = None,
+                  timeout: float = 5.0, attempts: int = 25, pause_s: float = 0.02) -> T | None:
+    """Run ``fn(conn)`` on a read-only connection inside one read transaction (one consistent
+    snapshot). ``empty`` when there is no store yet. A store being created, or rotated into the
+    history, is retried briefly instead of reported as damaged; what persists is a typed error."""
+    path = Path(path)
+    last: sqlite3.Error | None = None
+    for _ in range(attempts):
+        try:
+            conn = _open_reader(path, timeout)
+        except sqlite3.Error as exc:
+            last = exc
+            time.sleep(pause_s)
+            continue
+        if conn is None:
+            return empty
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("BEGIN")
+            out = fn(conn)
+            conn.execute("COMMIT")
+            return out
+        except sqlite3.Error as exc:
+            last = exc
+        finally:
+            conn.close()
+        time.sleep(pause_s)
+    if not path.exists():
+        return empty
+    assert last is not None
+    raise map_error(last, path)
 
 
 def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) -> peewee.SqliteDatabase:
@@ -157,6 +271,9 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
         fresh = False
         conn.execute("BEGIN IMMEDIATE")
         try:
+            tables = user_tables(conn)
+            if kind_of(tables) == "foreign":
+                raise foreign_error(path, tables)
             conn.execute("CREATE TABLE IF NOT EXISTS kernel_schema_versions (component TEXT PRIMARY KEY, "
                          "version INTEGER NOT NULL, applied_at TEXT NOT NULL)")
             applied = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}  # re-read in lock

@@ -22,8 +22,8 @@ import peewee
 from ..errors import StateCorrupt, StateError
 from ..kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
 from . import db as dbmod
-from . import models
-from .audit import GENESIS, canonical, row_hash, verify_rows
+from . import integrity, models
+from .audit import GENESIS, canonical, row_hash
 
 TABLES = {
     "pipeline": "pipeline_state", "counters": "pipeline_counters", "driver": "driver_state",
@@ -335,10 +335,14 @@ class StateStore:
         return [json.loads(r[0]) for r in rows]
 
     def verify_chain(self):
-        rows = self.audit_rows()
-        book = self.bookkeeping()
-        anchored = self.state().exists
-        return verify_rows(rows, book["audit_head"] if anchored else None, book["audit_rows"] if anchored else None)
+        """The audit chain, its anchors and the state digest, read in one transaction."""
+        with self._lock, dbmod.mapped(self.path):
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                return integrity.check_store(conn)
+            finally:
+                conn.execute("COMMIT")
 
 
 def open_existing(path: Path, *, busy_ms: int = dbmod.DEFAULT_BUSY_MS) -> StateStore:
@@ -376,7 +380,8 @@ class Txn:
         ops_text = json.dumps(ops, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
         h = hashlib.sha256((book["state_hash"] + ops_text).encode()).hexdigest()
         book["state_hash"] = h
-        tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h}
+        tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h,
+                        integrity.DIGEST_KEY: integrity.digest(integrity.memory_tables(after))}
         p = after.pipeline
         task_id, dsid = p.get("task_id"), p.get("driver_state_id")
         if audit:  # the kernel's own audit entries travel inside the tick row: one row per tick

@@ -12,7 +12,7 @@ import pytest
 
 from loom_core.driver.replay import replay, verify
 from loom_core.store.archive import archive, find_archive
-from tests.conftest import run_loom
+from tests.conftest import ROOT, run_loom
 from tests.support.fixtures import finished_task
 
 RULES = '''
@@ -122,3 +122,92 @@ def test_verify_live_store_after_edit(project):
     assert verify(db).broken_row == 2
     proc = run_loom("verify", cwd=project)
     assert proc.returncode == 1 and "row 2" in proc.stdout
+
+
+# ------------------------------------------------------------------ holes an editor could slip through
+def _edit(db, *sql):
+    conn = sqlite3.connect(db)
+    for stmt in sql:
+        conn.execute(stmt)
+    conn.commit()
+    conn.close()
+
+
+HOLES = {
+    "all rows deleted, count set to 0": (
+        "DELETE FROM audit", "UPDATE driver_state SET audit_rows = 0, audit_head = ''"),
+    "driver_state row deleted": ("DELETE FROM driver_state",),
+    "last rows cut off, both anchors rewritten": (
+        "DELETE FROM audit WHERE id > (SELECT max(id) - 2 FROM audit)",
+        "UPDATE driver_state SET audit_rows = (SELECT count(*) FROM audit), "
+        "audit_head = (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)"),
+    "pipeline verdict flipped": ("UPDATE pipeline_state SET verdict = 'rejected'",),
+    "a finding dismissed": ("UPDATE findings SET status = 'dismissed'",),
+}
+
+
+@pytest.mark.parametrize("hole", sorted(HOLES))
+def test_verify_sees_edits_that_keep_the_chain_itself_intact(archived, hole):
+    project, task_id, path = archived
+    assert verify(path).ok
+    _edit(path, *HOLES[hole])
+    report = verify(path)
+    assert not report.ok, f"{hole}: {report.line('archive')}"
+    proc = run_loom("verify", "--task", task_id, cwd=project, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1 and "BROKEN" in proc.stdout, (proc.stdout, proc.stderr)
+
+
+def test_verify_sees_a_flipped_verdict_in_the_live_store(project):
+    finished_task(project)
+    db = project / ".loom" / "state.db"
+    assert verify(db).ok
+    _edit(db, "UPDATE pipeline_state SET verdict = 'rejected'")
+    report = verify(db)
+    assert not report.ok and "state tables" in report.reason
+
+
+def test_verify_sees_a_flipped_verdict_in_the_history_index(archived):
+    project, task_id, path = archived
+    index = project / ".loom" / "history" / "index.jsonl"
+    assert run_loom("verify", "--task", task_id, cwd=project, env={"PYTHONPATH": str(ROOT)}).returncode == 0
+    lines = [json.loads(raw) for raw in index.read_text().splitlines()]
+    lines[-1]["verdict"] = "rejected"
+    index.write_text("".join(json.dumps(row) + "\n" for row in lines))
+    proc = run_loom("verify", "--task", task_id, cwd=project, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1, proc.stdout
+    assert "index" in proc.stdout and "verdict" in proc.stdout
+
+
+VERIFY_LOOP = """
+import sys, time
+from loom_core.driver.replay import verify
+db, until = sys.argv[1], float(sys.argv[2])
+n = bad = 0
+while time.time() < until:
+    r = verify(db)
+    n += 1
+    if not r.ok:
+        bad += 1
+        print(r.line("live"), flush=True)
+print("checked", n, "broken", bad)
+"""
+
+
+def test_verify_while_a_task_runs_in_another_process_never_says_broken(project):
+    """Rows and anchors are read in one snapshot, so a commit landing between them is no tampering."""
+    import sys
+    import time
+
+    finished_task(project)
+    db = project / ".loom" / "state.db"
+    until = time.time() + 3.0
+    checker = subprocess.Popen([sys.executable, "-c", VERIFY_LOOP, str(db), str(until)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    n = 0
+    while time.time() < until:
+        finished_task(project, task=f"spec round {n}")  # every tick of a run, then a rotation
+        n += 1
+    out, err = checker.communicate(timeout=60)
+    assert checker.returncode == 0, err
+    assert "broken 0" in out, out[-2000:]
+    assert n >= 3 and int(out.split("checked ")[1].split()[0]) >= 20, out

@@ -1,0 +1,122 @@
+"""Everything ``loom verify`` checks inside one store, read in one snapshot.
+
+The audit chain (row hashes and links), its anchors in ``driver_state`` (head, row count, tick
+sequence, chained state hash), and the live state tables against the digest the last tick
+recorded of them: an edit to any state row (a flipped verdict) or rows cut off the end with the
+anchors rewritten no longer match. An attacker who recomputes every hash is caught outside the
+file (the ``Loom-Audit-Head`` trailer on the task's branch, see ``loom_core.driver.replay``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any
+
+from .audit import ChainReport, verify_rows
+
+DIGEST_KEY = "digest"
+JSON_COLUMNS = {
+    "pipeline_state": ("gate_policies", "decisions", "bundle_state", "files_created", "files_modified"),
+    "driver_state": ("pending_user_answer", "scratch"),
+    "phases": ("extension",),
+    "agent_verdicts": ("categories_seen",),
+}
+BOOKKEEPING = ("tick_seq", "state_hash", "audit_head", "audit_rows")
+KEYED = {"phases": ("phases", "name"), "pending": ("pending_agents", "agent_run_id"), "findings": ("findings", "id"),
+         "gates": ("gates", "name"), "gate_counters": ("pipeline_gate_counters", "role")}
+AUDIT_COLUMNS = "id, ts, type, task_id, driver_state_id, payload, verdict, error_class, prev_hash, hash"
+
+
+def _norm(value: Any) -> Any:
+    """One form for a value whether it was built in memory or read back from SQLite."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _norm(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    return value
+
+
+def digest(tables: dict[str, Any]) -> str:
+    text = json.dumps(_norm(tables), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def memory_tables(state: Any) -> dict[str, Any]:
+    """The state tables of an in-memory ``TaskState`` (bookkeeping excluded)."""
+    return {"pipeline": state.pipeline, "counters": state.counters,
+            "driver": {k: v for k, v in state.driver.items() if k not in BOOKKEEPING},
+            "phases": state.phases, "pending": state.pending, "findings": state.findings, "gates": state.gates,
+            "gate_counters": state.gate_counters, "agent_records": list(state.agent_records),
+            "verdicts": list(state.verdicts)}
+
+
+def _row(conn: sqlite3.Connection, table: str, row: Any, drop: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    cols = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    out = dict(zip(cols, tuple(row), strict=True))
+    for col in drop:
+        out.pop(col, None)
+    for col in JSON_COLUMNS.get(table, ()):
+        if out.get(col) is not None:
+            try:
+                out[col] = json.loads(out[col])
+            except (TypeError, ValueError):
+                pass  # left as text: the digest will not match, which is the finding
+    return out
+
+
+def stored_tables(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The same tables read from a store (in the caller's read transaction)."""
+    def single(table: str, drop: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+        row = conn.execute(f"SELECT * FROM {table} WHERE id = 1").fetchone()
+        return _row(conn, table, row, drop) if row is not None else {}
+
+    out: dict[str, Any] = {"pipeline": single("pipeline_state"), "counters": single("pipeline_counters"),
+                           "driver": single("driver_state", ("id",) + BOOKKEEPING)}
+    for name, (table, pk) in KEYED.items():
+        rows = [_row(conn, table, r, ()) for r in conn.execute(f"SELECT * FROM {table}")]
+        out[name] = {r[pk]: r for r in rows}
+    out["agent_records"] = [_row(conn, "agent_records", r, ()) for r in
+                            conn.execute("SELECT * FROM agent_records ORDER BY seq")]
+    out["verdicts"] = [_row(conn, "agent_verdicts", r) for r in conn.execute("SELECT * FROM agent_verdicts ORDER BY id")]
+    return out
+
+
+def check_store(conn: sqlite3.Connection) -> ChainReport:
+    """Chain, anchors and state digest of one store; ``conn`` is inside one read transaction."""
+    rows = [tuple(r) for r in conn.execute(f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id")]
+    task = conn.execute("SELECT task_id FROM pipeline_state WHERE id = 1").fetchone()
+    driver = conn.execute("SELECT tick_seq, state_hash, audit_head, audit_rows FROM driver_state WHERE id = 1").fetchone()
+    report = verify_rows(rows, driver[2] if driver else None, driver[3] if driver else None)
+    if not report.ok:
+        return report
+    last_id = rows[-1][0] if rows else 0
+
+    def broken(why: str, row: int | None = None) -> ChainReport:
+        return ChainReport(False, len(rows), report.head, row if row is not None else last_id, why)
+
+    ticks = [(r[0], json.loads(r[5])) for r in rows if r[2] == "tick"]
+    if task is not None and driver is None:
+        return broken("the driver_state row is missing (deleted behind loom's back)")
+    if task is None and driver is not None:
+        return broken("the pipeline_state row is missing (deleted behind loom's back)")
+    if task is not None and not ticks:
+        return broken("the store holds a task but no recorded tick (audit rows deleted)")
+    if task is None:
+        if ticks:
+            return broken(f"the audit records {len(ticks)} tick(s) but the store holds no task (state rows deleted)")
+        return report
+    tick_id, last = ticks[-1]
+    if last.get("seq") != driver[0] or last.get("state_hash") != driver[1]:
+        return broken(f"the last recorded tick is {last.get('seq')} but the store is at tick {driver[0]} "
+                      "(ticks cut off the end, or the anchors edited)", tick_id)
+    recorded = last.get(DIGEST_KEY)
+    if recorded is not None and recorded != digest(stored_tables(conn)):
+        return broken(f"the state tables do not match what tick {driver[0]} recorded (a state row edited, "
+                      "e.g. a verdict)", tick_id)
+    return report
