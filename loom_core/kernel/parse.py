@@ -7,11 +7,14 @@ header or a failure kind (``no-json`` | ``json-parse`` | ``schema-field``) and a
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+MAX_INT_DIGITS = 4000  # below Python's int/str conversion limit (4300 digits)
+MAX_LINE = 2**31 - 1  # a line number fits the store's INTEGER column with room to spare
 
 SEVERITY_SYNONYMS = {
     "blocking": "blocking", "blocker": "blocking", "critical": "blocking", "high": "blocking",
@@ -30,6 +33,21 @@ class Parsed:
     failure: str | None = None  # no-json | json-parse | schema-field
     detail: str = ""
     excerpt: str = ""
+
+
+def _int_or_none(text: str) -> int | None:
+    """JSON integers longer than Python converts (4300 digits) become null instead of an error."""
+    return int(text) if len(text) <= MAX_INT_DIGITS else None
+
+
+def _finite_or_none(text: str) -> float | None:
+    """``1e999`` and the non-standard ``NaN`` / ``Infinity`` become null: the store keeps strict JSON."""
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_int=_int_or_none, parse_float=_finite_or_none, parse_constant=lambda _c: None)
 
 
 def _balanced_objects(text: str, limit: int = 5) -> list[str]:
@@ -80,7 +98,7 @@ def extract_json(text: str) -> tuple[dict[str, Any] | None, str | None, str]:
             continue
         saw_brace = True
         try:
-            value = json.loads(cand)
+            value = _loads(cand)
         except (ValueError, RecursionError) as exc:
             last_err = str(exc)
             continue
@@ -103,14 +121,16 @@ def normalise_severity(value: Any) -> str | None:
 
 
 def _as_int(value: Any) -> int | None:
+    """A line number: a non-negative int (or a string of ASCII digits) up to ``MAX_LINE``, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit():
-            return int(text)
+        if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_LINE)):
+            return None
+        value = int(text)
+    if isinstance(value, int) and 0 <= value <= MAX_LINE:
+        return value
     return None
 
 

@@ -192,3 +192,42 @@ def test_structurally_odd_headers_never_raise(header, frame):
 @pytest.mark.parametrize("line", ["²", "①"])
 def test_non_ascii_digit_line_numbers_never_raise(line):
     check_parsed(json.dumps({"verdict": "APPROVE", "findings": [{"severity": "info", "line": line}]}))
+
+
+# --------------------------------------------------------------------------- numbers a model may write
+
+FORMS = ("int", "neg", "str", "exp", "frac", "nan", "inf")
+DIGITS = (*range(0, 25), 4000, 4298, 4299, 4300, 4301, 4302, 6000)  # short ones, and around Python's limit
+KEYS = ("line_start", "line", "line_end", "confidence")
+
+
+def _number(n: int) -> str:
+    """Number ``n`` of a cheap enumeration of what a model may write where a number goes: up to 6,000 digits
+    (Python refuses int/str conversion past 4,300), signs, exponents, fractions, NaN and Infinity."""
+    digits, n = DIGITS[n % len(DIGITS)], n // len(DIGITS)
+    form = FORMS[n % len(FORMS)]
+    body = "1" + str(n % 10) * digits  # JSON numbers have no leading zeros
+    return {"int": body, "neg": "-" + body, "str": f'"{body}"', "exp": f"{body[:3]}e{body[:4]}",
+            "frac": f"{body}.{body[:5]}", "nan": "NaN", "inf": "-Infinity"}[form]
+
+
+def _case(n: int) -> tuple[str, str, str]:
+    return _number(n), _number(n // 7 + 3), KEYS[n % len(KEYS)]
+
+
+# one integer per example keeps 10,000 examples fast (the strategy itself is nearly free)
+@settings(max_examples=10_000, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(DIGITS) * 70 * 7 * 4).map(_case))
+@example(('"' + "9" * 4301 + '"', "1", "line_start"))  # over Python's int/str limit: parse_output raised
+@example(("9" * 4301, "1", "line_start"))
+def test_numbers_of_any_size_never_raise_and_store_safely(case):
+    value, other, key = case
+    text = f'{{"verdict": "request_changes", "score": {other}, "findings": [{{"severity": "warn", ' \
+           f'"summary": "s", "{key}": {value}}}]}}'
+    p = parse_output("reviewer", text)
+    assert p.ok, (p.failure, p.detail)
+    f = p.header["findings"][0]
+    for k in ("line_start", "line_end"):
+        assert f[k] is None or (type(f[k]) is int and 0 <= f[k] < 2**31), f[k]
+    json.dumps(p.header, allow_nan=False)  # the store keeps strict JSON: no NaN / Infinity, no huge ints lost
