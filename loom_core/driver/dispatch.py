@@ -9,19 +9,71 @@ no change in an isolated sandbox is an ``EXECUTOR_EMPTY_DIFF`` failure, not a si
 On every backend, an agent that judges (bundle extra ``judges``) gets the work under review in its
 prompt (the context doc, the plan, or the diff; see :mod:`.agent_view`), and the answer of an agent
 that describes (extra ``writes_doc``) is saved as its document when the spawn did not write it.
+
+Roles: only agents with the extra ``edits_files`` may change the sandbox. Every other spawn runs
+between two tree snapshots (:class:`.checks.treesnap.TreeSnapshot`; ``.loom/`` and ignored files
+are outside it): whatever it changed is reverted and delivered as a blocking ``role-violation``
+finding naming the agent and the files (origin ``harness``: a person decides). Editing spawns hold
+the tree alone (a readers-writer lock), so a change seen around a read-only spawn is never an
+editor's work.
+
+Crash safety of file effects: before a file-editing spawn starts, the tree is written to the
+sandbox's object database and its id recorded in ``.loom/work/spawns/<agent_run_id>.json``. A spawn
+whose result was never delivered runs again under the same id after a crash; it first restores the
+tree it started from, so a half-written file or an undelivered fix never leaks into the re-run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 from ..errors import ExecutorError
 from ..kernel.types import Intent
 from . import agent_view
-from .executors import ExecResult, Executor
+from .checks.treesnap import TreeSnapshot
+from .executors import ExecResult, Executor, children
+
+SPAWNS = Path(".loom") / "work" / "spawns"
+
+
+class _TreeLock:
+    """Readers-writer lock over the sandbox tree: read-only spawns share it, editing spawns hold it alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer and not self._readers)
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
 
 
 class TaskExecutor:
@@ -34,16 +86,121 @@ class TaskExecutor:
         self.name = backend.name
         self.label = backend.label
         self._lock = threading.Lock()  # spawns of a fan-out share one tree: diff them one at a time
+        self._tree = _TreeLock()
+        # children of a killed earlier run of this project (the caller holds the project lock)
+        try:
+            self.reaped = children.reap(getattr(workspace, "project", None) or workspace.root)
+        except OSError:
+            self.reaped = []
 
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
         ws = self.workspace
+        if self.reaped:
+            pids, self.reaped = self.reaped, []
+            log(f"stopped {len(pids)} process(es) a killed earlier run left behind (pids {', '.join(map(str, pids))})")
         intent = replace(intent, extras={**intent.extras, "workdir": str(ws.root)})
         capability = intent.extras.get("capability")
         if capability == "checks":
             if self.checks is None:
                 raise ExecutorError("no checks runner is configured", code="NO_BACKEND_RESOLVED")
-            return self.checks.execute(intent, cancel, log)
-        edits = bool(intent.extras.get("edits_files"))
+            with self._tree.shared():  # the checks revert whatever they change themselves
+                return self.checks.execute(intent, cancel, log)
+        if intent.extras.get("edits_files"):
+            with self._tree.exclusive():
+                self._start_from_snapshot(intent, log)
+                return self._spawn(intent, cancel, log, edits=True)
+        with self._tree.shared():
+            return self._read_only(intent, cancel, log)
+
+    # ------------------------------------------------------------------ roles
+    def _read_only(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+        try:
+            snap = TreeSnapshot.take(self.workspace.root)
+        except Exception as exc:  # pygit2 / filesystem trouble: the CLI's own restrictions still hold
+            log(f"could not snapshot the sandbox before {intent.agent} ({exc}); its changes are not checked")
+            return self._spawn(intent, cancel, log, edits=False)
+        try:
+            try:
+                result = self._spawn(intent, cancel, log, edits=False)
+            finally:  # a failed read-only spawn leaves no edit behind either
+                changed, failed = self._revert(snap, intent, log)
+        finally:
+            snap.close()
+        result.files_modified, result.files_created = (), ()
+        if changed:
+            with self._lock:
+                modified, created = self.workspace.delta()
+                if self.workspace.isolated:
+                    with contextlib.suppress(Exception):
+                        agent_view.refresh_diff(self.workspace)
+            result.files_modified, result.files_created = tuple(modified), tuple(created)
+            result.findings = list(result.findings) + [violation(intent.agent, changed, failed)]
+        return result
+
+    def _revert(self, snap: TreeSnapshot, intent: Intent, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
+        try:
+            changed, failed = snap.revert()
+        except Exception as exc:
+            log(f"could not check what {intent.agent} changed in the sandbox: {exc}")
+            return [], []
+        if changed:
+            log(f"{intent.agent} may not change files; reverted: {', '.join(changed[:8])}"
+                + (f" (could not restore: {', '.join(failed[:8])})" if failed else ""))
+        return changed, failed
+
+    # ------------------------------------------------------------------ crash safety
+    def _marker(self, intent: Intent) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in intent.agent_run_id)
+        return self.workspace.root / SPAWNS / f"{safe}.json"
+
+    def _start_from_snapshot(self, intent: Intent, log: Callable[[str], None]) -> None:
+        """Restore the tree a re-run spawn started from, or record the tree a new one starts from."""
+        path = self._marker(intent)
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            rec = None
+        root = self.workspace.root
+        if isinstance(rec, dict) and isinstance(rec.get("tree"), str):
+            snap = TreeSnapshot(root, str(rec.get("id") or ""), "git", tree=rec["tree"], prefix=str(rec.get("prefix") or ""))
+            try:
+                changed, failed = snap.revert()
+            except Exception as exc:
+                log(f"could not restore the sandbox {intent.agent} started from: {exc}")
+                return
+            if changed:
+                log(f"{intent.agent} runs again: restored the {len(changed)} file(s) an undelivered earlier "
+                    f"attempt changed ({', '.join(changed[:6])})" + (f"; could not restore {failed}" if failed else ""))
+            return
+        try:
+            snap = TreeSnapshot.take(root)
+        except Exception as exc:
+            log(f"could not snapshot the sandbox before {intent.agent}: {exc}")
+            return
+        try:
+            if snap.kind != "git" or snap.tree is None:
+                return  # outside git there is no object store to keep the tree in
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"agent": intent.agent, "tree": snap.tree, "id": snap.id, "prefix": snap.prefix}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log(f"could not record the sandbox state before {intent.agent}: {exc}")
+        finally:
+            snap.close()
+
+    def delivered(self, agent_run_ids) -> None:
+        """The driver delivered these results: their start snapshots are no longer needed."""
+        for rid in agent_run_ids:
+            with contextlib.suppress(OSError):
+                self._marker(Intent("", rid, "", "", "")).unlink()
+
+    # ------------------------------------------------------------------ the spawn
+    def _spawn(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None], *, edits: bool) -> ExecResult:
+        ws = self.workspace
         before = _fingerprint(ws.root, *ws.delta()) if edits else None
         doc = intent.extras.get("writes_doc")
         doc_before = agent_view.doc_digest(ws.root, doc) if doc else None
@@ -74,6 +231,17 @@ class TaskExecutor:
         result.files_modified = tuple(dict.fromkeys(tuple(result.files_modified) + tuple(modified)))
         result.files_created = tuple(dict.fromkeys(tuple(result.files_created) + tuple(created)))
         return result
+
+
+def violation(agent: str, changed: list[str], failed: list[str]) -> dict:
+    """The blocking finding for a read-only agent that changed the sandbox."""
+    files = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    undone = (f"; could NOT restore {', '.join(failed[:8])} — do not accept without checking them" if failed
+              else "; the changes were reverted")
+    return {"severity": "blocking", "category": "role-violation", "file": changed[0] if changed else None,
+            "summary": f"{agent} may not change files but changed {len(changed)}: {files}{undone}"[:500],
+            "evidence_excerpt": "\n".join(changed)[:400],
+            "suggested_fix": "a read-only agent's edits never reach the branch; check the agent's setup"}
 
 
 def _fingerprint(root, modified: list[str], created: list[str]) -> str:

@@ -22,7 +22,7 @@ from .events import EngineEvent, EventSink, NullSink
 from .executors import ExecResult, Executor
 
 PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL",
-             "EXECUTOR_AUTH_FAILED", "NO_BACKEND_RESOLVED", "EXECUTOR_NOT_FOUND"}
+             "EXECUTOR_AUTH_FAILED", "NO_BACKEND_RESOLVED", "EXECUTOR_NOT_FOUND", "EXECUTOR_READ_ONLY_ROLE"}
 
 
 @dataclass
@@ -153,6 +153,9 @@ class Driver:
                 resp = self.engine.deliver(results if len(results) > 1 else results[0])
                 for r in results:
                     self._done.pop(r.agent_run_id, None)
+                delivered = getattr(self.executor, "delivered", None)
+                if delivered is not None:
+                    delivered([r.agent_run_id for r in results])
                 self._emit_state(resp)
             elif d.kind == "ask-user":
                 self.emit("gate-opened", gate=d.gate, gate_event_id=d.gate_event_id, message=d.message)
@@ -203,6 +206,7 @@ class Driver:
             exc.message = redact(exc.message)
             exc.args = (exc.message,)
             raise
+        crashpoint("spawn-end")  # the agent's file effects are done, its result not yet delivered
         result.output = redact(result.output)
         full = replace(full, prompt=redact(result.prompt or full.prompt))
         if result.usage.duration_ms is None:
@@ -252,7 +256,8 @@ class Driver:
                     r = results[i.agent_run_id]
                     self.usage.add(r)
                     out.append(AgentResult(i.agent_run_id, r.output, tuple(r.files_modified), tuple(r.files_created),
-                                           r.usage.tokens_in, r.usage.tokens_out, r.usage.tokens_cached))
+                                           r.usage.tokens_in, r.usage.tokens_out, r.usage.tokens_cached,
+                                           harness_findings=tuple(r.findings)))
                 return out
             err = errors[0]
             if self.cancel.is_set():

@@ -16,8 +16,10 @@ def encode(event: Event) -> dict[str, Any]:
     out = {}
     for f in dataclasses.fields(event):
         v = getattr(event, f.name)
+        if f.name == "harness_findings" and not v:
+            continue  # the common case keeps the payload of earlier versions
         if isinstance(v, tuple):
-            v = list(v)
+            v = [dict(x) if hasattr(x, "items") else x for x in v]
         elif hasattr(v, "items"):
             v = dict(v)
         out[f.name] = v

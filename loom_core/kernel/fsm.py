@@ -536,6 +536,8 @@ def _persist_result(ops: Ops, res: AgentResult, in_fanout: bool) -> bool:
     if agent.output_kind not in kinds:
         raise KernelError("VOCAB_UNKNOWN", f"output kind '{agent.output_kind}' is not in the vocabulary")
     phase = pending["phase"]
+    for f in res.harness_findings:
+        ops.record_finding(agent.name, phase, {**dict(f), "severity": "blocking"}, origin="harness")
     parsed = parse_output(agent.output_kind, res.output)
     if parsed.ok and agent.contract is not None:
         try:

@@ -174,6 +174,9 @@ class AgentResult:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached: int = 0
+    # blocking findings the driver observed about the spawn itself (not model text), e.g. a read-only
+    # agent that changed the sandbox; recorded with origin "harness" (a person decides)
+    harness_findings: tuple[Mapping[str, Any], ...] = ()
     kind: str = "agent-result"
 
 

@@ -61,9 +61,10 @@ def calls(fake: Path) -> dict:
 
 
 def intent(workdir: Path, *, model: str = "claude-sonnet-4-5", system: str | None = "Be careful.",
-           prompt: str = "Fix the discount bug.\nSecret-free prompt on stdin.") -> Intent:
-    return Intent(agent="implementer", agent_run_id="run-1", phase="implement", model=model, prompt=prompt,
-                  system_prompt=system, extras={"workdir": str(workdir)})
+           prompt: str = "Fix the discount bug.\nSecret-free prompt on stdin.", edits: bool = True) -> Intent:
+    return Intent(agent="implementer" if edits else "logic-reviewer", agent_run_id="run-1", phase="implement",
+                  model=model, prompt=prompt, system_prompt=system,
+                  extras={"workdir": str(workdir), "edits_files": True} if edits else {"workdir": str(workdir)})
 
 
 def run(exe: ClaudeCodeExecutor, workdir: Path, cancel: threading.Event | None = None, **kw):
@@ -218,6 +219,20 @@ def test_default_model_and_no_system_prompt(tmp_path, workdir):
     assert res.usage.cost_usd is None   # unreported: never a fake zero
     assert res.model is None
     assert calls(fake)["argv"] == ["-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "plan"]
+
+
+def test_read_only_role_gets_read_tools_only(tmp_path, workdir):
+    """An agent without ``edits_files`` never runs in acceptEdits: only Read/Grep/Glob exist, edits and Bash
+    are denied."""
+    fake = make_fake(tmp_path, """
+        emit({"type": "result", "subtype": "success", "is_error": False, "result": "ok", "usage": {}})
+        """)
+    run(ClaudeCodeExecutor(str(fake)), workdir, edits=False)
+    argv = calls(fake)["argv"]
+    assert "acceptEdits" not in argv
+    assert argv[argv.index("--permission-mode") + 1] == "default"
+    assert argv[argv.index("--tools") + 1] == "Read,Grep,Glob"
+    assert set(argv[argv.index("--disallowedTools") + 1].split(",")) >= {"Edit", "Write", "Bash"}
 
 
 def test_binary_from_environment(tmp_path, workdir, monkeypatch):
@@ -535,7 +550,8 @@ def test_real_claude_code_writes_a_file(tmp_path, claude_bin, stub):
         "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
     logs: list[str] = []
     it = Intent(agent="implementer", agent_run_id="run-real", phase="implement", model="default",
-                prompt="Create hello.txt", system_prompt="LOOM-SYSTEM-MARKER", extras={"workdir": str(work)})
+                prompt="Create hello.txt", system_prompt="LOOM-SYSTEM-MARKER",
+                extras={"workdir": str(work), "edits_files": True})
     t0 = time.monotonic()
     res = exe.execute(it, threading.Event(), logs.append)
     elapsed = time.monotonic() - t0

@@ -310,6 +310,19 @@ def test_missing_workdir_and_cancel_before_start(tmp_path, on_path):
     assert not (fake.parent / "calls.json").exists()
 
 
+@pytest.mark.parametrize("kind", ["aider", "opencode"])
+def test_read_only_role_is_refused(tmp_path, workdir, on_path, kind):
+    """aider and opencode have no read-only mode: a reviewer is never run under them, and nothing starts."""
+    fake = make_fake(tmp_path, kind, 'Path(ROOT, "shop", "pricing.py").write_text("hacked")')
+    reviewer = Intent(agent="logic-reviewer", agent_run_id="run-r", phase="implementation", model="m",
+                      prompt="Review the diff.", extras={"workdir": str(workdir), "judges": True})
+    with pytest.raises(ExecutorError) as info:
+        (aider() if kind == "aider" else opencode()).execute(reviewer, threading.Event(), print)
+    assert info.value.code == "EXECUTOR_READ_ONLY_ROLE" and "logic-reviewer" in str(info.value)
+    assert not (fake.parent / "calls.json").exists()
+    assert (workdir / "shop" / "pricing.py").read_text() == "def apply_discount(p, d):\n    return p\n"
+
+
 # ---------------------------------------------------------------------------- opencode
 
 def test_opencode_run(tmp_path, workdir, on_path):

@@ -31,6 +31,7 @@ class ExecResult:
     model: str | None = None  # the model actually run
     attempts: list[dict] = field(default_factory=list)  # earlier backends tried (fallback chain), and why
     prompt: str | None = None  # the prompt the agent was given, when the driver added to the kernel's
+    findings: list[dict] = field(default_factory=list)  # blocking findings about the spawn itself (driver)
 
 
 class Executor(Protocol):

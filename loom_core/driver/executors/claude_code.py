@@ -1,7 +1,7 @@
 """Headless Claude Code executor: ``claude -p --output-format stream-json --verbose`` in the sandbox.
 
 The prompt goes in on stdin (never argv), the CLI runs in ``intent.extras["workdir"]`` in its own
-process group, and its stream-json events become short human log lines as they arrive. The final
+process group (file-editing agents in ``acceptEdits``; every other role with the read tools only), and its stream-json events become short human log lines as they arrive. The final
 ``result`` event is the envelope: result text, usage, cost, turns, duration. Never ``--bare``: the
 CLI keeps using the user's own login (subscription or API key from the environment).
 
@@ -43,6 +43,11 @@ from .subprocess_util import (  # noqa: F401  (re-exported: the classifiers' his
 from .subprocess_util import short as _short
 
 INSTALL_HINT = "install it with `npm i -g @anthropic-ai/claude-code` or set LOOM_CLAUDE_BIN"
+# Agents without the ``edits_files`` extra get only these built-in tools (``--tools``; checked with
+# Claude Code 2.1.197: any other tool call is answered "No such tool available"), in the
+# ``default`` permission mode, with the editing tools and Bash denied outright as well.
+READ_ONLY_TOOLS = ("Read", "Grep", "Glob")
+EDIT_TOOLS = ("Edit", "Write", "NotebookEdit", "Bash")
 
 
 # ---------------------------------------------------------------------------- event → log line
@@ -266,8 +271,11 @@ class ClaudeCodeExecutor:
 
     # ------------------------------------------------------------------ argv
     def argv(self, intent: Intent, exe: str) -> list[str]:
-        args = [exe, "-p", "--output-format", "stream-json", "--verbose",
-                "--permission-mode", self.permission_mode]
+        if intent.extras.get("edits_files"):
+            args = [exe, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", self.permission_mode]
+        else:  # a read-only role: only the read tools exist in the session, anything else is denied
+            args = [exe, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "default",
+                    "--tools", ",".join(READ_ONLY_TOOLS), "--disallowedTools", ",".join(EDIT_TOOLS)]
         model = (intent.model or "").strip()
         if model and model != "default":
             args += ["--model", model]

@@ -499,6 +499,10 @@ class HarnessExecutor:
     # ------------------------------------------------------------------ run
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
         who = DISPLAY[self.kind]
+        if not intent.extras.get("edits_files"):
+            # aider and opencode have no read-only mode loom can rely on: never run a read-only role
+            raise ExecutorError(f"{intent.agent} is a read-only role; {who} only runs agents that edit files",
+                                code="EXECUTOR_READ_ONLY_ROLE")
         root = require_workdir(intent, cancel)
         env = {**os.environ, **self.env}
         if self.kind == "opencode":
