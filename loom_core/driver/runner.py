@@ -32,6 +32,22 @@ class ProjectBusy(LoomError):
     code = "PROJECT_BUSY"
 
 
+MAX_SPAWNS = 10_000
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
+    "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int,),
+    "demo_delay_s": (int, float), "in_place": (bool,)}
+_TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
+               "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
+               "max_spawns": "a whole number or null", "max_concurrent": "a whole number",
+               "demo_delay_s": "a number of seconds", "in_place": "true or false"}
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}" if name in ("bundle", "backend", "policy", "complexity", "max_spawns") \
+        else name
+
+
 @dataclass
 class RunOptions:
     bundle: str = "code"
@@ -46,6 +62,26 @@ class RunOptions:
     in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
 
     def validate(self) -> None:
+        """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ConfigError(f"{_flag(name)} must be {_TYPE_WORDS[name]}, got {value!r}"[:200], code="USAGE")
+        from ..bundles import available
+        from ..config.settings import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'", code="USAGE")
+        if self.bundle not in available():
+            raise ConfigError(f"--bundle must be one of {', '.join(sorted(available()))}, got '{self.bundle}'",
+                              code="USAGE")
+        if self.max_spawns is not None and not 0 <= self.max_spawns <= MAX_SPAWNS:
+            raise ConfigError(f"--max-spawns must be between 0 (no cap) and {MAX_SPAWNS}, got {self.max_spawns}",
+                              code="USAGE")
+        if not 1 <= self.max_concurrent <= 8:
+            raise ConfigError(f"max_concurrent must be between 1 and 8, got {self.max_concurrent}", code="USAGE")
+        if not 0 <= self.demo_delay_s <= 60:
+            raise ConfigError(f"demo_delay_s must be between 0 and 60 seconds, got {self.demo_delay_s}", code="USAGE")
         if self.fast and self.complexity not in (None, "trivial"):
             raise ConfigError(f"--fast means --complexity trivial; it cannot be combined with --complexity "
                               f"{self.complexity}", code="USAGE")
@@ -126,6 +162,21 @@ def configured_checks(project: Path) -> dict[str, str] | str:
     return {k: str(v) for k, v in checks.items() if v}
 
 
+def _flock_briefly(fh: Any, tries: int = 25, pause_s: float = 0.01) -> None:
+    """LOCK_EX, retried for ~0.25 s: a reader's liveness probe (``status.driver_alive``) holds a shared
+    lock for microseconds and must never make a starting drive busy."""
+    import time
+
+    for i in range(tries):
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if i == tries - 1:
+                raise
+            time.sleep(pause_s)
+
+
 class ProjectLock:
     """An advisory lock on ``.loom/lock`` held while a process drives the project; the
     kernel releases it if the process dies."""
@@ -138,7 +189,7 @@ class ProjectLock:
         loomdir.ensure(self.path.parent)
         fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_briefly(fh)
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
@@ -177,14 +228,24 @@ def save_exec(project: Path, opts: RunOptions) -> None:
 
 
 def load_exec(project: Path) -> RunOptions:
+    """The options the project's task was started with (``.loom/task-exec.json``); defaults when there is
+    none. A damaged or wrongly typed file is refused with the field and the fix, never guessed around."""
     path = exec_file(project)
     if not path.exists():
         return RunOptions()
+    hint = f"fix or delete {path} (then name the backend with --backend)"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return RunOptions(**{k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__})
-    except (ValueError, TypeError):
-        return RunOptions()
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); {hint}"[:400]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}; {hint}")
+    opts = RunOptions(**{k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__})
+    try:
+        opts.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}; {hint}") from None
+    return opts
 
 
 class TaskRunner:
@@ -245,16 +306,30 @@ class TaskRunner:
         merge-back keeps it, with the work); an unfinished one keeps it, tagged with the task id."""
         merge = None
         if outcome.kind == "complete" and outcome.verdict == "accepted" and outcome.task_id:
-            merge = workspace.merge_back(outcome.task_id)
-            self.emit("merge", status=merge.status, branch=merge.branch, files=list(merge.files),
-                      message=merge.message)
-            if merge.status in ("merged", "no-changes") and workspace.isolated:
-                workspace.discard()
+            merge = self._land(outcome.task_id, workspace)
         elif outcome.kind == "complete" and workspace.isolated:
             workspace.discard()  # rejected, abandoned or failed: nothing will come back to it
         elif outcome.task_id and workspace.isolated:
             workspace.note_task(outcome.task_id)
         return RunResult(outcome, merge, workspace.warning, str(workspace.root), outcome.task_id)
+
+    def _land(self, task_id: str, workspace=None):
+        """The recorded landing sequence (see ``sandbox.landing``): resumable after a kill at any point."""
+        from .sandbox.landing import land
+
+        merge = land(self.project, task_id, workspace)
+        if merge is not None:
+            self.emit("merge", status=merge.status, branch=merge.branch, files=list(merge.files),
+                      message=merge.message)
+        return merge
+
+    def _finish_ended(self, st) -> Any:
+        """A task that ended earlier: land its accepted work if that was interrupted, drop any other
+        sandbox (a half-deleted one included) without opening it."""
+        if st.pipeline.get("verdict") == "accepted" and st.pipeline.get("task_id"):
+            return self._land(st.pipeline["task_id"])
+        self._drop_sandbox()
+        return None
 
     def _require_isolation_or_consent(self) -> None:
         """A new task in a non-git directory runs in place only with ``in_place`` (``--in-place``)."""
@@ -266,10 +341,15 @@ class TaskRunner:
             raise ConfigError(in_place_refusal(self.project), code="USAGE")
 
     def _drop_sandbox(self) -> None:
+        from .sandbox.workspace import remove_sandbox
         from .workspace import Workspace
 
-        if Workspace.sandbox_path(self.project).exists():
-            Workspace.provision(self.project, fresh=False).discard()
+        remove_sandbox(Workspace.sandbox_path(self.project))
+
+    def _clear_partials(self) -> None:
+        from .sandbox.cleanup import clear_partials
+
+        clear_partials(self.project)
 
     # ------------------------------------------------------------------ verbs
     def start(self, task: str) -> RunResult:
@@ -292,6 +372,9 @@ class TaskRunner:
                                                 "the new text is ignored (use --replace to discard it)")
                     return self._resume(engine)
                 self._require_isolation_or_consent()
+                self._clear_partials()
+                if st.exists and st.status != "in_progress":
+                    self._finish_ended(st)  # an interrupted landing completes before the sandbox is renewed
                 ws = self._workspace(fresh=True)
                 driver = self._driver(engine, ws)
                 save_exec(self.project, self.opts)
@@ -316,15 +399,12 @@ class TaskRunner:
         st = engine.state()
         if not st.exists:
             raise NoActiveTask(f"no active task in {self.project}")
+        self._clear_partials()
         if st.status != "in_progress":
             d = engine.resume_directive()
             outcome = Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary)
-            from .workspace import Workspace
-
-            if Workspace.sandbox_path(self.project).exists():
-                # finished by an answer: land accepted work on loom/<task_id> now; drop any other sandbox
-                return self._finish(engine, self._workspace(fresh=False), outcome)
-            return RunResult(outcome)
+            # finished by an answer, or interrupted while landing: land accepted work now, drop any other sandbox
+            return RunResult(outcome, self._finish_ended(st), task_id=outcome.task_id)
         ws = self._workspace(fresh=False)
         driver = self._driver(engine, ws)
         return self._finish(engine, ws, driver.resume())

@@ -8,9 +8,10 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {"DIFF_CAP_BYTES": "diff", "DIFF_LINES_PER_FILE": "diff", "disk_usage_of": "fs", "gc": "cleanup",
-          "owner_of": "cleanup", "sandboxes": "cleanup", "EMPTY_TREE": "provision", "LOOM_DIR": "provision",
+          "owner_of": "cleanup", "clear_partials": "cleanup", "land": "landing", "sandboxes": "cleanup",
+          "EMPTY_TREE": "provision", "LOOM_DIR": "provision",
           "WORK_DIR": "workspace", "MergeResult": "workspace", "Workspace": "workspace", "discover": "workspace",
-          "read_meta": "workspace"}
+          "read_meta": "workspace", "remove_sandbox": "workspace"}
 
 __all__ = sorted(_WHERE)
 

@@ -74,3 +74,21 @@ def _orphan(path: Path, keep: Callable[[Path], bool] | None) -> bool:
     if owner is None or not owner.is_dir() or fs.sandbox_name(owner.resolve()) != path.name:
         return True
     return keep is not None and not keep(owner)
+
+
+def clear_partials(project: Path, base_dir: Path | None = None) -> list[Path]:
+    """Remove the leftovers of killed runs for ``project``'s sandbox (``wt-….partial-<pid>`` of a dead
+    pid: an interrupted provisioning or deletion); returns what was removed."""
+    base = fs.base_dir_of(base_dir)
+    prefix = fs.sandbox_name(Path(project).resolve()) + ".partial-"
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        pid = name[len(prefix):]
+        if name.startswith(prefix) and pid.isdigit() and not fs.pid_alive(int(pid)):
+            fs.rmtree(base / name)
+            removed.append(base / name)
+    return removed

@@ -63,17 +63,25 @@ def copy_objects(src: pygit2.Repository, dst: pygit2.Repository, tip: pygit2.Oid
 
 
 def create_branch(user: pygit2.Repository, refname: str, commit: pygit2.Oid, where: str) -> None:
-    """Create ``refname`` at ``commit``; idempotent when it is already there, refused otherwise."""
+    """Create ``refname`` at ``commit``; idempotent when it is already there (or the user has built on it:
+    the branch descends from ``commit``), refused otherwise."""
     branch = refname.removeprefix("refs/heads/")
     existing = user.references.get(refname)
     if existing is not None:
-        if existing.target == commit:
+        if existing.target == commit or _descends(user, existing.target, commit):
             return
         local = user.branches.local.get(branch)
         if local is not None and local.is_checked_out():
             raise SandboxError(f"branch {branch} is checked out in {where}; not moving it",
                                code="SANDBOX_MERGE_FAILED")
         raise SandboxError(f"branch {branch} already exists in {where} at {str(existing.target)[:12]}; not moving "
-                           f"it (the work stays in the sandbox; delete or rename that branch and merge again)",
-                           code="SANDBOX_BRANCH_EXISTS")
+                           f"it — the work stays in the sandbox: rename or delete that branch, then run "
+                           f"'loom proceed'", code="SANDBOX_BRANCH_EXISTS")
     user.references.create(refname, commit)
+
+
+def _descends(user: pygit2.Repository, tip: pygit2.Oid, commit: pygit2.Oid) -> bool:
+    try:
+        return user.descendant_of(tip, commit)
+    except (pygit2.GitError, KeyError, ValueError):
+        return False

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import pygit2
 
 from ...errors import SandboxError
 from ...store import loomdir
+from ..crash import crashpoint
 from . import fs, plain, provision, transfer
 from .diff import DIFF_CAP_BYTES, render_diff
 from .provision import EMPTY_TREE, LOOM_DIR
@@ -234,14 +236,16 @@ class Workspace:
 
     # ------------------------------------------------------------------ merge-back and cleanup
 
-    def merge_back(self, task_id: str) -> MergeResult:
+    def merge_back(self, task_id: str, on_commit: Callable[[str, list[str]], None] | None = None) -> MergeResult:
         """Commit the sandbox (everything but ``.loom/`` and linked folders) and create
         ``refs/heads/loom/<task_id>`` in the user's repository with only the objects it lacks.
 
         Identity ``loom <loom@localhost>``, message ``loom: <task_id>``, no hooks. A tree equal to the
         baseline's is ``no-changes`` (no branch). Idempotent: a second call without new edits makes
         no new commit and leaves the branch where it is. An existing ``loom/<task_id>`` elsewhere is
-        never moved (``SANDBOX_BRANCH_EXISTS``; the work stays in the sandbox).
+        never moved (``SANDBOX_BRANCH_EXISTS``; the work stays in the sandbox). ``on_commit(sha, files)``
+        runs once the sandbox commit exists, before anything is written to the user's repository (the
+        runner records it there, so a resumed run never commits again).
         """
         if not self.isolated:
             return MergeResult("not-git", None, None, [],
@@ -266,21 +270,38 @@ class Workspace:
                 sig = pygit2.Signature(*_SIGNATURE)
                 commit_id = repo.create_commit("HEAD", sig, sig, f"loom: {task_id}\n", tree_id,
                                                [head.id] if head is not None else [])
+                crashpoint("merge-sandbox-commit")
             files = sorted({p for d in base_tree.diff_to_tree(repo[tree_id]).deltas
                             for p in (d.old_file.path, d.new_file.path)})
         except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
             raise SandboxError(f"could not commit the sandbox for {task_id}: {exc}",
                                code="SANDBOX_MERGE_FAILED") from exc
-        try:
-            user = pygit2.Repository(str(self.repo_root))
-            written = transfer.copy_objects(repo, user, commit_id)
-            transfer.create_branch(user, refname, commit_id, str(self.repo_root))
-        except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
-            raise SandboxError(f"could not write the sandbox's commit into {self.repo_root}: {exc}",
-                               code="SANDBOX_MERGE_FAILED") from exc
+        if on_commit is not None:
+            on_commit(str(commit_id), files)
+        written = self.land_commit(task_id, repo, commit_id)
         self.note_task(task_id)
         return MergeResult("merged", branch, str(commit_id), files,
                            f"changes committed to branch {branch} ({len(files)} file(s))", written)
+
+    def land_commit(self, task_id: str, repo: pygit2.Repository | None, commit_id: pygit2.Oid) -> int:
+        """Copy ``commit_id``'s missing objects from the sandbox's repository (``repo``; None when the
+        user's repository already has them) and create ``loom/<task_id>`` there; returns objects written."""
+        refname = f"refs/heads/loom/{task_id}"
+        try:
+            user = pygit2.Repository(str(self.repo_root))
+            written = 0
+            if commit_id not in user.odb:
+                if repo is None:
+                    raise SandboxError(f"the sandbox's commit {str(commit_id)[:12]} for {task_id} never reached "
+                                       f"{self.repo_root} and the sandbox is gone", code="SANDBOX_MERGE_FAILED")
+                written = transfer.copy_objects(repo, user, commit_id)
+            crashpoint("merge-objects-written")
+            transfer.create_branch(user, refname, commit_id, str(self.repo_root))
+            crashpoint("merge-ref-created")
+        except (pygit2.GitError, KeyError, ValueError, OSError) as exc:
+            raise SandboxError(f"could not write the sandbox's commit into {self.repo_root}: {exc}",
+                               code="SANDBOX_MERGE_FAILED") from exc
+        return written
 
     def discard(self) -> None:
         """Delete the sandbox (links are removed, never followed). A no-op when not isolated."""
@@ -290,8 +311,7 @@ class Workspace:
         if (not dst.name.startswith("wt-") or fs.is_inside(self.project, dst)
                 or (self.repo_root is not None and fs.is_inside(self.repo_root, dst))):
             raise SandboxError(f"refusing to delete {dst}: not a sandbox")
-        if os.path.lexists(dst):
-            fs.rmtree(dst)
+        remove_sandbox(dst)
 
     # ------------------------------------------------------------------ helpers
 
@@ -344,6 +364,25 @@ def discover(project: Path) -> tuple[Path, pygit2.Repository] | None:
     if not fs.is_inside(project, root):
         return None
     return root, repo
+
+
+def remove_sandbox(path: Path) -> None:
+    """Delete a sandbox so that a kill at any moment leaves either the whole sandbox or none: it is first
+    renamed to ``<name>.partial-<pid>`` (which ``gc`` and the next run remove once this process is gone)."""
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    trash = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    if os.path.lexists(trash):
+        fs.rmtree(trash)
+    os.rename(path, trash)
+    for i, name in enumerate(sorted(os.listdir(trash))):
+        fs.remove(trash / name)
+        if i == 0:
+            crashpoint("sandbox-rmtree")
+    fs.rmtree(trash)
 
 
 def read_meta(copy_root: Path) -> dict | None:
