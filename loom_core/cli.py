@@ -96,12 +96,19 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
         lines.append(f"status:  {st['state']} (verdict {st['verdict']}, work {st['work_result']})")
         lines.append("next:    start another task, or 'loom reset' to archive this one")
     else:
-        lines.append(f"status:  {st['status']}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
+        shown = "stopped — not driven" if st["status"] == "stopped" else st["status"]
+        lines.append(f"status:  {shown}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
         if st["gate"]:
             lines.append(f"paused:  awaiting your answer at gate '{st['gate']}' (loom answer accept|reject)")
         elif st["pending"]:
             for p in st["pending"]:
-                lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
+                if st["status"] == "stopped":
+                    lines.append(f"interrupted: {p['agent']} ({p['phase']}) started {int(p['age_s'])}s ago, "
+                                 "never delivered")
+                else:
+                    lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
+        if st["status"] == "stopped":
+            lines.append(f"next:    {st['resume']}   (no loom process is driving this task)")
         if st["stalled"]:
             lines.append(f"STALLED: {st['stalled']}")
         if st.get("sandbox"):
@@ -265,16 +272,23 @@ def replay(task_id: Annotated[str, typer.Argument(help="Task id (archived, or th
     from .kernel.types import Invariant
 
     proj = _project(project)
-    path = _store_path(proj, task_id)
     extra: list[Invariant] = []
     if invariants:
         sys.path.insert(0, str(Path.cwd()))
-        obj = load_ref(invariants)
+        try:
+            obj = load_ref(invariants)
+        except ConfigError as exc:
+            raise ConfigError(f"--invariants: {exc}", code="USAGE") from None
+        except Exception as exc:  # the user's module failed while importing
+            raise ConfigError(f"--invariants: importing {invariants.partition(':')[0]} failed: "
+                              f"{type(exc).__name__}: {exc}", code="USAGE") from None
         items = obj if isinstance(obj, (list, tuple)) else [obj]
         for it in items:
             if not isinstance(it, Invariant):
-                raise ConfigError(f"{invariants} must be an Invariant or a list of Invariants")
+                raise ConfigError(f"--invariants: {invariants} must be an Invariant or a list of Invariants",
+                                  code="USAGE")
             extra.append(it)
+    path = _store_path(proj, task_id)
     report = do_replay(path, extra_invariants=extra)
     if as_json:
         _echo_json({"ticks": report.ticks, "replayed": report.replayed, "identical": report.identical,
@@ -295,7 +309,8 @@ def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | c
     from .errors import ConfigError
 
     if choice not in ("retry", "retry-failed", "cancel-pending", "force-close", "abandon"):
-        raise ConfigError(f"expected retry, retry-failed, cancel-pending, force-close or abandon, got '{choice}'")
+        raise ConfigError(f"expected retry, retry-failed, cancel-pending, force-close or abandon, got '{choice}'",
+                          code="USAGE")
     engine = Engine(_project(project), create=False)
     try:
         resp = engine.recover(choice)
@@ -329,6 +344,30 @@ def _confirm_in_place(proj: Path, *, interactive: bool) -> bool:
     if discover(proj) is not None or dbmod.state_path(proj).exists():
         return False
     return typer.confirm(f"{in_place_warning(proj)}. Run there anyway?", default=False)
+
+
+def _task_text(words: list[str]) -> str:
+    """The task text from argv. Bytes that are not UTF-8 (argv decodes them as surrogates) are refused
+    here, before a task exists: the store, the task id and the commit message all need real text."""
+    text = " ".join(words)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        from .errors import ConfigError
+
+        bad = text[exc.start].encode("utf-8", "surrogateescape")
+        raise ConfigError(f"the task text is not valid UTF-8 (byte 0x{bad.hex()} at character {exc.start}); "
+                          "write it in UTF-8 or set a UTF-8 locale", code="USAGE") from None
+    return text
+
+
+def _require_task(proj: Path) -> None:
+    """``proceed`` / ``answer`` with no task say so first, before options or backends are looked at."""
+    from .driver.status import project_status
+    from .errors import NoActiveTask
+
+    if not project_status(proj, _now()).get("task_id"):
+        raise NoActiveTask(f"no active task in {proj} (start one with 'loom run')")
 
 
 def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool):
@@ -383,9 +422,9 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
     from .driver.runner import TaskRunner
 
     proj = _project(project)
+    text = _task_text(task)
     opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle)
     opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
-    text = " ".join(task)
 
     def call(sink):
         r = TaskRunner(proj, opts, sink=sink)
@@ -404,9 +443,11 @@ def proceed(project: ProjectOpt = None,
     from .driver.runner import TaskRunner, load_exec
 
     proj = _project(project)
+    _require_task(proj)
     opts = load_exec(proj)
     if backend:
         opts.backend = backend
+        opts.validate()
 
     def call(sink):
         r = TaskRunner(proj, opts, sink=sink)
@@ -424,6 +465,7 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     from .driver.runner import TaskRunner, load_exec
 
     proj = _project(project)
+    _require_task(proj)
     res = TaskRunner(proj, load_exec(proj)).answer(decision, note)
     if res["next"] == "complete":
         typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
@@ -672,9 +714,19 @@ def models_set(agent: Annotated[str, typer.Argument(help="Agent name (see 'loom 
     typer.echo(f"set code/{agent} → {ref or '(bundle default)'}")
 
 
+DEEP_TREES = 10_000  # recursion limit: walking a tree nested ~1,200 deep needs more than Python's default 1,000
+
+
+def allow_deep_trees() -> None:
+    """Let the standard library's recursive walkers (os.walk, shutil.rmtree / copytree, Path.rglob) handle
+    directory trees nested deeper than Python's default recursion limit allows."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), DEEP_TREES))
+
+
 def main(argv: list[str] | None = None) -> None:
     from .errors import LoomError
 
+    allow_deep_trees()
     try:
         app(args=argv, prog_name="loom")
     except LoomError as exc:
@@ -687,6 +739,19 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("LOOM_DEBUG"):
             raise
         typer.echo(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", err=True)
+        sys.exit(1)
+    except RecursionError:
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        typer.echo("loom: a directory tree or document is nested too deeply to process; nothing further was "
+                   "done", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line; LOOM_DEBUG=1 shows the traceback
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        typer.echo(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
+                   err=True)
         sys.exit(1)
 
 

@@ -30,6 +30,33 @@ def _age(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60}m"
 
 
+def driver_alive(project: Path | str) -> bool:
+    """Whether a process holds the project's drive lock (``.loom/lock``, an flock the kernel drops when
+    its holder dies). Tested with a shared non-blocking flock on a separate descriptor, released at
+    once; ``ProjectLock.acquire`` retries briefly, so this probe never makes a starting drive busy."""
+    import fcntl
+
+    path = dbmod.loom_dir(Path(project)) / "lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+RESUME = "loom proceed"
+
+
 def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
     """``(sandbox dir, bytes it holds)`` for a project's sandbox, ``(None, None)`` when there is none.
     A directory walk (``os.scandir``), no subprocess; linked folders are not followed."""
@@ -86,10 +113,15 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
             stalled = f"agent pending for {_age(oldest)} — likely a dropped run; resume with 'loom proceed'"
         elif idle >= threshold:
             stalled = f"no committed progress for {_age(idle)}; resume with 'loom proceed'"
+    driven = p["status"] == "in_progress" and not pua and driver_alive(project)
+    stopped = None
     if p["status"] != "in_progress":
         status = "finished"
     elif pua:
         status = "parked"
+    elif not driven:
+        status, stalled = "stopped", None
+        stopped = f"stopped — not driven (no loom process is driving this task); resume with '{RESUME}'"
     elif stalled:
         status = "stalled"
     else:
@@ -106,6 +138,7 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         "cost_usd": round(cost[0], 6) if cost and cost[1] else None,
         "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": round(elapsed, 3),
         "elapsed": _age(elapsed), "stalled": stalled, "ticks": book["tick_seq"],
+        "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
         "open_blockers": st.count_blocking(),
     })
     return out

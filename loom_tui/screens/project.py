@@ -114,7 +114,7 @@ class ProjectScreen(Screen):
         if self.archived:
             return "archived"
         st = self.row.get("status") or "idle"
-        if self.driving and st in ("parked", "idle", "stalled", "paused"):
+        if self.driving and st in ("parked", "idle", "stalled", "paused", "stopped"):
             return "running"  # rows lag the drive by a refresh; a drive here is never parked
         if st == "running" and not self.driving:
             return "paused"
@@ -219,6 +219,8 @@ class ProjectScreen(Screen):
             label = f"running · {len(row['pending'])} pending"
         elif st == "paused":
             label = "paused — not driven here"
+        elif st == "stopped":
+            label = "stopped — not driven"
         elif st == "archived":
             v = self.chain["task"].get("verdict") or self.chain["task"].get("status")
             label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
@@ -272,6 +274,9 @@ class ProjectScreen(Screen):
             return Text(f"⚠ {row.get('stalled')} — press r to resume", style="bold red")
         if st == "paused":
             return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
+        if st == "stopped":
+            return Text("stopped — no loom process drives it — r resumes (loom proceed), c abandons",
+                        style="bold yellow")
         if st == "unavailable":
             return Text(f"⚠ {row.get('error')}", style="red")
         if self.row.get("task_id") and not self.in_progress and self._loaded:

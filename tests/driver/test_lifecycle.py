@@ -11,6 +11,7 @@ from loom_core.driver.clock import FixedClock
 from loom_core.driver.drive import Driver
 from loom_core.driver.engine import Engine
 from loom_core.driver.executors import ScriptedExecutor
+from loom_core.driver.runner import ProjectLock
 from loom_core.driver.status import project_status
 from loom_core.errors import KernelRefusal
 from loom_core.kernel.types import AgentResult
@@ -110,6 +111,7 @@ def test_stall_detection(project):
     clock = FixedClock("2026-03-01T10:00:00.000Z")
     engine, intent = _at_research(project, clock)
     engine.close()
+    lock = ProjectLock(project).acquire()  # stalled means a driver is alive but makes no progress
     fresh = project_status(project, "2026-03-01T10:05:00.000Z")
     assert fresh["status"] == "running" and fresh["stalled"] is None
     late = project_status(project, "2026-03-01T10:51:00.000Z")
@@ -118,6 +120,8 @@ def test_stall_detection(project):
     assert custom["status"] == "stalled"
     proc = run_loom("status", "--stall-minutes", "0.01", cwd=project)
     assert "STALLED" in proc.stdout
+    lock.release()
+    assert project_status(project, "2026-03-01T10:51:00.000Z")["status"] == "stopped"
 
 
 def test_parked_task_is_not_stalled(project):
