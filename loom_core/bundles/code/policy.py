@@ -85,7 +85,7 @@ def resolver(view: View, role: str, ctx: PolicyContext) -> GateDecision:
         return GateDecision("auto-approve", reason="classification accepted")
     if role == "plan":
         if s.count_blocking(phase="planning", origin="harness"):
-            return GateDecision("human-required", reason="a plan reviewer returned output loom could not read")
+            return GateDecision("human-required", reason=_harness_reason(view, "planning"))
         n = s.count_blocking(phase="planning", origin="code")
         if n:
             return GateDecision("auto-reject", reason=f"{n} blocking plan finding(s)", reject_intent="revise",
@@ -94,7 +94,7 @@ def resolver(view: View, role: str, ctx: PolicyContext) -> GateDecision:
         return GateDecision("auto-approve", reason="plan review found no blocker")
     if role == "final":
         if s.count_blocking(origin="harness"):
-            return GateDecision("human-required", reason="an agent returned output loom could not read")
+            return GateDecision("human-required", reason=_harness_reason(view))
         acc = ctx.latest_verdict("acceptance")
         n = s.count_blocking(origin="code")
         if n or (acc and acc["verdict"] == "FAIL"):
@@ -106,6 +106,15 @@ def resolver(view: View, role: str, ctx: PolicyContext) -> GateDecision:
             return GateDecision("human-required", reason=unchecked)
         return GateDecision("auto-approve", reason="checks, review and acceptance passed")
     return GateDecision("human-required", reason=f"role '{role}' is decided by a person")
+
+
+def _harness_reason(view: View, phase: str | None = None) -> str:
+    """Why a harness blocker (a fact about a spawn, not a model's opinion) sends the gate to a person."""
+    live = view.state.live_findings(phase=phase, origin="harness", severity="blocking")
+    agents = sorted({f["agent"] for f in live if f["category"] == "role-violation"})
+    if agents:
+        return f"{', '.join(agents)} changed files its role does not allow (reverted): a person decides"
+    return "an agent returned output loom could not read"
 
 
 def checks_evidence(view: View) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from ...errors import ExecutorError
+from ..executors import children
 from .locations import KeyCollector, _LocationParser
 from .model import CHECK_NAMES, HEAD_BYTES, SKIP_REASON, TAIL_BYTES, CheckResult, CheckSpec
 
@@ -175,7 +176,8 @@ def run_one(root: Path, spec: CheckSpec, timeout_s: float, cancel: threading.Eve
         return result("fail", None, "", "", "empty command", whole_run=True)
     try:
         proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                preexec_fn=children.preexec())  # dies with loom: see executors.children
     except (FileNotFoundError, PermissionError) as exc:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
         what = "command not found" if code == 127 else "command not executable"
@@ -187,75 +189,76 @@ def run_one(root: Path, spec: CheckSpec, timeout_s: float, cancel: threading.Eve
         safe_log(log, f"{label}: FAILED (could not start: {exc})")
         return result("fail", None, text, text, f"could not start: {exc}", whole_run=True, lines=[text.strip()])
 
-    keys = KeyCollector(root, _key_style(spec))
-    cap = _Capture(root, keys)
-    assert proc.stdout is not None
-    reader = threading.Thread(target=_pump, args=(proc.stdout, cap), name=f"loom-check-{spec.name}", daemon=True)
-    reader.start()
-    deadline = started + timeout_s
-    stopped: str | None = None
-    while not _exited(proc):
-        if cancel is not None and cancel.is_set():
-            stopped = "cancelled"
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            stopped = "timeout"
-            break
-        if cancel is not None:
-            cancel.wait(min(POLL_S, remaining))
+    with children.tracked(proc.pid, root, f"check {label}: {command[:150]}"):
+        keys = KeyCollector(root, _key_style(spec))
+        cap = _Capture(root, keys)
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_pump, args=(proc.stdout, cap), name=f"loom-check-{spec.name}", daemon=True)
+        reader.start()
+        deadline = started + timeout_s
+        stopped: str | None = None
+        while not _exited(proc):
+            if cancel is not None and cancel.is_set():
+                stopped = "cancelled"
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                stopped = "timeout"
+                break
+            if cancel is not None:
+                cancel.wait(min(POLL_S, remaining))
+            else:
+                time.sleep(min(POLL_S, remaining))
+        note = ""
+        if stopped:
+            hard = _terminate(proc)
+            why = f"timed out after {_fmt_s(timeout_s)} s" if stopped == "timeout" else "cancelled"
+            note = f"\n[loom] {label} {why}: sent SIGTERM to its process group"
+            note += f"; still running after {_fmt_s(KILL_GRACE_S)} s, sent SIGKILL\n" if hard else "\n"
         else:
-            time.sleep(min(POLL_S, remaining))
-    note = ""
-    if stopped:
-        hard = _terminate(proc)
-        why = f"timed out after {_fmt_s(timeout_s)} s" if stopped == "timeout" else "cancelled"
-        note = f"\n[loom] {label} {why}: sent SIGTERM to its process group"
-        note += f"; still running after {_fmt_s(KILL_GRACE_S)} s, sent SIGKILL\n" if hard else "\n"
-    else:
-        _killpg(proc.pid, signal.SIGKILL)  # background leftovers of a finished check
-    rc = proc.wait()
-    reader.join(timeout=5)
-    if reader.is_alive():  # a detached descendant still holds the pipe
-        note += "\n[loom] output still open after the command ended; stopped reading\n"
-    else:
-        proc.stdout.close()
-    cap.keys = None  # loom's own notes are not failures
-    if note:
-        cap.feed(note.encode())
-    cap.finish()
-    head, tail = cap.texts()
-    secs = elapsed_ms() / 1000
-    seen = {"locations": list(cap.parser.locations), "keys": list(keys.keys),
-            "lines": None if keys.overflow else list(keys.lines)}
+            _killpg(proc.pid, signal.SIGKILL)  # background leftovers of a finished check
+        rc = proc.wait()
+        reader.join(timeout=5)
+        if reader.is_alive():  # a detached descendant still holds the pipe
+            note += "\n[loom] output still open after the command ended; stopped reading\n"
+        else:
+            proc.stdout.close()
+        cap.keys = None  # loom's own notes are not failures
+        if note:
+            cap.feed(note.encode())
+        cap.finish()
+        head, tail = cap.texts()
+        secs = elapsed_ms() / 1000
+        seen = {"locations": list(cap.parser.locations), "keys": list(keys.keys),
+                "lines": None if keys.overflow else list(keys.lines)}
 
-    if stopped:
-        reason = f"timed out after {_fmt_s(timeout_s)} s" if stopped == "timeout" else "cancelled"
-        safe_log(log, f"{label}: FAILED ({reason})")
-        return result("fail", None, head, tail, reason, stopped=stopped, whole_run=True, **seen)
-    reason = spec.reason
-    if rc < 0:  # killed by a signal: report it the way a shell would
-        try:
-            signame = signal.Signals(-rc).name
-        except ValueError:
-            signame = f"signal {-rc}"
-        reason = f"killed by {signame}"
-        rc = 128 - rc
-    if rc == 0:
-        safe_log(log, f"{label}: ok ({secs:.1f} s)")
-        return result("ok", 0, head, tail, reason, **seen)
-    if rc == 5 and spec.tool == "pytest":
-        reason = "pytest collected no tests (exit 5)"
-        safe_log(log, f"{label}: skipped ({reason})")
-        return result("skipped", rc, head, tail, reason)
-    if rc == 127 and spec.shell is not None:
-        reason = "command not found (exit 127)"
-    elif rc == 126 and spec.shell is not None:
-        reason = "command not executable (exit 126)"
-    # keys describe the failure only when the tool ended the normal "found problems" way
-    whole = keys.collection_error or not keys.keys or keys.overflow or (spec.tool == "pytest" and rc != 1)
-    safe_log(log, f"{label}: FAILED exit {rc} ({secs:.1f} s)")
-    return result("fail", rc, head, tail, reason, whole_run=whole, collection_error=keys.collection_error, **seen)
+        if stopped:
+            reason = f"timed out after {_fmt_s(timeout_s)} s" if stopped == "timeout" else "cancelled"
+            safe_log(log, f"{label}: FAILED ({reason})")
+            return result("fail", None, head, tail, reason, stopped=stopped, whole_run=True, **seen)
+        reason = spec.reason
+        if rc < 0:  # killed by a signal: report it the way a shell would
+            try:
+                signame = signal.Signals(-rc).name
+            except ValueError:
+                signame = f"signal {-rc}"
+            reason = f"killed by {signame}"
+            rc = 128 - rc
+        if rc == 0:
+            safe_log(log, f"{label}: ok ({secs:.1f} s)")
+            return result("ok", 0, head, tail, reason, **seen)
+        if rc == 5 and spec.tool == "pytest":
+            reason = "pytest collected no tests (exit 5)"
+            safe_log(log, f"{label}: skipped ({reason})")
+            return result("skipped", rc, head, tail, reason)
+        if rc == 127 and spec.shell is not None:
+            reason = "command not found (exit 127)"
+        elif rc == 126 and spec.shell is not None:
+            reason = "command not executable (exit 126)"
+        # keys describe the failure only when the tool ended the normal "found problems" way
+        whole = keys.collection_error or not keys.keys or keys.overflow or (spec.tool == "pytest" and rc != 1)
+        safe_log(log, f"{label}: FAILED exit {rc} ({secs:.1f} s)")
+        return result("fail", rc, head, tail, reason, whole_run=whole, collection_error=keys.collection_error, **seen)
 
 
 def _ordered(specs: dict[str, CheckSpec | None]) -> list[str]:

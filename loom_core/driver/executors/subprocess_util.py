@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ExecutorError
+from . import children
 
 RATE_LIMITED = "EXECUTOR_RATE_LIMITED"
 INVALID_MODEL = "EXECUTOR_INVALID_MODEL"
@@ -208,12 +209,23 @@ def run_streaming(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], std
     line goes to ``on_line`` in a reader thread; the log lines it returns are passed to ``log`` on
     the calling thread. Any output (stdout or stderr) counts as activity for the idle timeout.
     Cancel and timeouts stop the whole group (SIGTERM, SIGKILL after ``kill_grace_s``); after a
-    normal exit, leftovers in the group are stopped too. Raises ``FileNotFoundError`` /
+    normal exit, leftovers in the group are stopped too. The child dies with loom (see
+    :mod:`.children`: PDEATHSIG, and a pid file the next driver reaps). Raises ``FileNotFoundError`` /
     ``PermissionError`` when the binary cannot be started.
     """
     proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env),
                             stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=children.preexec())
+    with children.tracked(proc.pid, cwd, name):
+        return _stream(proc, stdin_data=stdin_data, on_line=on_line, log=log, cancel=cancel,
+                       session_timeout_s=session_timeout_s, idle_timeout_s=idle_timeout_s,
+                       kill_grace_s=kill_grace_s, poll_s=poll_s, name=name)
+
+
+def _stream(proc: subprocess.Popen, *, stdin_data: bytes | None, on_line: Callable[[str], list[str]],
+            log: Callable[[str], None], cancel: threading.Event, session_timeout_s: float,
+            idle_timeout_s: float | None, kill_grace_s: float, poll_s: float, name: str) -> RunOutcome:
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()
     last_activity = [time.monotonic()]
     stderr = StreamTail()

@@ -1,0 +1,104 @@
+"""Child processes never outlive a killed loom: kill -9 ``loom run`` while a slow check runs, resume,
+and nothing the first run started survives (PDEATHSIG takes the check's shell at once; the resumed
+driver reaps the rest of its process group from the pid file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loom_core.driver.demo_project import create_demo_project
+from loom_core.driver.executors import children
+from tests.conftest import ROOT, run_loom
+
+
+def alive(pid: int) -> bool:
+    f = children._stat(pid)
+    return bool(f) and f[0] not in ("Z", "X")
+
+
+def group_members(pgid: int) -> list[int]:
+    return children._members(pgid, None)
+
+
+def wait_for(cond, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_kill_9_during_a_slow_check_leaves_no_orphan_after_resume(tmp_path):
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    # the first run's check sleeps (a background and a foreground sleep); the resumed one passes at once
+    slow = (f"echo $$ > {marks}/sh.pid; if [ ! -e {marks}/ran ]; then touch {marks}/ran; "
+            f"sleep 300 & echo $! > {marks}/bg.pid; sleep 300; fi")
+    (proj / ".loom" / "loom.json").write_text(json.dumps({"checks": {"test": slow}}))
+    env = {**os.environ, "LOOM_MAX_SPAWNS": "0"}
+    first = subprocess.Popen([sys.executable, "-m", "loom_core.cli", "run", "--backend", "demo", "--policy", "auto",
+                              "Reject discount percentages outside 0-100 in apply_discount"],
+                             cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sh = None
+    try:
+        assert wait_for(lambda: (marks / "bg.pid").exists() and (marks / "bg.pid").read_text().strip()), \
+            "the slow check never started"
+        sh = int((marks / "sh.pid").read_text())
+        bg = int((marks / "bg.pid").read_text())
+        assert alive(sh) and alive(bg)
+        registry = list((proj / ".loom" / "children").glob("*.json"))
+        assert [json.loads(p.read_text())["pid"] for p in registry] == [sh]
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        # PDEATHSIG: the check's shell dies with loom, not minutes later
+        assert wait_for(lambda: not alive(sh), 5), f"the check's shell {sh} outlived loom"
+        assert alive(bg)  # a grandchild is not covered by PDEATHSIG: the pid file is
+
+        second = run_loom("proceed", cwd=proj, env={"LOOM_MAX_SPAWNS": "0"}, timeout=120)
+        assert second.returncode in (0, 3), second.stdout + second.stderr
+        assert not alive(bg), f"the first run's background sleep {bg} survived the resume"
+        assert group_members(sh) == [], "a process of the killed run's check survived"
+        assert not list((proj / ".loom" / "children").glob("*.json"))
+        assert "stopped 2 process(es) a killed earlier run left behind" in second.stdout
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+        for pid in group_members(sh) if sh else []:
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_pdeathsig_ties_a_child_to_its_thread(tmp_path):
+    """The preexec hook: a child started by a thread of a process that is SIGKILLed dies with it."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import subprocess, sys, threading, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from loom_core.driver.executors import children\n"
+        "def run():\n"
+        "    p = subprocess.Popen(['sleep', '300'], start_new_session=True, preexec_fn=children.preexec())\n"
+        "    print(p.pid, flush=True)\n"
+        "    p.wait()\n"
+        "threading.Thread(target=run).start()\n"
+        "time.sleep(300)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    assert alive(pid)
+    parent.kill()
+    parent.wait(10)
+    ok = wait_for(lambda: not alive(pid), 5)
+    if not ok:
+        os.kill(pid, signal.SIGKILL)
+    assert ok, "the child outlived its parent"
