@@ -88,7 +88,7 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
         _echo_json(st)
         return
     if not st["task_id"]:
-        typer.echo(f"no active task in {st['project']}")
+        typer.echo(f"LOST: {st['lost']}" if st.get("lost") else f"no active task in {st['project']}")
         return
     lines = [f"project: {st['name']}  ({st['project']})",
              f"task:    {st['task_id']} — {st['task_short'] or st['task']}"]
@@ -143,7 +143,7 @@ def gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would 
             st = project_status(project, now)
         except Exception:  # an unreadable store: keep the work rather than guess
             return True
-        if st.get("state") == "in_progress":
+        if st.get("state") == "in_progress" or st.get("status") == "lost":
             return True
         if st.get("state") and st.get("verdict") == "accepted" and st.get("task_id"):
             import pygit2
@@ -183,7 +183,7 @@ def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         if "raw" in r:
             typer.echo(r["raw"])
             continue
-        label = (r.get("task_short") or r.get("task") or "")[:72]
+        label = str(r.get("task_short") or r.get("task") or "")[:72]
         typer.echo(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  [{r.get('status')}/{r.get('verdict')}]"
                    f"  {label}")
 
@@ -366,8 +366,9 @@ def _require_task(proj: Path) -> None:
     from .driver.status import project_status
     from .errors import NoActiveTask
 
-    if not project_status(proj, _now()).get("task_id"):
-        raise NoActiveTask(f"no active task in {proj} (start one with 'loom run')")
+    st = project_status(proj, _now())
+    if not st.get("task_id"):
+        raise NoActiveTask(st.get("lost") or f"no active task in {proj} (start one with 'loom run')")
 
 
 def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool):

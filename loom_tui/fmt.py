@@ -38,4 +38,4 @@ def fmt_age(seconds: float | None) -> str:
 # one palette for status badges and cells, shared by the fleet and the project view
 STATUS_STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
                 "paused": "bold yellow", "stopped": "bold yellow", "accepted": "green", "rejected": "yellow", "abandoned": "red",
-                "failed_force_closed": "red", "unavailable": "red", "idle": "dim", "archived": "bold blue"}
+                "failed_force_closed": "red", "unavailable": "red", "lost": "bold white on red", "idle": "dim", "archived": "bold blue"}

@@ -76,6 +76,12 @@ class Engine:
     def close(self) -> None:
         self.store.close()
 
+    def _no_task(self) -> NoActiveTask:
+        from ..store.slot import lost_task
+
+        lost = lost_task(self.project)
+        return NoActiveTask(lost or f"no active task in {self.project}", code="TASK_STATE_LOST" if lost else None)
+
     def rotate(self, *, reason: str = "auto-rotate", force: bool = False) -> Path | None:
         """Archive the slot's task into .loom/history and reopen an empty store."""
         from ..store.archive import archive
@@ -137,7 +143,13 @@ class Engine:
         event = Create(task=task, task_id=task_id,
                        driver_state_id=dsid, project_dir=str(self.project),
                        gate_policies=dict(gate_policies or {}), initial_decisions=dict(initial_decisions or {}))
-        return self._transact(event, [key], bundle=self._bundle, now=probe_now)
+        resp = self._transact(event, [key], bundle=self._bundle, now=probe_now)
+        task_id = self.store.state().pipeline.get("task_id")
+        if task_id:
+            from ..store.slot import mark
+
+            mark(self.project, task_id)
+        return resp
 
     def _mint_task_id(self, task: str, today: str) -> tuple[str, str]:
         """A fresh driver_state_id and the task id derived from it, never one the project's history holds
@@ -165,7 +177,7 @@ class Engine:
     def recover(self, choice: str, recovery_id: str | None = None) -> Response:
         state = self.state()
         if not state.exists:
-            raise NoActiveTask(f"no active task in {self.project}")
+            raise self._no_task()
         rid = recovery_id or f"rec-{uuid.uuid4()}"
         dsid = state.pipeline["driver_state_id"]
         return self._transact(Recover(choice, rid), [f"recovery:{dsid}:{choice}:{rid}"])
@@ -174,7 +186,7 @@ class Engine:
         """Resume: re-shuttle pending runs / re-ask an open gate without ticking, else tick."""
         state = self.state()
         if not state.exists:
-            raise NoActiveTask(f"no active task in {self.project}")
+            raise self._no_task()
         d = fsm.resume_directive(self.bundle_for(state), state)
         if d is not None:
             return Response({"directive": d.to_wire()}, d, replayed=False)

@@ -74,9 +74,14 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     in progress (a walk of the sandbox, so surfaces polling many projects leave it off)."""
     project = Path(project).resolve()
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
-    if store is None and not dbmod.state_path(project).exists():
-        return out
-    out = _project_status(project, now, out, stall_after_min, store)
+    if store is not None or dbmod.state_path(project).exists():
+        out = _project_status(project, now, out, stall_after_min, store)
+    if not out["task_id"]:
+        from ..store.slot import lost_task
+
+        lost = lost_task(project)
+        if lost:
+            out.update(status="lost", lost=lost)
     if with_sandbox and out.get("state") == "in_progress":
         out["sandbox"], out["sandbox_bytes"] = sandbox_disk(project)
     return out

@@ -114,7 +114,7 @@ class FleetScreen(Screen):
         counts = {"running": 0, "need you": 0, "finished": 0, "idle": 0}
         for r in rows:
             s = r.get("status")
-            if s in ("parked", "stalled", "stopped", "unavailable"):
+            if s in ("parked", "stalled", "stopped", "lost", "unavailable"):
                 counts["need you"] += 1
             elif s == "running":
                 counts["running"] += 1

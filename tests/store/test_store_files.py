@@ -150,3 +150,37 @@ def test_the_store_refuses_a_foreign_database_before_any_write(project, foreign)
         project_status(project, NOW)
     assert _digest(foreign) == before
     assert not os.path.exists(str(foreign) + "-wal")
+
+
+# ------------------------------------------------------------------ point 10: a deleted -wal after a kill
+CREATE_AND_DIE = textwrap.dedent("""
+    import os, sys
+    from loom_core.bundles.spec import BUNDLE
+    from loom_core.driver.engine import Engine
+    e = Engine(sys.argv[1], bundle=BUNDLE)
+    e.create("spec the login limiter")
+    os._exit(0)  # like kill -9: no close, no checkpoint; the task lives only in state.db-wal
+""")
+
+
+def test_a_task_lost_with_its_wal_file_is_reported_not_shown_as_an_empty_slot(project):
+    proc = subprocess.run([sys.executable, "-c", CREATE_AND_DIE, str(project)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    wal = project / ".loom" / "state.db-wal"
+    assert wal.stat().st_size > 0
+    assert project_status(project, NOW)["task_id"] is not None
+    wal.unlink()
+    (project / ".loom" / "state.db-shm").unlink(missing_ok=True)
+    st = project_status(project, NOW)
+    assert st["task_id"] is None and st["status"] == "lost" and "state.db-wal" in st["lost"]
+    out = cli("status", cwd=project)
+    assert out.returncode == 0 and out.stdout.startswith("LOST: the state of task t-") and "no active task" not in out.stdout
+    resumed = cli("proceed", "--backend", "demo", cwd=project)
+    assert resumed.returncode == 1 and "was lost" in resumed.stderr, resumed.stderr
+    # a new task clears it; an archived task is not lost
+    e = Engine(project, bundle=BUNDLE)
+    e.create("another")
+    e.rotate(force=True)
+    e.close()
+    assert project_status(project, NOW)["status"] == "idle"
