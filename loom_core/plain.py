@@ -7,6 +7,7 @@ except the gate view, which shows the exact agent output being approved and the 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -83,14 +84,53 @@ def sandbox_diff(project: Path) -> str:
     return diff(project)
 
 
+_WORK_REF = re.compile(r"\.loom/work/([\w.-]+)")
+
+
+def work_file(project: Path, name: str) -> Path | None:
+    """Absolute path of the task's ``.loom/work/<name>``: in the sandbox, or the project when in place."""
+    from .driver.readmodel import work_dirs
+
+    try:
+        dirs = work_dirs(Path(project))
+    except Exception:  # noqa: BLE001 - a damaged sandbox: fall back to the project
+        dirs = []
+    for d in (*dirs, Path(project) / ".loom" / "work"):
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def resolve_work_refs(message: str, project: Path) -> tuple[str, list[Path]]:
+    """The gate message with each ``.loom/work/<file>`` it names made absolute (the file lives in the
+    sandbox, not in the project), and the files found."""
+    found: list[Path] = []
+
+    def absolute(m: re.Match) -> str:
+        path = work_file(project, m.group(1))
+        if path is None:
+            return m.group(0)
+        found.append(path)
+        return str(path)
+
+    return _WORK_REF.sub(absolute, message or ""), found
+
+
 def show_gate(console: Console, project: Path, outcome: Any) -> None:
     console.print()
-    console.print(Panel(escape(outcome.message), title=f"[bold yellow]⏸ gate '{outcome.gate}'[/] — your decision",
+    message, files = resolve_work_refs(outcome.message, project)
+    console.print(Panel(escape(message), title=f"[bold yellow]⏸ gate '{outcome.gate}'[/] — your decision",
                         border_style="yellow"))
+    shown = set()
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        shown.add(text.strip())
+        cut = f"\n… ({len(text) - 6000} more characters in {path})" if len(text) > 6000 else ""
+        console.print(Panel(escape(text[:6000] + cut), title=escape(f"{path.name} — {path}"), border_style="dim"))
     from .driver.readmodel import gate_view
 
     view = gate_view(project)
-    if view and view.get("output"):
+    if view and view.get("output") and view["output"].strip() not in shown:
         console.print(Panel(escape(view["output"][-6000:]), title=f"output of {view['agent']} (what you approve)",
                             border_style="dim"))
 
@@ -130,6 +170,8 @@ def print_outcome(console: Console, result: Any, project: Path, *, interactive_h
             console.print(f"[dim]your checked-out branch is untouched; inspect with: git log loom/{o.task_id}[/]")
     elif o.kind == "paused":
         console.print(f"[bold yellow]parked at gate '{o.gate}'[/] — a human decision is required.")
+        for path in resolve_work_refs(o.message or "", project)[1]:
+            console.print(f"to read first: {escape(str(path))}")
         console.print(f"answer with: [bold]loom answer accept[/] or [bold]loom answer reject --note \"…\"[/]"
                       f" (in {project}), then [bold]loom proceed[/]")
     elif o.kind == "parked":

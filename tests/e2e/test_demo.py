@@ -154,3 +154,35 @@ def test_spawn_cap_stops_a_runaway_flow(tmp_path, sandboxes):
     assert st["state"] == "in_progress"  # the task is kept, not failed: proceed continues it
     proc = run_loom("proceed", cwd=target, env={**sandboxes, "LOOM_MAX_SPAWNS": "0"}, timeout=120)
     assert proc.returncode == 0 and "done — accepted" in proc.stdout
+
+
+def test_plan_gate_in_plain_mode_shows_the_plan_not_a_missing_relative_path(tmp_path, sandboxes, monkeypatch):
+    import re
+    import tempfile
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from loom_core.driver.readmodel import gate_view
+    from loom_core.driver.runner import demo_task
+    from loom_core.plain import show_gate
+
+    proj = tmp_path / "app"
+    create_demo_project(proj)
+    proc = run_loom("run", demo_task(), "--backend", "demo", "--policy", "demo-gates", cwd=proj, env=sandboxes)
+    assert proc.returncode == 3 and "parked at gate 'gate-plan'" in proc.stdout, proc.stdout + proc.stderr
+    assert not (proj / ".loom" / "work" / "plan.md").exists()  # the plan lives in the sandbox
+    found = re.search(r"to read first: (\S+)", proc.stdout)
+    assert found, proc.stdout
+    plan = Path(found.group(1))
+    assert plan.is_absolute() and plan.name == "plan.md" and plan.is_file()
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # this process finds the sandbox under the test's TMPDIR
+    view = gate_view(proj)
+    console = Console(record=True, width=400)
+    show_gate(console, proj, SimpleNamespace(gate=view["gate"], message=view["message"]))
+    shown = console.export_text()
+    assert str(plan) in shown and "(.loom/work/plan.md)" not in shown
+    first = next(line for line in plan.read_text().splitlines() if line.strip())
+    assert first.strip() in shown  # the plan itself is printed
