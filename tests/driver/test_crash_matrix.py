@@ -98,3 +98,79 @@ def test_crash_matrix(tmp_path):
             diff = [k for k in expected if not k.startswith("_") and expected[k] != fp[k]]
             failures.append(f"#{n} ({point}): final state differs in {diff}")
     assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------- file effects
+
+DEMO_TASK = "Reject discount percentages outside 0-100 in apply_discount"
+
+
+def _loom(project: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOM_CRASH")}
+    if crash:
+        env["LOOM_CRASH_AT"] = crash
+    return subprocess.run([sys.executable, "-m", "loom_core.cli", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _demo(path: Path) -> Path:
+    from loom_core.driver.demo_project import create_demo_project
+
+    create_demo_project(path)
+    return path
+
+
+def _branch(project: Path) -> dict[str, str]:
+    from tests.support.git import branch_files
+
+    names = subprocess.run(["git", "branch", "--list", "loom/*", "--format=%(refname:short)"], cwd=project,
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert len(names) == 1, names
+    return branch_files(project, names[0])
+
+
+def _agents(project: Path) -> list[tuple]:
+    conn = sqlite3.connect(project / ".loom" / "state.db")
+    try:
+        return {"records": conn.execute("SELECT agent, phase FROM agent_records ORDER BY seq").fetchall(),
+                "verdicts": conn.execute("SELECT agent, iteration, verdict, blocking_issues FROM agent_verdicts "
+                                         "ORDER BY id").fetchall(),
+                "pipeline": conn.execute("SELECT status, verdict, files_modified, files_created "
+                                         "FROM pipeline_state").fetchall()}
+    finally:
+        conn.close()
+
+
+def test_a_kill_inside_an_agents_file_effects_resumes_to_the_uninterrupted_result(tmp_path):
+    """kill -9 after the implementer wrote its fix but before its result was delivered, and in the middle of
+    writing the file (0 bytes on disk), in both implementation rounds of the demo task; `loom proceed` then
+    ends exactly as an uninterrupted run: same agent runs and verdicts, same branch content."""
+    base = _demo(tmp_path / "base")
+    clean = _loom(base, "run", "--backend", "demo", "--policy", "auto", DEMO_TASK)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    expected_branch, expected_run = _branch(base), _agents(base)
+    assert "raise ValueError" in expected_branch["shop/pricing.py"]
+    assert sum(1 for a, _ in expected_run["records"] if a == "implementer") == 2  # a half fix, then the full one
+
+    # the implementer is the 6th and 13th spawn, its results the 5th and 9th delivery
+    points = ["demo-wrote:1", "demo-wrote:2", "demo-mid-write:1", "demo-mid-write:2", "spawn-end:6",
+              "spawn-end:13", "before-deliver:5", "before-deliver:9"]
+
+    def crash_then_resume(point: str) -> str | None:
+        proj = _demo(tmp_path / point.replace(":", "-"))
+        first = _loom(proj, "run", "--backend", "demo", "--policy", "auto", DEMO_TASK, crash=point)
+        if first.returncode != -9:
+            return f"{point}: expected SIGKILL, got rc={first.returncode}: {first.stdout[-600:]}{first.stderr[-600:]}"
+        second = _loom(proj, "proceed")
+        if second.returncode != 0:
+            return f"{point}: resume failed rc={second.returncode}: {second.stdout[-1500:]}{second.stderr[-600:]}"
+        got_run, got_branch = _agents(proj), _branch(proj)
+        if got_run != expected_run:
+            return f"{point}: the resumed run differs: {got_run} != {expected_run}"
+        if got_branch != expected_branch:
+            return f"{point}: the branch differs: {got_branch.get('shop/pricing.py')!r}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failures = [f for f in pool.map(crash_then_resume, points) if f]
+    assert not failures, "\n".join(failures)

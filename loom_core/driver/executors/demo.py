@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...kernel.ids import slug
 from ...kernel.types import Intent
+from ..crash import crashpoint
 from . import ExecResult, Usage
 
 LABEL = "demo (offline, scripted)"
@@ -161,7 +162,10 @@ class DemoExecutor:
                                   lambda m: m.group(1) + fix, text, count=1, flags=re.S)
                 if not n:
                     return "## Report\nCould not find `apply_discount` to edit; no change made.\n"
-                path.write_text(text, encoding="utf-8")
+                with open(path, "w", encoding="utf-8") as fh:  # truncated here: a kill now leaves 0 bytes
+                    crashpoint("demo-mid-write")
+                    fh.write(text)
+                crashpoint("demo-wrote")
             log(f"edited {PRICING}: {what}")
             return f"## Report\n- Edited `{PRICING}`: {what}.\n- Tests: existing suite unchanged.\n"
         from ...errors import ExecutorError
