@@ -115,8 +115,9 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
             lines.append(f"sandbox: {_size(st['sandbox_bytes'])} at {st['sandbox']}")
     t = st["tokens"]
     cost = f"${st['cost_usd']:.4f}" if st["cost_usd"] is not None else "n/a"
-    lines.append(f"spawns:  {st['spawns']}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
-                 f"cost: {cost}   elapsed: {st['elapsed']}")
+    failed = f" (+{st['failed_attempts']} failed attempt(s))" if st.get("failed_attempts") else ""
+    lines.append(f"spawns:  {st['spawns']}{failed}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
+                 f"turns: {st.get('turns', 0)}   cost: {cost}   elapsed: {st['elapsed']}")
     typer.echo("\n".join(lines))
 
 
@@ -376,16 +377,21 @@ def _drive_plain(project: Path, runner_call, *, interactive: bool, as_json: bool
     from rich.console import Console
 
     from . import plain
+    from .driver.drive import UsageTotal
     from .driver.runner import TaskRunner
 
     # piped or logged output is never hard-wrapped (lines stay greppable)
     console = Console(stderr=as_json, highlight=False, soft_wrap=not plain.is_tty())
     sink = plain.PlainSink(console)
     runner, result = runner_call(sink)
+    total = UsageTotal()
+    total.merge(result.outcome.usage)
     while result.outcome.kind == "paused" and interactive:
         decision, note = plain.ask_gate(console, project, result.outcome)
         runner.answer(decision, note)
         result = TaskRunner(project, runner.opts, sink=sink).proceed()
+        total.merge(result.outcome.usage)
+    result.outcome.usage = total  # the drive total covers every drive this command made, gates between
     if as_json:
         typer.echo(plain.outcome_json(result))
     else:

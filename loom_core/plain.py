@@ -162,7 +162,8 @@ def print_outcome(console: Console, result: Any, project: Path, *, interactive_h
     o = result.outcome
     u = o.usage
     cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
-    usage = f"{u.spawns} spawn(s), {u.tokens_in} in / {u.tokens_out} out tokens{cost}"
+    failed = f" (+{u.failed} failed attempt(s))" if u.failed else ""
+    usage = f"{u.spawns} spawn(s){failed}, {u.tokens_in} in / {u.tokens_out} out tokens, {u.turns} turn(s){cost}"
     if o.kind == "complete":
         color = "green" if o.verdict == "accepted" else "red"
         console.print(f"[bold {color}]done — {o.verdict}[/]: {escape(o.summary)}")

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import ConfigError, ExecutorError
 from ..kernel.types import Intent
-from .executors import ExecResult
+from .executors import ExecResult, failed_usage, usage_dict
 
 KNOWN = {
     "demo": "demo (offline, scripted)",
@@ -311,6 +311,9 @@ class Dispatcher:
                     more = i + 1 < len(chain)
                     attempts.append({"backend": route.backend, "model": route.model, "code": exc.code,
                                      "error": str(exc)[:300]})
+                    billed = failed_usage(exc)
+                    if billed is not None:  # a failed attempt is counted with the run's usage
+                        attempts[-1]["usage"] = usage_dict(billed)
                     if exc.code in FALLBACK_CODES and more:
                         log(f"backend for '{intent.agent}' failed ({exc.code}) [{route.label}] — falling back to "
                             f"{chain[i + 1].label}")

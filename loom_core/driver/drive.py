@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,7 +20,7 @@ from ..kernel.types import AgentResult, Directive, Intent
 from .crash import crashpoint
 from .engine import Engine, Response
 from .events import EngineEvent, EventSink, NullSink
-from .executors import ExecResult, Executor
+from .executors import ExecResult, Executor, failed_usage, usage_dict
 
 PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL",
              "EXECUTOR_AUTH_FAILED", "NO_BACKEND_RESOLVED", "EXECUTOR_NOT_FOUND", "EXECUTOR_READ_ONLY_ROLE"}
@@ -27,22 +28,40 @@ PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TR
 
 @dataclass
 class UsageTotal:
+    """What a drive consumed: delivered spawns plus every failed or stopped attempt (billed all the same)."""
+
     spawns: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached: int = 0
     cache_write: int = 0
     cost_usd: float | None = None
+    turns: int = 0
+    failed: int = 0  # attempts that ended in an error (their usage is in the figures above)
 
     def add(self, r: ExecResult) -> None:
-        u = r.usage
         self.spawns += 1
-        self.tokens_in += u.tokens_in
-        self.tokens_out += u.tokens_out
-        self.tokens_cached += u.tokens_cached
-        self.cache_write += u.cache_write
-        if u.cost_usd is not None:
-            self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
+        self._add(usage_dict(r.usage))
+
+    def add_failed(self, usage: dict[str, Any]) -> None:
+        self.failed += 1
+        self._add(usage)
+
+    def _add(self, u: dict[str, Any]) -> None:
+        self.tokens_in += int(u.get("tokens_in") or 0)
+        self.tokens_out += int(u.get("tokens_out") or 0)
+        self.tokens_cached += int(u.get("tokens_cached") or 0)
+        self.cache_write += int(u.get("cache_write") or 0)
+        self.turns += int(u.get("num_turns") or 0)
+        if u.get("cost_usd") is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + float(u["cost_usd"])
+
+    def merge(self, other: UsageTotal) -> None:
+        """Add another drive's total (a plain-mode run that answers gates drives several times)."""
+        self.spawns += other.spawns
+        self.failed += other.failed
+        self._add({"tokens_in": other.tokens_in, "tokens_out": other.tokens_out, "tokens_cached": other.tokens_cached,
+                   "cache_write": other.cache_write, "num_turns": other.turns, "cost_usd": other.cost_usd})
 
 
 @dataclass
@@ -90,6 +109,7 @@ class Driver:
         self.redactor = Redactor.from_environment()
         self._spawned: set[str] = set()
         self.usage = UsageTotal()
+        self._usage_lock = threading.Lock()
         st = engine.state()
         self._seen_verdicts = len(st.verdicts)
         self._seen_findings: set[str] = set(st.findings)
@@ -205,7 +225,9 @@ class Driver:
         except ExecutorError as exc:
             exc.message = redact(exc.message)
             exc.args = (exc.message,)
+            self._bill_failed(full, _failed_attempts(exc, intent.model, started))
             raise
+        self._bill_failed(full, list(result.attempts))  # fallback attempts that failed before this one
         crashpoint("spawn-end")  # the agent's file effects are done, its result not yet delivered
         result.output = redact(result.output)
         full = replace(full, prompt=redact(result.prompt or full.prompt))
@@ -218,6 +240,24 @@ class Driver:
                   tokens_out=result.usage.tokens_out, cost_usd=result.usage.cost_usd,
                   duration_ms=result.usage.duration_ms)
         return result
+
+    def _bill_failed(self, intent: Intent, attempts: list[dict[str, Any]]) -> None:
+        """Count failed attempts in the drive's total and keep each as a transcript row of its own
+        (``<run id>#failed-…``, usage marked ``failed``), so the task's figures include them too."""
+        redact = self.redactor.redact
+        for a in attempts:
+            usage = dict(a.get("usage") or {})
+            with self._usage_lock:
+                self.usage.add_failed(usage)
+            try:
+                self.engine.store.save_transcript({
+                    "agent_run_id": f"{intent.agent_run_id}#failed-{uuid.uuid4().hex[:8]}", "agent": intent.agent,
+                    "phase": intent.phase, "model": a.get("model") or intent.model, "prompt": redact(intent.prompt),
+                    "output": redact(f"[{a.get('code')}] {a.get('error') or ''}"),
+                    "usage": {**usage, "failed": True, "code": a.get("code")}, "cost_usd": usage.get("cost_usd"),
+                    "duration_ms": usage.get("duration_ms"), "recorded_at": self.engine.clock.now()})
+            except LoomError as exc:  # best effort, like every transcript
+                self.emit("notice", message=f"transcript of a failed attempt not saved: {exc}")
 
     def _record_transcript(self, intent: Intent, r: ExecResult) -> None:
         try:
@@ -254,7 +294,8 @@ class Driver:
                 out = []
                 for i in intents:
                     r = results[i.agent_run_id]
-                    self.usage.add(r)
+                    with self._usage_lock:
+                        self.usage.add(r)
                     out.append(AgentResult(i.agent_run_id, r.output, tuple(r.files_modified), tuple(r.files_created),
                                            r.usage.tokens_in, r.usage.tokens_out, r.usage.tokens_cached,
                                            harness_findings=tuple(r.findings)))
@@ -268,3 +309,17 @@ class Driver:
                                recovery_options=["retry-failed", "cancel-pending", "abandon"])
             self.emit("notice", message=f"spawn failed ({err.code}): {err}; retrying ({failures}/"
                                         f"{self.opts.max_executor_retries})")
+
+
+def _failed_attempts(exc: ExecutorError, model: str, started: float) -> list[dict[str, Any]]:
+    """The attempts a failed spawn made: the fallback chain's record when there was one (its last entry
+    is this failure), else this one attempt with whatever usage its executor reported."""
+    chain = exc.detail.get("attempts")
+    if isinstance(chain, list) and chain:
+        return [a for a in chain if isinstance(a, dict)]
+    billed = failed_usage(exc)
+    usage = usage_dict(billed) if billed is not None else {}
+    usage.setdefault("duration_ms", None)
+    if usage["duration_ms"] is None:
+        usage["duration_ms"] = int((time.monotonic() - started) * 1000)
+    return [{"model": model, "code": exc.code, "error": str(exc)[:300], "usage": usage}]

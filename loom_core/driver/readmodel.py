@@ -116,7 +116,8 @@ def gate_view(project: Path) -> dict[str, Any] | None:
             "SELECT t.agent, t.output, t.agent_run_id FROM transcripts t JOIN agent_records r "
             "ON r.agent_run_id = t.agent_run_id WHERE r.output_kind = 'nonreview' "
             "ORDER BY r.seq DESC LIMIT 1").fetchone() or conn.execute(
-            "SELECT agent, output, agent_run_id FROM transcripts ORDER BY recorded_at DESC, rowid DESC "
+            "SELECT agent, output, agent_run_id FROM transcripts WHERE json_extract(usage, '$.failed') IS NULL "
+            "ORDER BY recorded_at DESC, rowid DESC "
             "LIMIT 1").fetchone()
         return pua, blockers, last
 

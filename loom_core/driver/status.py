@@ -55,6 +55,13 @@ def driver_alive(project: Path | str) -> bool:
 
 
 RESUME = "loom proceed"
+# cost and turns of every attempt; tokens of failed attempts (the kernel's counters hold the delivered ones)
+_FAILED = "json_extract(usage, '$.failed')"
+USAGE_SQL = ("SELECT sum(cost_usd), count(cost_usd), "
+             + ", ".join(f"sum(CASE WHEN {_FAILED} THEN coalesce(json_extract(usage, '$.{k}'), 0) ELSE 0 END)"
+                         for k in ("tokens_in", "tokens_out", "tokens_cached"))
+             + f", sum(coalesce(json_extract(usage, '$.num_turns'), 0)), sum(CASE WHEN {_FAILED} THEN 1 ELSE 0 END) "
+             "FROM transcripts")
 
 
 def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
@@ -100,7 +107,7 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
             return out
         book = store.bookkeeping()
         last_tick = store.conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
-        cost = store.conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
+        cost = store.conn.execute(USAGE_SQL).fetchone()
     p, c, d = st.pipeline, st.counters, st.driver
     flow = d.get("flow_name")
     pua = d.get("pending_user_answer")
@@ -138,8 +145,10 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         "gate": pua["gate"] if pua else None, "gate_event_id": pua["gate_event_id"] if pua else None,
         "gate_message": pua["message"] if pua else None,
         "pending": pending, "spawns": c.get("agents_count", 0),
-        "tokens": {"in": c.get("total_tokens_in", 0), "out": c.get("total_tokens_out", 0),
-                   "cached": c.get("total_tokens_cached", 0)},
+        "tokens": {"in": c.get("total_tokens_in", 0) + int(cost[2] or 0),
+                   "out": c.get("total_tokens_out", 0) + int(cost[3] or 0),
+                   "cached": c.get("total_tokens_cached", 0) + int(cost[4] or 0)},
+        "turns": int(cost[5] or 0), "failed_attempts": int(cost[6] or 0),
         "cost_usd": round(cost[0], 6) if cost and cost[1] else None,
         "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": round(elapsed, 3),
         "elapsed": _age(elapsed), "stalled": stalled, "ticks": book["tick_seq"],
@@ -187,5 +196,5 @@ def _facts(conn):
         "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
         "WHERE severity = 'blocking' AND status = 'open'")}
     last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
-    cost = conn.execute("SELECT sum(cost_usd), count(cost_usd) FROM transcripts").fetchone()
+    cost = conn.execute(USAGE_SQL).fetchone()
     return s, {"tick_seq": d["tick_seq"]}, last_tick, cost

@@ -120,7 +120,8 @@ class RunInspector(Screen):
         if d.get("running"):
             head.append("  ▶ running", style="bold green")
         u = d.get("usage") or {}
-        head.append(f"\n{token_line(u.get('tokens_in'), u.get('tokens_out'), u.get('tokens_cached'))}"
+        turns = f" · {u['num_turns']} turn(s)" if u.get("num_turns") else ""
+        head.append(f"\n{token_line(u.get('tokens_in'), u.get('tokens_out'), u.get('tokens_cached'))}{turns}"
                     f" · {fmt_ms(d.get('duration_ms'))}", style="dim")
         if d.get("cost_usd") is not None:
             head.append(f" · ${d['cost_usd']:.4f}", style="dim")

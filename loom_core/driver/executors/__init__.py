@@ -22,6 +22,19 @@ class Usage:
     duration_ms: int | None = None
 
 
+def usage_dict(u: Usage) -> dict:
+    """A spawn attempt's usage as stored with a transcript or a fallback attempt."""
+    return {"tokens_in": u.tokens_in, "tokens_out": u.tokens_out, "tokens_cached": u.tokens_cached,
+            "cache_write": u.cache_write, "cost_usd": u.cost_usd, "num_turns": u.num_turns,
+            "duration_ms": u.duration_ms}
+
+
+def failed_usage(exc: Exception) -> Usage | None:
+    """What a failed or stopped attempt consumed, when its executor could tell (``detail["usage"]``)."""
+    u = getattr(exc, "detail", {}).get("usage")
+    return u if isinstance(u, Usage) else None
+
+
 @dataclass
 class ExecResult:
     output: str

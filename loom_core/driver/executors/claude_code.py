@@ -331,6 +331,7 @@ class ClaudeCodeExecutor:
             raise ExecutorError(f"{intent.agent}: Claude Code printed no result event: {excerpt(streams)}",
                                 code="EXECUTOR_OUTPUT_INVALID", **detail)
 
+        detail["usage"] = _usage(env, elapsed)  # a failed session is billed too: its usage travels with the error
         result = env.get("result")
         status = env.get("api_error_status")
         status = status if isinstance(status, int) else None
@@ -352,14 +353,17 @@ class ClaudeCodeExecutor:
             raise ExecutorError(f"{intent.agent}: Claude Code result event has no string `result`: "
                                 f"{excerpt(streams)}", code="EXECUTOR_OUTPUT_INVALID", **detail)
 
-        u = env.get("usage") if isinstance(env.get("usage"), dict) else {}
-        cost = env.get("total_cost_usd")
-        usage = Usage(tokens_in=_int(u.get("input_tokens")), tokens_out=_int(u.get("output_tokens")),
-                      tokens_cached=_int(u.get("cache_read_input_tokens")),
-                      cache_write=_int(u.get("cache_creation_input_tokens")),
-                      cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
-                      num_turns=_int(env["num_turns"]) if env.get("num_turns") is not None else None,
-                      duration_ms=_int(env["duration_ms"]) if env.get("duration_ms") is not None
-                      else int(elapsed * 1000))
+        usage = detail["usage"]
         return ExecResult(output=result, files_modified=tuple(tr.modified), files_created=tuple(tr.created),
                           usage=usage, model=tr.model())
+
+
+def _usage(env: dict, elapsed: float) -> Usage:
+    u = env.get("usage") if isinstance(env.get("usage"), dict) else {}
+    cost = env.get("total_cost_usd")
+    return Usage(tokens_in=_int(u.get("input_tokens")), tokens_out=_int(u.get("output_tokens")),
+                 tokens_cached=_int(u.get("cache_read_input_tokens")),
+                 cache_write=_int(u.get("cache_creation_input_tokens")),
+                 cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+                 num_turns=_int(env["num_turns"]) if env.get("num_turns") is not None else None,
+                 duration_ms=_int(env["duration_ms"]) if env.get("duration_ms") is not None else int(elapsed * 1000))

@@ -542,22 +542,26 @@ class HarnessExecutor:
             if self.kind == "aider":
                 _remove_new_artefacts(top, artefacts_before)
             shutil.rmtree(scratch, ignore_errors=True)
-        if run.stopped:
-            raise stopped_error(run.stopped, who, intent.agent, session_timeout_s=self.session_timeout_s,
-                                idle_timeout_s=self.idle_timeout_s)
-        modified, created = _changes(before, _snapshot(root))
-        bare_model = model.split("/", 1)[1] if "/" in model and model.startswith(
-            MODEL_PREFIX[self.kind][self.family]) else model
-        if isinstance(tr, _AiderRun):
-            result = self._finish_aider(intent, tr, run.returncode, run.stderr, run.elapsed, history)
-            for rel in tr.applied:
-                if rel not in modified and rel not in created and (root / rel).is_file():
-                    modified.append(rel)
-        else:
-            result = self._finish_opencode(intent, tr, run.returncode, run.stderr, run.elapsed)
-            for rel in tr.touched:
-                if rel not in modified and rel not in created and (root / rel).is_file():
-                    modified.append(rel)
+        try:
+            if run.stopped:
+                raise stopped_error(run.stopped, who, intent.agent, session_timeout_s=self.session_timeout_s,
+                                    idle_timeout_s=self.idle_timeout_s)
+            modified, created = _changes(before, _snapshot(root))
+            bare_model = model.split("/", 1)[1] if "/" in model and model.startswith(
+                MODEL_PREFIX[self.kind][self.family]) else model
+            if isinstance(tr, _AiderRun):
+                result = self._finish_aider(intent, tr, run.returncode, run.stderr, run.elapsed, history)
+                for rel in tr.applied:
+                    if rel not in modified and rel not in created and (root / rel).is_file():
+                        modified.append(rel)
+            else:
+                result = self._finish_opencode(intent, tr, run.returncode, run.stderr, run.elapsed)
+                for rel in tr.touched:
+                    if rel not in modified and rel not in created and (root / rel).is_file():
+                        modified.append(rel)
+        except ExecutorError as exc:  # a failed or stopped session is billed too
+            exc.detail.setdefault("usage", tr.usage(run.elapsed))
+            raise
         result.files_modified = tuple(modified)
         result.files_created = tuple(created)
         result.model = result.model or bare_model or None

@@ -89,16 +89,18 @@ class ToolLoopExecutor:
         used_model = model
         for turn in range(1, self.max_turns + 1):
             if cancel.is_set():
-                raise ExecutorError("cancelled", code="EXECUTOR_ABORTED")
+                raise _billed(ExecutorError("cancelled", code="EXECUTOR_ABORTED"), usage, cost, turn - 1, started)
             try:
                 reply = provider.chat(model=model, system=system, messages=messages, tools=tools.specs(),
                                       max_tokens=intent.extras.get("max_tokens", self.max_tokens),
                                       idempotency_key=f"{intent.agent_run_id}-t{turn}", cancel=cancel)
             except ProviderBadRequest as exc:
                 if not (turn == 1 and self.read_only and self.single_shot is not None and _no_tool_support(exc)):
-                    raise
+                    raise _billed(exc, usage, cost, turn - 1, started) from None
                 log(f"{model} takes no tools ({str(exc)[:120]}) — one plain call without the read tools")
                 return self.single_shot.execute(intent, cancel, log)
+            except ExecutorError as exc:
+                raise _billed(exc, usage, cost, turn - 1, started) from None
             used_model = reply.model or used_model
             u = reply.usage
             usage.tokens_in += u.tokens_in
@@ -126,8 +128,17 @@ class ToolLoopExecutor:
                 call, content, failed = results[-1]
                 results[-1] = (call, content + LAST_TURN_NOTE, failed)
             messages.extend(provider.tool_result_message(results))
-        raise ExecutorError(f"{intent.agent} did not finish within {self.max_turns} tool turns",
-                            code="EXECUTOR_TURN_LIMIT")
+        raise _billed(ExecutorError(f"{intent.agent} did not finish within {self.max_turns} tool turns",
+                                    code="EXECUTOR_TURN_LIMIT"), usage, cost, self.max_turns, started)
+
+
+def _billed(exc: ExecutorError, usage: Usage, cost: float | None, turns: int, started: float) -> ExecutorError:
+    """The error, carrying what the turns before it consumed (a failed session costs money too)."""
+    if turns and "usage" not in exc.detail:
+        usage.num_turns, usage.cost_usd = turns, cost
+        usage.duration_ms = int((time.monotonic() - started) * 1000)
+        exc.detail["usage"] = usage
+    return exc
 
 
 def _no_tool_support(exc: ProviderBadRequest) -> bool:
