@@ -230,6 +230,7 @@ def _store_path(proj: Path, task: str | None) -> Path:
     from .store.archive import find_archive
 
     live = dbmod.state_path(proj)
+    dbmod.check_kind(live)
     if task is None:
         if not live.exists():
             raise LoomError(f"no active task in {proj} (name an archived one with --task)", code="NO_ACTIVE_TASK")

@@ -267,6 +267,9 @@ def _load(cls: type[LoomSettings]) -> LoomSettings:
         return cls()
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start:exc.start + 1].hex()} at offset "
+                          f"{exc.start}); TOML files are UTF-8 — fix or remove it", path=str(path)) from None
     except ValidationError as exc:
         raise ConfigError(_first_error(exc, f"invalid setting in {path} or the {ENV_PREFIX}* environment: "),
                           path=str(path)) from None

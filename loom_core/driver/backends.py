@@ -229,6 +229,10 @@ class Resolver:
             if requested not in KNOWN:
                 raise ConfigError(f"unknown backend '{requested}' (known: auto, {', '.join(KNOWN)})",
                                   code="NO_BACKEND_RESOLVED")
+            if requested in ("anthropic", "openrouter"):  # no key: refused before a task exists
+                ok, why = self.usable(requested)
+                if not ok:
+                    raise ConfigError(f"backend {requested} {why}", code="NO_BACKEND_RESOLVED")
             return requested
         for candidate in ("claude-code", "anthropic", "openrouter", "ollama"):
             if self.usable(candidate)[0]:

@@ -65,6 +65,8 @@ class Engine:
                  busy_ms: int = dbmod.DEFAULT_BUSY_MS, extra_invariants: Sequence[Invariant] = (),
                  store: StateStore | None = None, create: bool = True) -> None:
         self.project = Path(project).resolve()
+        if store is None:
+            dbmod.check_kind(dbmod.state_path(self.project))  # lstat first: never open a FIFO, name a dead link
         if store is None and not create and not dbmod.state_path(self.project).exists():
             raise NoActiveTask(f"no active task in {self.project}")
         self.store = store or StateStore.for_project(self.project, busy_ms=busy_ms, create=create)

@@ -42,8 +42,59 @@ def _ro(path: Path) -> sqlite3.Connection:
 
 def _ticks(conn: sqlite3.Connection) -> tuple[str | None, list[dict[str, Any]]]:
     row = conn.execute("SELECT bundle FROM pipeline_state WHERE id = 1").fetchone()
-    ticks = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM audit WHERE type = 'tick' ORDER BY id")]
+    ticks = [_record(n, p) for n, (p,) in enumerate(
+        conn.execute("SELECT payload FROM audit WHERE type = 'tick' ORDER BY id"), start=1)]
     return (row[0] if row else None), ticks
+
+
+TICK_FIELDS = {"event": dict, "now": str, "seq": int, "directive": dict, "state_hash": str}
+
+
+class ReplayDamaged(LoomError):
+    """A recorded tick cannot be re-applied as recorded: the store was changed after it was written."""
+
+    code = "REPLAY_DAMAGED"
+
+
+def _record(n: int, payload: Any) -> dict[str, Any]:
+    """A tick's recorded payload, checked for the fields replay needs (a tampered one is refused by name)."""
+    try:
+        rec = json.loads(payload)
+    except (TypeError, ValueError, RecursionError):
+        raise ReplayDamaged(f"recorded tick {n} is not readable JSON; the store was changed after it was "
+                            "written (see 'loom verify')") from None
+    problem = None if isinstance(rec, dict) else f"a {type(rec).__name__}, not an object"
+    for key, kind in TICK_FIELDS.items():
+        if problem is None and not isinstance(rec.get(key), kind):
+            problem = f"field '{key}' is missing or not {kind.__name__}"
+    if problem is None:
+        try:
+            rec["_event"] = codec.decode(rec["event"])
+        except Exception as exc:  # noqa: BLE001 - any malformed event is the same finding
+            problem = f"event cannot be decoded: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    if problem is not None:
+        raise ReplayDamaged(f"recorded tick {n} is damaged ({problem}); the store was changed after it was "
+                            "written (see 'loom verify')")
+    return rec
+
+
+class RuleRaised(LoomError):
+    """A rule given to replay raised instead of returning a message or None."""
+
+    code = "INVARIANT_RAISED"
+
+
+def _guarded(inv: Invariant) -> Invariant:
+    """``inv`` whose exceptions become a typed error naming the rule (the user's code, not the record's)."""
+
+    def check(view: Any) -> str | None:
+        try:
+            return inv.check(view)
+        except Exception as exc:  # noqa: BLE001 - the user's rule: report it, whatever it raised
+            raise RuleRaised(f"the rule '{inv.id}' raised {type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]}; fix the rule and replay again") from exc
+
+    return Invariant(id=inv.id, reads=inv.reads, check=check, description=inv.description)
 
 
 def read_ticks(path: Path) -> tuple[str | None, list[dict[str, Any]]]:
@@ -81,16 +132,25 @@ def _fold(path: Path, bundle: Bundle | None = None, extra_invariants: Sequence[I
         raise LoomError(f"{path} holds no recorded ticks to replay", code="REPLAY_EMPTY")
     bundle = bundle or load_bundle(name or "")
     work = Path(tempfile.mkdtemp(prefix="loom-replay-"))
-    engine = Engine(work, bundle=bundle, clock=FixedClock(), extra_invariants=extra_invariants)
+    engine = Engine(work, bundle=bundle, clock=FixedClock(),
+                    extra_invariants=[_guarded(inv) for inv in extra_invariants])
     try:
         for rec in ticks:
-            event = codec.decode(rec["event"])
+            event = rec["_event"]
+            keys = rec.get("keys", [])
             try:
-                resp = engine.apply_recorded(event, list(rec.get("keys", [])), rec["now"], bundle=bundle)
+                resp = engine.apply_recorded(event, list(keys) if isinstance(keys, list) else [], rec["now"],
+                                             bundle=bundle)
             except InvariantViolation as exc:
                 exc.record = rec  # type: ignore[attr-defined]
                 exc.event_kind = event.kind  # type: ignore[attr-defined]
                 raise
+            except RuleRaised as exc:
+                raise RuleRaised(f"{exc.message} (at tick {rec['seq']})") from exc
+            except Exception as exc:  # noqa: BLE001 - a recorded event the kernel refuses or cannot re-apply
+                raise ReplayDamaged(f"recorded tick {rec['seq']} cannot be re-applied ({type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())[:160]}); the store was changed after it was "
+                                    "written (see 'loom verify')") from exc
             yield rec, resp, engine
     finally:
         engine.close()

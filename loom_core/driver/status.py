@@ -81,6 +81,8 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     in progress (a walk of the sandbox, so surfaces polling many projects leave it off)."""
     project = Path(project).resolve()
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
+    if store is None:
+        dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
     if store is not None or dbmod.state_path(project).exists():
         out = _project_status(project, now, out, stall_after_min, store)
     if not out["task_id"]:

@@ -98,16 +98,17 @@ def history(project: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     out = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():  # a bad byte spoils one line only
         if not raw.strip():
             continue
         try:
             entry = json.loads(raw)
-        except ValueError:
-            out.append({"raw": raw})
-            continue
-        if isinstance(entry, dict):
+        except (ValueError, RecursionError):
+            entry = None
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), (str, type(None))) for k in ("task_id", "db_file")):
             out.append(entry)
+        else:  # not an entry loom wrote: shown as it is, never used to find an archive
+            out.append({"raw": raw})
     ids = [e.get("task_id") for e in out]
     for e in out:
         if "raw" in e:

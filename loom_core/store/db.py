@@ -118,6 +118,31 @@ def mapped(path: Path | str) -> Iterator[None]:
         raise map_error(exc, path) from exc
 
 
+def check_kind(path: Path) -> None:
+    """What sits at ``path``, by ``lstat`` first, so nothing is ever opened to find out (opening a FIFO
+    blocks): absent, or a regular file (directly or through a symlink), passes; a dangling symlink, a
+    directory, a FIFO, device or socket is a typed error."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateError(f"{path}: {exc.strerror or exc}") from exc
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise StateCorrupt(f"{path} is a symlink to {target}, which does not exist; remove the link or "
+                               "restore its target (nothing was changed)") from None
+        except OSError as exc:
+            raise StateError(f"{path} is a symlink to {target}, which cannot be read: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
+    if not stat.S_ISREG(st.st_mode):
+        raise StateCorrupt(f"{path} is not a regular file (a FIFO, device or socket); nothing was changed")
+
+
 def preflight(path: Path, *, create: bool) -> None:
     """Refuse what sqlite would silently clobber or fail on obscurely."""
     directory = path.parent
@@ -130,6 +155,7 @@ def preflight(path: Path, *, create: bool) -> None:
             ensure(directory)  # .loom/ with its own .gitignore (*)
         except OSError as exc:
             raise StateReadOnly(f"cannot create {directory}: {exc.strerror or exc}") from exc
+    check_kind(path)
     if path.exists():
         if path.is_dir():
             raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
@@ -152,6 +178,7 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     """One attempt at a read-only connection: None when there is no store yet (no file, an empty
     file, or an SQLite file whose creation never committed a table); typed errors for files that
     are not loom's; sqlite3.Error for anything that may pass (a store being created or rotated)."""
+    check_kind(path)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -174,6 +201,10 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
     try:
         tables = user_tables(conn)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        conn = _read_only_dir_reader(path, timeout, exc)  # re-raises exc when that does not apply
+        tables = user_tables(conn)
     except BaseException:
         conn.close()
         raise
@@ -184,6 +215,20 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     if kind == "foreign":
         raise foreign_error(path, tables)
     return None
+
+
+def _read_only_dir_reader(path: Path, timeout: float, exc: sqlite3.Error) -> sqlite3.Connection:
+    """A reader for a store in a directory nobody can write (a read-only mount or permissions): SQLite's
+    WAL readers need to create ``-shm`` beside it, so read the file as immutable instead — exact, since
+    nothing can change it there. Re-raises ``exc`` when the directory is writable."""
+    directory = path.parent
+    wal = path.with_name(path.name + "-wal")
+    if os.access(directory, os.W_OK):
+        raise exc
+    if wal.exists() and wal.stat().st_size:
+        raise StateReadOnly(f"{path} has changes in {wal.name} not yet folded into it, and {directory} is "
+                            "read-only; make the directory writable so loom can read them")
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout, check_same_thread=False)
 
 
 def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T | None = None,

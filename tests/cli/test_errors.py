@@ -83,9 +83,8 @@ def test_read_only_directory(project):
     db = project / ".loom" / "state.db"
     before = _digest(db)
     with _read_only(project / ".loom"):
-        for cmd in (["status"], ["recover", "abandon"]):
-            proc = run_loom(*cmd, cwd=project)
-            _assert_one_line_error(proc, "read-only")
+        assert run_loom("status", cwd=project).returncode == 0  # reading needs no write access
+        _assert_one_line_error(run_loom("recover", "abandon", cwd=project), "read-only")
     assert _digest(db) == before
 
     fresh = project.parent / "fresh"
@@ -100,4 +99,4 @@ def test_usage_error_exit_2(project):
     proc = run_loom("status", "--no-such-flag", cwd=project)
     assert proc.returncode == 2
     proc = run_loom("recover", "explode", cwd=project)
-    _assert_one_line_error(proc, "expected retry")
+    assert proc.returncode == 2 and proc.stderr.startswith("loom: expected retry") and "Traceback" not in proc.stderr
