@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -44,6 +45,17 @@ def docker_reason() -> str:
     return f"{DOCKER_LATER} (Docker {version} found)"
 
 
+def in_place_warning(project) -> str | None:
+    """What running in place means, for a project that is not in a git repository; None for a git one."""
+    from loom_core.driver.runner import in_place_warning as warning
+    from loom_core.driver.workspace import discover
+
+    try:
+        return None if discover(Path(project)) is not None else warning(Path(project))
+    except Exception:  # noqa: BLE001 - an unreadable project: the run itself will say why
+        return None
+
+
 def validate(text: str, fast: bool, complexity: str | None) -> str | None:
     """The reason the form cannot be submitted, or None."""
     if not text.strip():
@@ -70,6 +82,7 @@ class SubmitScreen(ModalScreen[bool]):
             self.project = self.app.service.project(pid)
         except LoomError:
             self.project = None
+        self.in_place = in_place_warning(self.project.path) if self.project is not None else None
 
     def compose(self) -> ComposeResult:
         name = self.project.name if self.project else self.pid
@@ -95,6 +108,9 @@ class SubmitScreen(ModalScreen[bool]):
             with Horizontal(classes="submit-row"):
                 yield Checkbox("push on accept", id="submit-push", compact=True)
                 yield Checkbox("squash-merge on accept", id="submit-squash", compact=True)
+            if self.in_place:
+                yield Static(Text(f"⚠ {self.in_place}", style="bold yellow"), id="submit-inplace-warning")
+                yield Checkbox("run in place anyway", id="submit-inplace", compact=True)
             yield Static("", id="submit-error")
             with Horizontal(id="submit-buttons"):
                 yield Button("Submit", id="submit-go", variant="primary", compact=True)
@@ -169,8 +185,12 @@ class SubmitScreen(ModalScreen[bool]):
             reason = f"project {self.pid} is not in the catalog"
         if reason is None and self.app.service.is_running(self.pid):
             reason = "this project is already running a task"
+        confirmed = bool(self.in_place) and self.query_one("#submit-inplace", Checkbox).value
+        if reason is None and self.in_place and not confirmed:
+            reason = "not a git repository: tick 'run in place anyway' to let agents edit it directly, or make " \
+                     "it a repository first (git init, then commit)"
         opts = RunOptions(bundle=(self.project.bundle if self.project else None) or "code", backend=v["backend"],
-                          policy=v["policy"], complexity=v["complexity"], fast=v["fast"])
+                          policy=v["policy"], complexity=v["complexity"], fast=v["fast"], in_place=confirmed)
         if reason is None:
             try:
                 opts.validate()
