@@ -316,8 +316,9 @@ class TaskRunner:
     def _land(self, task_id: str, workspace=None):
         """The recorded landing sequence (see ``sandbox.landing``): resumable after a kill at any point."""
         from .sandbox.landing import land
+        from .verify import trailers
 
-        merge = land(self.project, task_id, workspace)
+        merge = land(self.project, task_id, workspace, trailers=trailers(self.project))  # the audit head, anchored
         if merge is not None:
             self.emit("merge", status=merge.status, branch=merge.branch, files=list(merge.files),
                       message=merge.message)

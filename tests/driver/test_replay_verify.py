@@ -211,3 +211,58 @@ def test_verify_while_a_task_runs_in_another_process_never_says_broken(project):
     assert checker.returncode == 0, err
     assert "broken 0" in out, out[-2000:]
     assert n >= 3 and int(out.split("checked ")[1].split()[0]) >= 20, out
+
+
+# ------------------------------------------------------------------ the anchor outside the file
+def _recompute_chain(db, edit_sql: str) -> None:
+    """What an attacker with the source does: edit a row, then recompute every hash and both anchors."""
+    from loom_core.store.audit import GENESIS, row_hash
+
+    conn = sqlite3.connect(db)
+    conn.execute(edit_sql)
+    prev = GENESIS
+    rows = conn.execute("SELECT id, ts, type, task_id, driver_state_id, payload, verdict, error_class FROM audit "
+                        "ORDER BY id").fetchall()
+    for rid, ts, type_, tid, dsid, payload, verdict, err in rows:
+        h = row_hash(prev, ts, type_, tid, dsid, payload, verdict, err)
+        conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, rid))
+        prev = h
+    conn.execute("UPDATE driver_state SET audit_head = ?, audit_rows = ?", (prev, len(rows)))
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory):
+    """A real git project whose accepted task landed on loom/<task> (demo backend, no gates)."""
+    from loom_core.driver.demo_project import create_demo_project
+    from loom_core.driver.runner import demo_task
+
+    tmp = tmp_path_factory.mktemp("landed")
+    proj = tmp / "shop"
+    create_demo_project(proj)
+    env = {"PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "LOOM_HOME": str(tmp / "home")}
+    proc = run_loom("run", demo_task(), "--backend", "demo", "--policy", "auto", cwd=proj, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    task_id = json.loads(run_loom("status", "--json", cwd=proj, env=env).stdout)["task_id"]
+    return proj, task_id, env
+
+
+def test_the_branch_commit_carries_the_audit_head_and_verify_cross_checks_it(landed, tmp_path):
+    import pygit2
+
+    src, task_id, env = landed
+    proj = tmp_path / "shop"
+    shutil.copytree(src, proj, symlinks=True)
+    db = proj / ".loom" / "state.db"
+    head = sqlite3.connect(db).execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()[0]
+    tip = pygit2.Repository(str(proj)).references[f"refs/heads/loom/{task_id}"].peel(pygit2.Commit)
+    assert f"Loom-Audit-Head: {head}" in tip.message
+    ok = run_loom("verify", "--task", task_id, cwd=proj, env=env)
+    assert ok.returncode == 0 and f"matches the audit head on loom/{task_id}" in ok.stdout, ok.stdout + ok.stderr
+    _recompute_chain(db, "UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE id = 1")
+    assert verify(db).ok  # the file alone cannot tell: every hash was recomputed
+    for args in (("verify",), ("verify", "--task", task_id)):
+        proc = run_loom(*args, cwd=proj, env=env)
+        assert proc.returncode == 1, proc.stdout
+        assert "BROKEN" in proc.stdout and f"loom/{task_id}" in proc.stdout and "rewritten" in proc.stdout

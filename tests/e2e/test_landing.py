@@ -84,7 +84,8 @@ def test_kill_during_landing_then_proceed_lands_exactly_the_agents_change(tmp_pa
     assert "Traceback" not in done.stderr
     assert branch_files(proj, f"loom/{task_id}") == expected  # nothing deleted, nothing extra
     commits = _loom_commits(proj, task_id)
-    assert [c.message for c in commits] == [f"loom: {task_id}\n"]  # exactly one loom commit
+    assert [c.message.split("\n")[0] for c in commits] == [f"loom: {task_id}"]  # exactly one loom commit
+    assert "Loom-Audit-Head: " in commits[0].message  # its audit head, for loom verify
     assert [str(p) for p in commits[0].parent_ids] == [before["head"]]
     assert _leftovers(tmpdir, proj) == []  # the sandbox and any partial copy are gone
     assert user_side(proj) == before

@@ -45,7 +45,8 @@ def result_of(record: dict) -> MergeResult:
                        f"changes committed to branch {branch} ({len(files)} file(s))", int(record.get("objects") or 0))
 
 
-def land(project: Path, task_id: str, ws: Workspace | None = None) -> MergeResult | None:
+def land(project: Path, task_id: str, ws: Workspace | None = None,
+         trailers: dict[str, str] | None = None) -> MergeResult | None:
     """Land ``task_id``'s accepted work and remove its sandbox; None when there is nothing to land (no
     sandbox and no record: a non-git project, or work landed before records existed)."""
     project = Path(project).resolve()
@@ -63,7 +64,7 @@ def land(project: Path, task_id: str, ws: Workspace | None = None) -> MergeResul
         def committed(sha: str, files: list[str]) -> None:
             write(project, {**base, "status": "merged", "stage": "committed", "commit": sha, "files": files})
 
-        merge = ws.merge_back(task_id, on_commit=committed)
+        merge = ws.merge_back(task_id, on_commit=committed, trailers=trailers)
         record = {**base, "status": merge.status, "commit": merge.commit, "files": list(merge.files),
                   "objects": merge.objects}
     elif record.get("stage") != "landed" and record.get("status") == "merged":

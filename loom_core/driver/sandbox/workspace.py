@@ -236,7 +236,8 @@ class Workspace:
 
     # ------------------------------------------------------------------ merge-back and cleanup
 
-    def merge_back(self, task_id: str, on_commit: Callable[[str, list[str]], None] | None = None) -> MergeResult:
+    def merge_back(self, task_id: str, on_commit: Callable[[str, list[str]], None] | None = None,
+                   trailers: dict[str, str] | None = None) -> MergeResult:
         """Commit the sandbox (everything but ``.loom/`` and linked folders) and create
         ``refs/heads/loom/<task_id>`` in the user's repository with only the objects it lacks.
 
@@ -268,7 +269,9 @@ class Workspace:
             else:
                 index.write()
                 sig = pygit2.Signature(*_SIGNATURE)
-                commit_id = repo.create_commit("HEAD", sig, sig, f"loom: {task_id}\n", tree_id,
+                message = f"loom: {task_id}\n" + ("\n" + "".join(f"{k}: {v}\n" for k, v in trailers.items())
+                                                   if trailers else "")  # e.g. Loom-Audit-Head (loom verify)
+                commit_id = repo.create_commit("HEAD", sig, sig, message, tree_id,
                                                [head.id] if head is not None else [])
                 crashpoint("merge-sandbox-commit")
             files = sorted({p for d in base_tree.diff_to_tree(repo[tree_id]).deltas
