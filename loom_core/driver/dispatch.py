@@ -104,7 +104,9 @@ class TaskExecutor:
             if self.checks is None:
                 raise ExecutorError("no checks runner is configured", code="NO_BACKEND_RESOLVED")
             with self._tree.shared():  # the checks revert whatever they change themselves
-                return self.checks.execute(intent, cancel, log)
+                result = self.checks.execute(intent, cancel, log)
+                result.output = _with_tree(result.output, ws.root)
+                return result
         if intent.extras.get("edits_files"):
             with self._tree.exclusive():
                 self._start_from_snapshot(intent, log)
@@ -231,6 +233,19 @@ class TaskExecutor:
         result.files_modified = tuple(dict.fromkeys(tuple(result.files_modified) + tuple(modified)))
         result.files_created = tuple(dict.fromkeys(tuple(result.files_created) + tuple(created)))
         return result
+
+
+def _with_tree(envelope: str, root: Path) -> str:
+    """The checks envelope with ``tree``: the id of the sandbox tree the checks ran on (they put back
+    whatever they changed), so the record says which tree the checks saw."""
+    try:
+        data = json.loads(envelope)
+        if isinstance(data, dict) and "tree" not in data:
+            data["tree"] = TreeSnapshot.take(root).id
+            return json.dumps(data)
+    except Exception:  # not JSON, or no snapshot: the envelope stands as it is
+        pass
+    return envelope
 
 
 def violation(agent: str, changed: list[str], failed: list[str]) -> dict:

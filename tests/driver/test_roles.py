@@ -239,3 +239,86 @@ def test_real_claude_code_read_only_roles_cannot_edit(tmp_path, claude_bin):  # 
     assert files["app/core.py"] == FIXED
     assert "pwned.txt" not in files
     assert user_side(proj) == before
+
+
+# ------------------------------------------------------------------------------ checks see the final tree
+
+class Checks:
+    """A checks runner over the real sandbox: ``test`` fails when a file holds BROKEN; records what it saw."""
+
+    name, label, idempotent = "checks", "checks", True
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+
+    def execute(self, intent, cancel, log) -> ExecResult:
+        root = Path(intent.extras["workdir"])
+        files = {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*.ts*"))
+                 if ".loom" not in p.parts}
+        files["app/core.py"] = (root / "app" / "core.py").read_text()
+        self.seen.append(files)
+        broken = [rel for rel, text in files.items() if "BROKEN" in text]
+        status = "fail" if broken else "ok"
+        return ExecResult(output=json.dumps({"checks": [
+            {"name": "test", "status": status, "exit_code": 1 if broken else 0, "command": "pytest",
+             "output_head": "\n".join(broken)}, {"name": "lint", "status": "skipped"},
+            {"name": "typecheck", "status": "skipped"}]}))
+
+
+def _ui_task(proj: Path, ws: Workspace, backend: Writer, checks: Checks, final: str):
+    engine = Engine(proj, bundle=BUNDLE, clock=FixedClock())
+    driver = Driver(engine, TaskExecutor(backend, ws, checks=checks))
+    outcome = driver.start("make f return 2 and show it", gate_policies={"classify": "auto", "plan": "auto",
+                                                                          "final": final},
+                           initial_decisions={"complexity": "medium", "complexity_pinned": True})
+    return engine, driver, outcome
+
+
+def test_an_edit_after_the_checks_runs_them_again_before_the_final_gate(sandbox):
+    """playwright (an agent that may edit) changes a file after the checks: the checks run again on the tree
+    as it stands, and the final gate shows their result, not the earlier green one."""
+    proj, ws = sandbox
+    backend = Writer(CodeAgents())
+    backend.edits["implementer"] = {"app/core.py": FIXED, "web/view.tsx": "export const v = 2;\n"}
+    backend.edits["playwright"] = {"web/view.tsx": "export const v = BROKEN;\n"}
+    checks = Checks()
+    engine, _, outcome = _ui_task(proj, ws, backend, checks, final="human")
+    try:
+        st = engine.state()
+        assert "playwright" in [r["agent"] for r in st.agent_records]
+        assert len(checks.seen) == 2, checks.seen
+        assert checks.seen[0]["web/view.tsx"] == "export const v = 2;\n"
+        assert checks.seen[1]["web/view.tsx"] == "export const v = BROKEN;\n"  # the tree after playwright
+        agents = [r["agent"] for r in st.agent_records]
+        assert agents.index("playwright") < len(agents) - 1 - agents[::-1].index("checks-runner")
+        assert outcome.kind == "paused" and outcome.gate == "gate-final", outcome
+        assert "- tests: fail" in outcome.message
+        assert st.bundle_state["test_run"]["status"] == "fail"
+        assert "acceptance" not in agents  # never over a failing check
+    finally:
+        engine.close()
+
+
+def test_no_edit_after_the_checks_no_second_run_and_the_branch_is_the_tree_the_checks_saw(sandbox):
+    proj, ws = sandbox
+    backend = Writer(CodeAgents())
+    backend.edits["implementer"] = {"app/core.py": FIXED}
+    backend.edits["acceptance"] = {"app/core.py": "def f():\n    return 99\n"}  # reverted: read-only
+    checks = Checks()
+    engine, driver, outcome = _ui_task(proj, ws, backend, checks, final="human")
+    try:
+        assert outcome.kind == "paused" and outcome.gate == "gate-final", outcome
+        assert "(acceptance): acceptance may not change files but changed 1: app/core.py" in outcome.message
+        st = engine.state()
+        # acceptance's edit was put back: the tree at the gate is the one the checks saw, no second run
+        assert [s["app/core.py"] for s in checks.seen] == [FIXED]
+        tree = st.bundle_state["checks_meta"]["tree"]
+        outcome = driver.run(engine.answer(outcome.gate_event_id, "accept"))
+        assert outcome.verdict == "accepted"
+        merge = ws.merge_back(outcome.task_id)
+    finally:
+        engine.close()
+    import pygit2
+
+    repo = pygit2.Repository(str(proj))
+    assert str(repo.revparse_single(merge.branch).peel(pygit2.Tree).id) == tree  # the branch = the checked tree

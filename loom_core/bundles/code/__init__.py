@@ -122,6 +122,8 @@ _stage_list = [
     Spawn("adjudicate", "adjudicator", "implementation", when=steps.should_adjudicate),
     Step("reconcile", "implementation", run=steps.reconcile),
     Step("iterate", "implementation"),
+    Spawn("recheck", "checks-runner", "validation", when=steps.tree_changed_since_checks),
+    Step("apply-rechecks", "validation", run=steps.apply_rechecks),
     Spawn("final-checks", "acceptance", "validation", when=steps.no_live_impl_blocker),
     Gate("gate-final", "validation", message=policy.final_message, options=FULL_OPTIONS,
          on_resume=policy.resume_final),
@@ -138,15 +140,17 @@ FLOWS = {
     "trivial": PREFIX + ("git-stash", "implement") + EDIT_TAIL + ("finish-summary", "finalize"),
     "answer": PREFIX + ("respond", "apply-answer", "finish-summary", "finalize"),
     "simple": PREFIX + ("enrich-light", "plan", "git-stash", "implement", "implement-escalated", "note-escalation")
-    + EDIT_TAIL + ("review-light", "final-checks", "gate-final", "finish-summary", "finalize"),
+    + EDIT_TAIL + ("review-light", "recheck", "apply-rechecks", "final-checks", "gate-final", "finish-summary",
+                     "finalize"),
     "medium": PREFIX + ("gate-classify", "enrich", "plan", "plan-review", "gate-plan", "git-stash", "implement",
                         "implement-escalated", "note-escalation") + EDIT_TAIL
-    + ("review", "adjudicate", "reconcile", "iterate", "final-checks", "gate-final", "finish-summary", "finalize"),
+    + ("review", "adjudicate", "reconcile", "iterate", "recheck", "apply-rechecks", "final-checks", "gate-final",
+       "finish-summary", "finalize"),
     "complex": PREFIX + ("gate-classify", "enrich", "context-verify", "architect", "plan-deep", "plan-review-deep",
                          "gate-plan", "test-first", "git-stash", "implement", "implement-escalated",
                          "note-escalation") + EDIT_TAIL
-    + ("review-deep", "adjudicate", "reconcile", "iterate", "final-checks", "gate-final", "finish-summary",
-       "finalize"),
+    + ("review-deep", "adjudicate", "reconcile", "iterate", "recheck", "apply-rechecks", "final-checks", "gate-final",
+       "finish-summary", "finalize"),
 }
 
 BUNDLE = Bundle(

@@ -113,13 +113,14 @@ class CheckEntry(_Lenient):
 
 class ChecksEnvelope(_Lenient):
     """The checks executor's envelope. Merged into the decisions as ``checks`` plus the
-    ``checks_env`` / ``checks_tree_changes`` / ``checks_disabled`` keys, which ``apply-checks``
-    folds into the bundle state."""
+    ``checks_env`` / ``checks_tree_changes`` / ``checks_disabled`` / ``checks_tree`` keys, which
+    ``apply-checks`` folds into the bundle state."""
 
     checks: list[CheckEntry]
     checks_env: dict[str, Any] | None = Field(default=None, alias="environment")
     checks_tree_changes: list[str] = Field(default_factory=list, alias="tree_changes")
     checks_disabled: bool = Field(default=False, alias="disabled")
+    checks_tree: str | None = Field(default=None, alias="tree")  # the sandbox tree the checks saw (driver)
 
 
 def _explain(exc: ValidationError) -> str:

@@ -157,12 +157,20 @@ def apply_checks(view: View, ops: Any) -> None:
     ops.set_bundle_state("checks_meta", {
         "disabled": disabled, "ran": sorted(n for n, e in seen.items() if e.get("status") in RAN_STATUSES),
         "interpreter": env.get("interpreter") if env else None, "verified": env.get("verified") if env else None,
-        "env_problem": env.get("problem") if env else None, "tree_changes": changed})
-    raw_keys = ("checks_env", "checks_tree_changes", "checks_disabled")
+        "env_problem": env.get("problem") if env else None, "tree_changes": changed,
+        "tree": d.get("checks_tree") if isinstance(d.get("checks_tree"), str) else None})
+    raw_keys = ("checks_env", "checks_tree_changes", "checks_disabled", "checks_tree")
     ops.set("pipeline", decisions={k: v for k, v in ops.state.decisions.items() if k not in raw_keys})
     ops.set_decision("checks_ok", not failed)
     ops.set_decision("checks", {"ok": not failed, "failed": failed})
     ops.audit("checks-recorded", {"failed": failed, "ran": sorted(seen)})
+
+
+def apply_rechecks(view: View, ops: Any) -> None:
+    """After a ``recheck`` before the final gate: the change as it stands now, and its checks."""
+    if isinstance(view.decisions.get("checks"), list):
+        git_diff(view, ops)
+        apply_checks(view, ops)
 
 
 def pre_review(view: View, ops: Any) -> None:
@@ -292,6 +300,23 @@ def should_adjudicate(view: View) -> bool:
     hot = any(re.search(r"(^|/)(" + "|".join(HOT_BASENAMES) + r")\.[^/]+$", f) or "pages/api/" in f or "app/api/" in f
               for f in changed_files(view))
     return split or hot
+
+
+def tree_changed_since_checks(view: View) -> bool:
+    """Run the checks again before the final gate: an agent that may edit files (bundle extra
+    ``edits_files``) delivered after the last checks run, or a read-only agent changed the tree (a
+    ``role-violation``: reverted, but possibly not all of it). Read-only agents cannot change the tree
+    otherwise (the driver reverts them), so the final gate sees the tree the checks saw."""
+    agents = getattr(view.bundle, "agents", {}) or {}
+    recs = view.state.agent_records
+    last = max((r["seq"] for r in recs if r["agent"] == "checks-runner"), default=None)
+    if last is None:
+        return False
+    if any(r["seq"] > last and (agents.get(r["agent"]) and agents[r["agent"]].extras.get("edits_files"))
+           for r in recs):
+        return True
+    return any(f["category"] == "role-violation" and f["phase"] in ("implementation", "validation")
+               for f in view.state.live_findings(origin="harness", severity="blocking"))
 
 
 def no_live_impl_blocker(view: View) -> bool:
