@@ -163,7 +163,7 @@ class HistoryScreen(Screen):
         if row and row.get("task_id"):
             from loom_tui.screens.project import ProjectScreen
 
-            self.app.push_screen(ProjectScreen(self.pid, task_id=row["task_id"]))
+            self.app.push_screen(ProjectScreen(self.pid, task_id=row.get("ref") or row["task_id"]))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -128,7 +128,8 @@ class ProjectScreen(Screen):
 
     @property
     def shown_task_id(self) -> str | None:
-        return self.task_id or self.chain["task"].get("task_id") or self.row.get("task_id")
+        # an archive ref may be a file name (``<id>.2``, archives of an older loom): the store names the task
+        return self.chain["task"].get("task_id") or self.task_id or self.row.get("task_id")
 
     @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
     def load_chain(self) -> None:
