@@ -230,12 +230,14 @@ def test_fresh_strips_loom_state_and_reuse_keeps_copy(tmp_path, sandboxes):
     write(proj / ".loom" / "history" / "old.db", "old")
     write(proj / ".loom" / "work" / "baseline.json", '{"baseline": "bogus"}')
     write(proj / ".loom" / "config.toml", "keep = true\n")
+    write(proj / ".loom" / "landing.json", "{}")
     write(proj / ".git" / "index.lock", "")
 
     ws = Workspace.provision(proj, fresh=True, base_dir=sandboxes)
     loom = ws.root / ".loom"
     assert not (loom / "state.db").exists() and not (loom / "state.db-wal").exists()
     assert not (loom / "history").exists() and not (ws.root / ".git" / "index.lock").exists()
+    assert not (loom / "landing.json").exists()
     assert (loom / "config.toml").exists()
     assert (proj / ".loom" / "state.db").exists() and (proj / ".git" / "index.lock").exists()
     (proj / ".git" / "index.lock").unlink()

@@ -26,7 +26,7 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 LOOM_DIR = ".loom"
 # Loom's own state inside any `.loom/`: never brought into a sandbox (§9.1).
 STATE_NAMES = frozenset({"state.db", "state.db-wal", "state.db-shm", "state.db-journal", "task-exec.json", "lock",
-                         "history", "transcripts", "daemon", "work"})
+                         "history", "transcripts", "daemon", "work", "landing.json"})
 # Ignored folders reused read-only through a symlink to the user's folder instead of a copy.
 LINK_NAMES = frozenset({".venv", "venv", "node_modules", ".tox", ".nox", "target", "build", "dist", ".gradle",
                         ".next", ".nuxt", ".turbo", ".parcel-cache", "bower_components", ".cargo", ".stack-work",
