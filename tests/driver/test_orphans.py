@@ -15,17 +15,30 @@ from pathlib import Path
 import pytest
 
 from loom_core.driver.demo_project import create_demo_project
-from loom_core.driver.executors import children
 from tests.conftest import ROOT, run_loom
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()
+
+
 def alive(pid: int) -> bool:
-    f = children._stat(pid)
+    f = _stat(pid)
     return bool(f) and f[0] not in ("Z", "X")
 
 
 def group_members(pgid: int) -> list[int]:
-    return children._members(pgid, None)
+    """Live processes in process group ``pgid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        f = _stat(entry.name) if entry.name.isdigit() else None
+        if f and f[0] not in ("Z", "X") and f[2] == str(pgid):
+            out.append(int(entry.name))
+    return out
 
 
 def wait_for(cond, timeout: float = 30.0) -> bool:
