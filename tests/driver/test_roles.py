@@ -322,3 +322,40 @@ def test_no_edit_after_the_checks_no_second_run_and_the_branch_is_the_tree_the_c
 
     repo = pygit2.Repository(str(proj))
     assert str(repo.revparse_single(merge.branch).peel(pygit2.Tree).id) == tree  # the branch = the checked tree
+
+
+# ------------------------------------------------------------------------------ a spawn that runs again
+
+def test_an_undelivered_editing_spawn_runs_again_from_the_tree_it_started_from(sandbox):
+    """The same agent_run_id again (a crash or a failure before delivery): the half-done edits of the first
+    attempt are undone first, so the rerun sees the tree the first attempt saw."""
+    _, ws = sandbox
+    seen: list[str] = []
+
+    class Flaky(Writer):
+        def execute(self, intent, cancel, log):
+            core = Path(intent.extras["workdir"]) / "app" / "core.py"
+            seen.append(core.read_text())
+            if len(seen) == 1:
+                core.write_text("")  # a kill or a crash mid-write
+                (core.parent / "half.py").write_text("x")
+                from loom_core.errors import ExecutorError
+
+                raise ExecutorError("died", code="EXECUTOR_FAILED")
+            core.write_text(FIXED)
+            return ExecResult(output="done")
+
+    ex = TaskExecutor(Flaky(), ws)
+    it = _intent("implementer", "ar-7", edits_files=True)
+    with pytest.raises(Exception, match="died"):
+        ex.execute(it, threading.Event(), lambda _l: None)
+    logs: list[str] = []
+    again = TaskExecutor(Flaky(), ws)  # as a new driver process would: nothing of the first attempt in memory
+    res = again.execute(it, threading.Event(), logs.append)
+    assert seen == [CORE, CORE]
+    assert res.files_modified == ("app/core.py",) and res.files_created == ()
+    assert not (ws.root / "app" / "half.py").exists()
+    assert any("restored the 2 file(s)" in line for line in logs), logs
+    assert (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
+    again.delivered(["ar-7"])
+    assert not (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
