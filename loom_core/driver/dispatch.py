@@ -87,6 +87,8 @@ class TaskExecutor:
         self.label = backend.label
         self._lock = threading.Lock()  # spawns of a fan-out share one tree: diff them one at a time
         self._tree = _TreeLock()
+        self._active: dict[str, str] = {}       # read-only spawns running now: agent_run_id -> agent
+        self._beside: dict[str, set[str]] = {}  # agent_run_id -> read-only agents that ran beside it
         # children of a killed earlier run of this project (the caller holds the project lock)
         try:
             self.reaped = children.reap(getattr(workspace, "project", None) or workspace.root)
@@ -111,11 +113,28 @@ class TaskExecutor:
             with self._tree.exclusive():
                 self._start_from_snapshot(intent, log)
                 return self._spawn(intent, cancel, log, edits=True)
-        with self._tree.shared():
-            return self._read_only(intent, cancel, log)
+        with self._tree.shared(), self._watching(intent) as beside:
+            return self._read_only(intent, cancel, log, beside)
+
+    @contextlib.contextmanager
+    def _watching(self, intent: Intent) -> Iterator[set[str]]:
+        """Track the read-only spawns running at once: a change seen around one of them may be a sibling's."""
+        with self._lock:
+            beside = {a for a in self._active.values() if a != intent.agent}
+            for rid in self._active:
+                self._beside[rid].add(intent.agent)
+            self._active[intent.agent_run_id] = intent.agent
+            self._beside[intent.agent_run_id] = beside
+        try:
+            yield beside
+        finally:
+            with self._lock:
+                self._active.pop(intent.agent_run_id, None)
+                self._beside.pop(intent.agent_run_id, None)
 
     # ------------------------------------------------------------------ roles
-    def _read_only(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+    def _read_only(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None],
+                   beside: set[str]) -> ExecResult:
         try:
             snap = TreeSnapshot.take(self.workspace.root)
         except Exception as exc:  # pygit2 / filesystem trouble: the CLI's own restrictions still hold
@@ -136,7 +155,7 @@ class TaskExecutor:
                     with contextlib.suppress(Exception):
                         agent_view.refresh_diff(self.workspace)
             result.files_modified, result.files_created = tuple(modified), tuple(created)
-            result.findings = list(result.findings) + [violation(intent.agent, changed, failed)]
+            result.findings = list(result.findings) + [violation(intent.agent, changed, failed, sorted(beside))]
         return result
 
     def _revert(self, snap: TreeSnapshot, intent: Intent, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
@@ -248,13 +267,17 @@ def _with_tree(envelope: str, root: Path) -> str:
     return envelope
 
 
-def violation(agent: str, changed: list[str], failed: list[str]) -> dict:
-    """The blocking finding for a read-only agent that changed the sandbox."""
+def violation(agent: str, changed: list[str], failed: list[str], beside: list[str] = ()) -> dict:
+    """The blocking finding for a read-only agent that changed the sandbox (``beside``: read-only agents
+    that ran at the same time, any of which may have made the change)."""
     files = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
     undone = (f"; could NOT restore {', '.join(failed[:8])} — do not accept without checking them" if failed
               else "; the changes were reverted")
+    who = (f"the sandbox changed while {agent} ran beside {', '.join(beside[:6])} (read-only agents; any of "
+           f"them may have made it): {len(changed)} file(s)" if beside
+           else f"{agent} may not change files but changed {len(changed)}")
     return {"severity": "blocking", "category": "role-violation", "file": changed[0] if changed else None,
-            "summary": f"{agent} may not change files but changed {len(changed)}: {files}{undone}"[:500],
+            "summary": f"{who}: {files}{undone}"[:500],
             "evidence_excerpt": "\n".join(changed)[:400],
             "suggested_fix": "a read-only agent's edits never reach the branch; check the agent's setup"}
 

@@ -359,3 +359,30 @@ def test_an_undelivered_editing_spawn_runs_again_from_the_tree_it_started_from(s
     assert (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
     again.delivered(["ar-7"])
     assert not (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
+
+
+def test_a_change_seen_beside_other_read_only_agents_names_them_too(sandbox):
+    """Reviewers of one fan-out run at once: the finding says which of them ran while the tree changed."""
+    _, ws = sandbox
+    gate = threading.Barrier(2, timeout=10)
+
+    class Pair(Writer):
+        def execute(self, intent, cancel, log):
+            gate.wait()  # both reviewers are running
+            if intent.agent == "security":
+                (Path(intent.extras["workdir"]) / "evil.py").write_text("x")
+            gate.wait()  # the write happened before either finishes
+            return ExecResult(output="ok")
+
+    ex = TaskExecutor(Pair(), ws)
+    out: dict[str, ExecResult] = {}
+    threads = [threading.Thread(target=lambda a=a: out.__setitem__(a, ex.execute(
+        _intent(a, f"ar-{a}", judges=True), threading.Event(), lambda _l: None))) for a in ("security", "performance")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    found = [f for r in out.values() for f in r.findings]
+    assert found and all(f["category"] == "role-violation" and "evil.py" in f["summary"] for f in found)
+    assert any("beside" in f["summary"] and ("security" in f["summary"]) for f in found)
+    assert not (ws.root / "evil.py").exists()
