@@ -202,3 +202,42 @@ def test_a_read_only_loom_dir_still_serves_status_history_and_verify(project):
             proc = cli(*args, cwd=project)
             assert proc.returncode == 0 and "intact" in proc.stdout, proc.stderr
         one_line(cli("recover", "abandon", cwd=project), 1, "read-only")  # a writing command is refused
+
+
+def _nest(root, depth: int, leaf: str) -> None:
+    """``root/d/d/…/d/<leaf>`` ``depth`` levels deep (directory fds: no long path, no recursion)."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        os.close(os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(tmp_path):
+    from loom_core.driver.demo_project import create_demo_project
+    from loom_core.driver.runner import demo_task
+    from loom_core.driver.workspace import Workspace
+
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    _nest(proj, 1200, "leaf.txt")  # tracked
+    (proj / "build").mkdir()
+    _nest(proj / "build", 1200, "out.o")  # ignored: copied into the sandbox as it is
+    with open(proj / ".gitignore", "a") as fh:
+        fh.write("build/\n")
+    git = ["git", "-C", str(proj), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a deep tree"], check=True)
+    proc = cli("run", "--backend", "demo", "--policy", "auto", "--fast", demo_task(), cwd=proj, timeout=180)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1) and "Traceback" not in out and "RecursionError" not in out, out[-600:]
+    status = cli("status", cwd=proj)
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr[-600:]
+    proc = cli("reset", "--force", cwd=proj)  # removes a sandbox holding both deep trees
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-600:]
+    assert not Workspace.sandbox_path(proj).exists()
