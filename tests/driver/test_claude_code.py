@@ -233,6 +233,7 @@ def test_read_only_role_gets_read_tools_only(tmp_path, workdir):
     assert argv[argv.index("--permission-mode") + 1] == "default"
     assert argv[argv.index("--tools") + 1] == "Read,Grep,Glob"
     assert set(argv[argv.index("--disallowedTools") + 1].split(",")) >= {"Edit", "Write", "Bash"}
+    assert "--strict-mcp-config" in argv and "--mcp-config" not in argv
 
 
 def test_binary_from_environment(tmp_path, workdir, monkeypatch):

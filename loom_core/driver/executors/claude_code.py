@@ -275,7 +275,8 @@ class ClaudeCodeExecutor:
             args = [exe, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", self.permission_mode]
         else:  # a read-only role: only the read tools exist in the session, anything else is denied
             args = [exe, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "default",
-                    "--tools", ",".join(READ_ONLY_TOOLS), "--disallowedTools", ",".join(EDIT_TOOLS)]
+                    "--tools", ",".join(READ_ONLY_TOOLS), "--disallowedTools", ",".join(EDIT_TOOLS),
+                    "--strict-mcp-config"]  # no MCP server (configured tools may write) for a read-only role
         model = (intent.model or "").strip()
         if model and model != "default":
             args += ["--model", model]
