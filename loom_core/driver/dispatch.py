@@ -111,8 +111,20 @@ class TaskExecutor:
                 return result
         if intent.extras.get("edits_files"):
             with self._tree.exclusive():
-                self._start_from_snapshot(intent, log)
-                return self._spawn(intent, cancel, log, edits=True)
+                start = self._start_from_snapshot(intent, log)
+                try:
+                    return self._spawn(intent, cancel, log, edits=True)
+                except BaseException:
+                    # a failed attempt leaves nothing half-done: its retry (and any sibling) starts clean
+                    if start is not None:
+                        with contextlib.suppress(Exception):
+                            undone, _ = start.revert()
+                            if undone:
+                                log(f"undid the {len(undone)} file change(s) of the failed attempt")
+                    raise
+                finally:
+                    if start is not None:
+                        start.close()
         with self._tree.shared(), self._watching(intent) as beside:
             return self._read_only(intent, cancel, log, beside)
 
@@ -174,8 +186,9 @@ class TaskExecutor:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in intent.agent_run_id)
         return self.workspace.root / SPAWNS / f"{safe}.json"
 
-    def _start_from_snapshot(self, intent: Intent, log: Callable[[str], None]) -> None:
-        """Restore the tree a re-run spawn started from, or record the tree a new one starts from."""
+    def _start_from_snapshot(self, intent: Intent, log: Callable[[str], None]) -> TreeSnapshot | None:
+        """The tree this editing spawn starts from: a re-run (its record exists) first gets back the tree
+        the first attempt started from; a new one records the tree now. None when there is no snapshot."""
         path = self._marker(intent)
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
@@ -183,24 +196,25 @@ class TaskExecutor:
             rec = None
         root = self.workspace.root
         if isinstance(rec, dict) and isinstance(rec.get("tree"), str):
-            snap = TreeSnapshot(root, str(rec.get("id") or ""), "git", tree=rec["tree"], prefix=str(rec.get("prefix") or ""))
+            snap = TreeSnapshot(root, str(rec.get("id") or ""), "git", tree=rec["tree"],
+                                prefix=str(rec.get("prefix") or ""))
             try:
                 changed, failed = snap.revert()
             except Exception as exc:
                 log(f"could not restore the sandbox {intent.agent} started from: {exc}")
-                return
+                return None
             if changed:
                 log(f"{intent.agent} runs again: restored the {len(changed)} file(s) an undelivered earlier "
                     f"attempt changed ({', '.join(changed[:6])})" + (f"; could not restore {failed}" if failed else ""))
-            return
+            return snap
         try:
             snap = TreeSnapshot.take(root)
         except Exception as exc:
             log(f"could not snapshot the sandbox before {intent.agent}: {exc}")
-            return
+            return None
+        if snap.kind != "git" or snap.tree is None:
+            return snap  # outside git there is no object store to keep the tree in past this process
         try:
-            if snap.kind != "git" or snap.tree is None:
-                return  # outside git there is no object store to keep the tree in
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             with open(tmp, "w", encoding="utf-8") as fh:
@@ -210,8 +224,7 @@ class TaskExecutor:
             os.replace(tmp, path)
         except OSError as exc:
             log(f"could not record the sandbox state before {intent.agent}: {exc}")
-        finally:
-            snap.close()
+        return snap
 
     def delivered(self, agent_run_ids) -> None:
         """The driver delivered these results: their start snapshots are no longer needed."""

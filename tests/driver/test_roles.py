@@ -327,38 +327,47 @@ def test_no_edit_after_the_checks_no_second_run_and_the_branch_is_the_tree_the_c
 # ------------------------------------------------------------------------------ a spawn that runs again
 
 def test_an_undelivered_editing_spawn_runs_again_from_the_tree_it_started_from(sandbox):
-    """The same agent_run_id again (a crash or a failure before delivery): the half-done edits of the first
-    attempt are undone first, so the rerun sees the tree the first attempt saw."""
+    """The same agent_run_id again after its result was never delivered (loom died after the spawn): the
+    first attempt's edits are undone first, so the rerun sees the tree the first attempt saw. A failed
+    attempt is undone at once."""
     _, ws = sandbox
     seen: list[str] = []
 
-    class Flaky(Writer):
+    class Implementer(Writer):
         def execute(self, intent, cancel, log):
             core = Path(intent.extras["workdir"]) / "app" / "core.py"
             seen.append(core.read_text())
-            if len(seen) == 1:
-                core.write_text("")  # a kill or a crash mid-write
-                (core.parent / "half.py").write_text("x")
+            if intent.agent_run_id == "ar-fail":
+                core.write_text("half")
                 from loom_core.errors import ExecutorError
 
                 raise ExecutorError("died", code="EXECUTOR_FAILED")
-            core.write_text(FIXED)
+            if len(seen) == 1:
+                core.write_text("")  # what a kill mid-write leaves
+                (core.parent / "half.py").write_text("x")
+            else:
+                core.write_text(FIXED)
             return ExecResult(output="done")
 
-    ex = TaskExecutor(Flaky(), ws)
     it = _intent("implementer", "ar-7", edits_files=True)
-    with pytest.raises(Exception, match="died"):
-        ex.execute(it, threading.Event(), lambda _l: None)
+    TaskExecutor(Implementer(), ws).execute(it, threading.Event(), lambda _l: None)  # ... and loom dies here
+    assert (ws.root / "app" / "core.py").read_text() == ""
     logs: list[str] = []
-    again = TaskExecutor(Flaky(), ws)  # as a new driver process would: nothing of the first attempt in memory
+    again = TaskExecutor(Implementer(), ws)  # a new driver process: nothing of the first attempt in memory
     res = again.execute(it, threading.Event(), logs.append)
     assert seen == [CORE, CORE]
+    assert (ws.root / "app" / "core.py").read_text() == FIXED
     assert res.files_modified == ("app/core.py",) and res.files_created == ()
     assert not (ws.root / "app" / "half.py").exists()
     assert any("restored the 2 file(s)" in line for line in logs), logs
     assert (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
     again.delivered(["ar-7"])
     assert not (ws.root / ".loom" / "work" / "spawns" / "ar-7.json").exists()
+
+    with pytest.raises(Exception, match="died"):
+        again.execute(_intent("implementer", "ar-fail", edits_files=True), threading.Event(), logs.append)
+    assert (ws.root / "app" / "core.py").read_text() == FIXED  # the failed attempt's "half" is gone
+    assert any("undid the 1 file change(s) of the failed attempt" in line for line in logs), logs
 
 
 def test_a_change_seen_beside_other_read_only_agents_names_them_too(sandbox):
