@@ -572,11 +572,11 @@ def projects_list(as_json: JsonOpt = False) -> None:
         if r.get("error"):
             typer.echo(f"    status: unavailable ({r['error']})")
         elif not r.get("task_id"):
-            typer.echo("    status: no active task")
+            typer.echo("    status: LOST (see loom status)" if r["status"] == "lost" else "    status: no active task")
         else:
             extra = f"  parked@{r['gate']}" if r.get("gate") else ""
             typer.echo(f"    task: {r['task_id']}  {r['state']}/{r['verdict']}  flow {r['flow']}#{r['step']}{extra}"
-                       + ("  STALLED" if r["status"] == "stalled" else ""))
+                       + {"stalled": "  STALLED", "stopped": "  STOPPED (not driven: loom proceed)"}.get(r["status"], ""))
 
 
 @projects_app.command("remove")

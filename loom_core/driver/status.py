@@ -83,12 +83,13 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
     if store is None:
         dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
+    from ..store.slot import lost_task, marked
+
+    mark = marked(project)  # read before the store: a task created and marked after it is never "lost"
     if store is not None or dbmod.state_path(project).exists():
         out = _project_status(project, now, out, stall_after_min, store)
-    if not out["task_id"]:
-        from ..store.slot import lost_task
-
-        lost = lost_task(project)
+    if not out["task_id"] and mark:
+        lost = lost_task(project, mark)
         if lost:
             out.update(status="lost", lost=lost)
     if with_sandbox and out.get("state") == "in_progress":

@@ -174,6 +174,10 @@ def preflight(path: Path, *, create: bool) -> None:
         raise StateReadOnly(f"{directory} is read-only; loom needs to write its state there")
 
 
+class _NotSqlite(sqlite3.DatabaseError):
+    """The file does not start with SQLite's header (yet)."""
+
+
 def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     """One attempt at a read-only connection: None when there is no store yet (no file, an empty
     file, or an SQLite file whose creation never committed a table); typed errors for files that
@@ -192,12 +196,14 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     if st.st_size == 0:
         return None
     try:
-        with path.open("rb") as fh:
+        with path.open("rb") as fh:  # size and header from one inode (a rotation may swap the file meanwhile)
+            if os.fstat(fh.fileno()).st_size == 0:
+                return None
             head = fh.read(16)
     except FileNotFoundError:
         return None
     if head != SQLITE_MAGIC:
-        raise StateCorrupt(f"{path} is not an SQLite database (corrupt or foreign file); nothing was changed")
+        raise _NotSqlite("file is not a database")  # retried: a store being created may show a partial header
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
     try:
         tables = user_tables(conn)
@@ -261,6 +267,8 @@ def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T
     if not path.exists():
         return empty
     assert last is not None
+    if isinstance(last, _NotSqlite):
+        raise StateCorrupt(f"{path} is not an SQLite database (corrupt or foreign file); nothing was changed")
     raise map_error(last, path)
 
 

@@ -100,7 +100,17 @@ def check_store(conn: sqlite3.Connection) -> ChainReport:
     def broken(why: str, row: int | None = None) -> ChainReport:
         return ChainReport(False, len(rows), report.head, row if row is not None else last_id, why)
 
-    ticks = [(r[0], json.loads(r[5])) for r in rows if r[2] == "tick"]
+    ticks = []
+    for r in rows:
+        if r[2] != "tick":
+            continue
+        try:
+            payload = json.loads(r[5])
+        except (TypeError, ValueError, RecursionError):
+            payload = None
+        if not isinstance(payload, dict):
+            return broken("its tick payload is not a JSON object (edited, with the chain recomputed)", r[0])
+        ticks.append((r[0], payload))
     if task is not None and driver is None:
         return broken("the driver_state row is missing (deleted behind loom's back)")
     if task is None and driver is not None:
@@ -116,6 +126,8 @@ def check_store(conn: sqlite3.Connection) -> ChainReport:
         return broken(f"the last recorded tick is {last.get('seq')} but the store is at tick {driver[0]} "
                       "(ticks cut off the end, or the anchors edited)", tick_id)
     recorded = last.get(DIGEST_KEY)
+    if recorded is None and any(DIGEST_KEY in t for _, t in ticks):
+        return broken(f"tick {driver[0]} records no state digest although earlier ticks do (edited)", tick_id)
     if recorded is not None and recorded != digest(stored_tables(conn)):
         return broken(f"the state tables do not match what tick {driver[0]} recorded (a state row edited, "
                       "e.g. a verdict)", tick_id)

@@ -27,17 +27,23 @@ def mark(project: Path, task_id: str) -> None:
         os.replace(tmp, path)
 
 
-def lost_task(project: Path) -> str | None:
-    """A one-line explanation when the slot's store holds no task but the last task created here was
-    never archived; None otherwise. Call it only once the store was read as holding no task."""
-    from .archive import history
-
+def marked(project: Path) -> str | None:
+    """The task id last recorded as the slot's task, or None."""
     try:
-        data = json.loads(marker_path(project).read_text(encoding="utf-8"))
-        task_id = data["task_id"]
+        task_id = json.loads(marker_path(project).read_text(encoding="utf-8"))["task_id"]
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not isinstance(task_id, str) or any(e.get("task_id") == task_id for e in history(Path(project))):
+    return task_id if isinstance(task_id, str) else None
+
+
+def lost_task(project: Path, task_id: str | None = None) -> str | None:
+    """A one-line explanation when the slot's store holds no task but the last task created here was
+    never archived; None otherwise. Call it only once the store was read as holding no task, passing the
+    ``marked`` id read *before* that read (a task created and marked meanwhile is then never "lost")."""
+    from .archive import history
+
+    task_id = task_id if task_id is not None else marked(project)
+    if task_id is None or any(e.get("task_id") == task_id for e in history(Path(project))):
         return None
     return (f"the state of task {task_id} was lost: .loom/state.db holds no task although it was never archived "
             "(state.db-wal deleted after a kill?); it cannot be resumed — any sandbox still holds the agents' "
