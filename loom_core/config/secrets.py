@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,42 @@ from . import paths
 SERVICE = "loom"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 REF_PREFIX = "secret:"
+
+
+_listeners: list[Callable[[str], None]] = []
+
+
+def on_notice(fn: Callable[[str], None]) -> Callable[[], None]:
+    """Route the store's notices (e.g. a secrets file made private again) to ``fn`` instead of stderr;
+    returns the function that removes ``fn``."""
+    _listeners.append(fn)
+    return lambda: _listeners.remove(fn) if fn in _listeners else None
+
+
+def _notice(message: str) -> None:
+    if _listeners:
+        for fn in list(_listeners):
+            fn(message)
+    else:
+        print(f"loom: notice: {message}", file=sys.stderr)
+
+
+def private(path: Path) -> None:
+    """A secrets file readable by anyone but its owner is made 0600 again, with a notice (on every read:
+    a backup restore or an editor may have widened it); one that cannot be fixed is refused."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & 0o077:
+        return
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"{path} is readable by other users (mode {mode:04o}) and loom cannot make it private "
+                          f"({exc.strerror or exc}); run: chmod 600 {path}") from None
+    _notice(f"{path} was readable by other users (mode {mode:04o}); loom made it private (0600). If others could "
+            "read it, rotate the keys it holds.")
 
 
 def mask(value: str | None) -> str:
@@ -89,10 +128,11 @@ class SecretStore:
     def _read_json(self, path: Path, default: Any) -> Any:
         if not path.exists():
             return default
+        private(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid JSON ({type(exc).__name__}); fix or remove it") from None
         if not isinstance(data, type(default)):
             raise ConfigError(f"{path} has an unexpected shape; fix or remove it")
         return data

@@ -79,6 +79,14 @@ class KeyedProvider(_Section):
     base_url: str | None = None
     """API base URL; empty = the provider's default. A literal URL or a secret:<name> reference."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_a_url(cls, v: str | None) -> str | None:
+        if v is None or v == "" or SECRET_REF.match(v) or re.match(r"^https?://\S+$", v):
+            return v or None
+        raise ValueError("base_url must be an http(s):// URL or a reference like 'secret:<name>' (a key goes in "
+                         "the secret store, never here)")
+
     api_key: str | None = None
     """The API key as a secret:<name> reference (the value lives in the secret store, never here)."""
 
@@ -423,7 +431,8 @@ def set_key(dotted: str, raw_value: str) -> LoomSettings:
     try:
         settings = validate_document(data)
     except ValidationError as exc:
-        raise ConfigError(f"{dotted} = {raw_value!r} is not valid: {_first_error(exc)}", code="USAGE") from None
+        shown = "(the value is not shown)" if parts[0] == "providers" else repr(raw_value)  # may be a credential
+        raise ConfigError(f"{dotted} = {shown} is not valid: {_first_error(exc)}", code="USAGE") from None
     save_settings(settings)
     return settings
 

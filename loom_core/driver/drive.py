@@ -129,7 +129,8 @@ class Driver:
             dest = self.engine.rotate(reason="auto-rotate", force=replace)
             self._seen_verdicts, self._seen_findings = 0, set()
             self.emit("notice", message=f"archived the previous task to {dest}")
-        resp = self.engine.create(task, **create_kw)
+        # a key pasted into the task would otherwise reach the store, the task id, the branch and the commit
+        resp = self.engine.create(self.redactor.redact(task), **create_kw)
         self._emit_state(resp)
         return self.run(resp)
 

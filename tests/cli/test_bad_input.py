@@ -218,12 +218,21 @@ def _nest(root, depth: int, leaf: str) -> None:
         os.close(fd)
 
 
-def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(tmp_path):
+@pytest.fixture
+def deep_shop(tmp_path):
+    """The demo project's place; removed with ``rm -rf`` afterwards (pytest's own clean-up of old temporary
+    directories recurses, and would fail on a tree this deep)."""
+    proj = tmp_path / "shop"
+    yield proj
+    subprocess.run(["rm", "-rf", str(proj)], check=False)
+
+
+def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(deep_shop):
     from loom_core.driver.demo_project import create_demo_project
     from loom_core.driver.runner import demo_task
     from loom_core.driver.workspace import Workspace
 
-    proj = tmp_path / "shop"
+    proj = deep_shop
     create_demo_project(proj)
     _nest(proj, 1200, "leaf.txt")  # tracked
     (proj / "build").mkdir()
