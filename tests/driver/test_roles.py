@@ -144,6 +144,11 @@ def test_a_reviewer_that_edits_is_a_blocking_finding_and_its_edit_never_reaches_
         assert f["agent"] == "logic-reviewer" and f["severity"] == "blocking" and f["origin"] == "harness"
         assert f["file"] == "app/core.py" and "app/extra.py" in f["summary"]
         assert st.pipeline["files_created"] == [] and st.pipeline["files_modified"] == ["app/core.py"]
+        from loom_core.driver.replay import replay, verify
+
+        report = replay(proj / ".loom" / "state.db")  # the finding comes back from the recorded result
+        assert report.identical and report.replayed == report.ticks
+        assert verify(proj / ".loom" / "state.db").ok
         outcome = driver.run(engine.answer(outcome.gate_event_id, "accept"))
         assert outcome.kind == "complete" and outcome.verdict == "accepted"
         merge = ws.merge_back(outcome.task_id)
