@@ -30,16 +30,20 @@ AUDIT_COLUMNS = "id, ts, type, task_id, driver_state_id, payload, verdict, error
 
 
 def _norm(value: Any) -> Any:
-    """One form for a value whether it was built in memory or read back from SQLite."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    """One form for a value whether it was built in memory or read back from SQLite, whose column
+    affinity may turn 5 into '5' (TEXT), '5' into 5 (INTEGER), 5 into 5.0 (REAL) or True into 1: every
+    scalar becomes its text, so only a changed value changes the digest."""
+    if value is None:
+        return None
     if isinstance(value, dict):
         return {str(k): _norm(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
-    return value
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def digest(tables: dict[str, Any]) -> str:

@@ -266,3 +266,37 @@ def test_the_branch_commit_carries_the_audit_head_and_verify_cross_checks_it(lan
         proc = run_loom(*args, cwd=proj, env=env)
         assert proc.returncode == 1, proc.stdout
         assert "BROKEN" in proc.stdout and f"loom/{task_id}" in proc.stdout and "rewritten" in proc.stdout
+
+
+@pytest.mark.parametrize("flow", ["clean", "blocker"])
+def test_verify_holds_after_every_tick_of_a_code_task(project, flow):
+    """The digest a tick records of the state equals what a reader computes from the tables (no false
+    alarm from SQLite's column types), on the code bundle's findings, verdicts and gates."""
+    from loom_core.bundles.code import BUNDLE as CODE
+    from loom_core.driver.clock import FixedClock
+    from loom_core.driver.drive import Driver
+    from loom_core.driver.engine import Engine
+    from loom_core.driver.executors import ScriptedExecutor
+    from tests.support.code_agents import CodeAgents, blocker
+
+    agents = CodeAgents()
+    if flow == "blocker":
+        agents.on["challenger-reviewer"] = lambda i: blocker("challenger-reviewer")
+    engine = Engine(project, bundle=CODE, clock=FixedClock())
+    checked = []
+    original = engine._transact
+
+    def transact(*a, **kw):
+        resp = original(*a, **kw)
+        report = engine.store.verify_chain()
+        assert report.ok, report.line(f"after tick {resp.seq}")
+        checked.append(resp.seq)
+        return resp
+
+    engine._transact = transact
+    outcome = Driver(engine, ScriptedExecutor(agents)).start("make f handle empty input")
+    while outcome.kind == "paused":
+        outcome = Driver(engine, ScriptedExecutor(agents)).run(engine.answer(outcome.gate_event_id, "accept"))
+    assert outcome.kind == "complete" and len(checked) >= 8
+    assert verify(project / ".loom" / "state.db").ok
+    engine.close()
