@@ -115,3 +115,28 @@ def test_pdeathsig_ties_a_child_to_its_thread(tmp_path):
     if not ok:
         os.kill(pid, signal.SIGKILL)
     assert ok, "the child outlived its parent"
+
+
+def test_reap_kills_a_dead_runs_group_only(tmp_path):
+    """The pid file of a run that is gone gets its group killed; this process's own children and a group id
+    now used by processes started before the recorded time (a recycled id) are left alone."""
+    from loom_core.driver.executors import children
+
+    folder = tmp_path / ".loom" / "children"
+    folder.mkdir(parents=True)
+    procs = [subprocess.Popen(["sleep", "300"], start_new_session=True) for _ in range(3)]
+    try:
+        starts = [children.start_time(p.pid) for p in procs]
+        (folder / "a.json").write_text(json.dumps({"pid": procs[0].pid, "start": starts[0], "loom": [1, 0]}))
+        (folder / "b.json").write_text(json.dumps({"pid": procs[1].pid, "start": starts[1],
+                                                   "loom": children._me()}))
+        (folder / "c.json").write_text(json.dumps({"pid": procs[2].pid, "start": starts[2] + 10 ** 9,
+                                                   "loom": [1, 0]}))
+        assert children.reap(tmp_path) == [procs[0].pid]
+        assert procs[0].wait(5) == -signal.SIGKILL
+        assert procs[1].poll() is None and procs[2].poll() is None
+        assert sorted(p.name for p in folder.iterdir()) == ["b.json"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(5)

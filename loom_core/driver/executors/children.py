@@ -73,6 +73,11 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def _me() -> list[int | None]:
+    """This process, recognisably: pid and start time (a pid alone may be a dead loom's, reused)."""
+    return [os.getpid(), start_time(os.getpid())]
+
+
 def registry(cwd: Path | str) -> Path | None:
     """``<project>/.loom/children`` for a child started in ``cwd`` (a sandbox maps to its user's
     project), or None when that project has no ``.loom`` folder."""
@@ -97,7 +102,7 @@ def tracked(pid: int, cwd: Path | str, what: str) -> Iterator[None]:
             path = folder / f"{pid}.json"
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"pid": pid, "start": start_time(pid), "what": what[:200],
-                                       "loom_pid": os.getpid()}), encoding="utf-8")
+                                       "loom": _me()}), encoding="utf-8")
             os.replace(tmp, path)
         except OSError:
             path = None
@@ -137,15 +142,16 @@ def reap(project: Path | str) -> list[int]:
             since = int(since) if since is not None else None
         except (OSError, ValueError, KeyError, TypeError):
             rec = None
-        if rec is not None and rec.get("loom_pid") != os.getpid():
+        if rec is not None and rec.get("loom") == _me():
+            continue  # a child of this very process (another drive of it): alive and looked after
+        if rec is not None:
             members = _members(pgid, since)
             if members:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
                 killed += members
-        if rec is None or rec.get("loom_pid") != os.getpid():
-            with contextlib.suppress(OSError):
-                path.unlink()
+        with contextlib.suppress(OSError):
+            path.unlink()
     return killed
 
 
