@@ -140,3 +140,56 @@ def test_reap_kills_a_dead_runs_group_only(tmp_path):
         for p in procs:
             p.kill()
             p.wait(5)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_kill_9_during_an_agent_cli_leaves_no_orphan_after_resume(tmp_path):
+    """The same for an agent CLI (a stand-in `claude` that starts a background job and hangs)."""
+    from tests.support.git import make_repo
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    fake = tmp_path / "bin" / "claude"
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\n" + f"""
+import json, os, subprocess, sys, time
+from pathlib import Path
+M = Path({str(marks)!r})
+if sys.argv[1:] == ["--version"]:
+    print("9.9.9 (Claude Code)"); sys.exit(0)
+sys.stdin.read()
+if not (M / "ran").exists():
+    (M / "ran").touch()
+    bg = subprocess.Popen(["sleep", "300"])
+    (M / "pids").write_text(f"{{os.getpid()}} {{bg.pid}}")
+    time.sleep(300)
+Path("hello.txt").write_text("hi\\n")
+print(json.dumps({{"type": "result", "is_error": False, "result": "done", "usage": {{}}}}), flush=True)
+""")
+    fake.chmod(0o755)
+    proj = tmp_path / "app"
+    make_repo(proj, {"app.py": "x = 1\n"})
+    (proj / ".loom").mkdir()
+    env = {**os.environ, "LOOM_CLAUDE_BIN": str(fake)}
+    first = subprocess.Popen([sys.executable, "-m", "loom_core.cli", "run", "--backend", "claude-code", "--fast",
+                              "--policy", "auto", "add hello.txt"], cwd=proj, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = bg = None
+    try:
+        assert wait_for(lambda: (marks / "pids").exists() and (marks / "pids").read_text().strip()), \
+            "the agent CLI never started"
+        cli, bg = map(int, (marks / "pids").read_text().split())
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert wait_for(lambda: not alive(cli), 5), f"the agent CLI {cli} outlived loom"
+        assert alive(bg)
+        second = run_loom("proceed", cwd=proj, env={"LOOM_CLAUDE_BIN": str(fake)}, timeout=120)
+        assert not alive(bg), second.stdout + second.stderr
+        assert group_members(cli) == []
+        assert "left behind" in second.stdout, second.stdout + second.stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+        for pid in group_members(cli) if cli else []:
+            os.kill(pid, signal.SIGKILL)
