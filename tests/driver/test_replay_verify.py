@@ -4,9 +4,11 @@ the audit chain detects edits, inserts and deletions made behind loom's back."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -258,8 +260,9 @@ def test_the_branch_commit_carries_the_audit_head_and_verify_cross_checks_it(lan
     head = sqlite3.connect(db).execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()[0]
     tip = pygit2.Repository(str(proj)).references[f"refs/heads/loom/{task_id}"].peel(pygit2.Commit)
     assert f"Loom-Audit-Head: {head}" in tip.message
+    assert re.search(r"^Loom-Audit-Mac: [0-9a-f]{64}$", tip.message, re.MULTILINE), tip.message
     ok = run_loom("verify", "--task", task_id, cwd=proj, env=env)
-    assert ok.returncode == 0 and f"matches the audit head on loom/{task_id}" in ok.stdout, ok.stdout + ok.stderr
+    assert ok.returncode == 0 and f"matches the signed audit head on loom/{task_id}" in ok.stdout, ok.stdout
     _recompute_chain(db, "UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE id = 1")
     assert verify(db).ok  # the file alone cannot tell: every hash was recomputed
     for args in (("verify",), ("verify", "--task", task_id)):
@@ -300,3 +303,29 @@ def test_verify_holds_after_every_tick_of_a_code_task(project, flow):
     assert outcome.kind == "complete" and len(checked) >= 8
     assert verify(project / ".loom" / "state.db").ok
     engine.close()
+
+
+@pytest.mark.parametrize("mac", ["kept", "dropped"])
+def test_rewriting_the_branch_commit_too_is_caught_by_the_signature(landed, tmp_path, mac):
+    """The attacker also amends the loom/<task> commit to carry the recomputed head: the HMAC with the
+    user's key (in the loom home, 0600) no longer matches, and dropping it is refused too."""
+    import pygit2
+
+    src, task_id, env = landed
+    proj = tmp_path / "shop"
+    shutil.copytree(src, proj, symlinks=True)
+    db = proj / ".loom" / "state.db"
+    _recompute_chain(db, "UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE id = 1")
+    new_head = sqlite3.connect(db).execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()[0]
+    repo = pygit2.Repository(str(proj))
+    ref = repo.references[f"refs/heads/loom/{task_id}"]
+    tip = ref.peel(pygit2.Commit)
+    message = re.sub(r"^Loom-Audit-Head: .*$", f"Loom-Audit-Head: {new_head}", tip.message, flags=re.MULTILINE)
+    if mac == "dropped":
+        message = re.sub(r"^Loom-Audit-Mac: .*\n", "", message, flags=re.MULTILINE)
+    forged = repo.create_commit(None, tip.author, tip.committer, message, tip.tree_id, tip.parent_ids)
+    ref.set_target(forged)
+    assert (Path(env["LOOM_HOME"]) / "audit.key").stat().st_mode & 0o777 == 0o600
+    proc = run_loom("verify", "--task", task_id, cwd=proj, env=env)
+    assert proc.returncode == 1 and "BROKEN" in proc.stdout, proc.stdout
+    assert ("not signed" if mac == "kept" else "carries no Loom-Audit-Mac") in proc.stdout, proc.stdout
