@@ -138,7 +138,9 @@ def test_a_reviewer_that_edits_is_a_blocking_finding_and_its_edit_never_reaches_
     try:
         # the violation is a harness blocker: even under `auto`, a person decides
         assert outcome.kind == "paused" and outcome.gate == "gate-final", outcome
-        assert "logic-reviewer" in outcome.message and "app/extra.py" in outcome.message
+        assert "- [role-violation] app/core.py (logic-reviewer): logic-reviewer may not change files but changed 2: " \
+               "app/core.py, app/extra.py; the changes were reverted" in outcome.message, outcome.message
+        assert "logic-reviewer changed files its role does not allow" in outcome.message
         st = engine.state()
         [f] = [f for f in st.findings.values() if f["category"] == "role-violation"]
         assert f["agent"] == "logic-reviewer" and f["severity"] == "blocking" and f["origin"] == "harness"

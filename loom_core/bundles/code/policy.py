@@ -12,7 +12,8 @@ from ...kernel.types import ADVANCE, GateDecision, Invariant, StageResult, compl
 def _blockers(view: View, phase: str | None = None, limit: int = 8) -> list[str]:
     out = []
     for f in view.state.live_findings(phase=phase, severity="blocking")[:limit]:
-        loc = f" {f['file']}:{f['line_start']}" if f.get("file") else ""
+        line = f":{f['line_start']}" if f.get("line_start") is not None else ""
+        loc = f" {f['file']}{line}" if f.get("file") else ""
         out.append(f"- [{f['category']}]{loc} ({f['agent']}): {f['summary']}")
     return out
 
