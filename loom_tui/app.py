@@ -34,7 +34,8 @@ class LoomApp(App):
     COMMANDS = App.COMMANDS | {LoomCommands}
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave the console (running drives stop between steps)"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Leave the console (asks first while drives run: they stop between steps)"),
         Binding("question_mark", "help", "Help", id="app.help", show=False, tooltip="Show the keys"),
         Binding("s", "settings", "Settings", id="app.settings", tooltip="Configuration, secrets, models, projects"),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False, tooltip="Switch light / dark"),
@@ -53,12 +54,17 @@ class LoomApp(App):
         self._refresh_s = refresh_s
         self._watch = watch
         self.animation_level = "none"  # SSH-friendly: no animation by default
+        self.stopping = False  # "stop and quit" chosen: exit once the last drive has stopped
+        self.drafts: dict[str, str] = {}  # task text kept per project when the user chose not to submit it
 
     # ------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
         from .screens.fleet import FleetScreen
 
         self.theme = os.environ.get("LOOM_THEME") or self._theme_from_settings()
+        from loom_core.config.secrets import on_notice
+
+        self._unhook_notices = on_notice(self._store_notice)  # never print to the terminal under the console
         self.push_screen(FleetScreen())
         if not self.service.catalog.projects:
             from .screens.wizard import WizardScreen
@@ -72,6 +78,20 @@ class LoomApp(App):
             self.submit_task(pid, text, opts)
         if self._open_project:
             self.open_project(self._open_project)
+
+    def on_unmount(self) -> None:
+        unhook = getattr(self, "_unhook_notices", None)
+        if unhook is not None:
+            unhook()
+
+    def _store_notice(self, message: str) -> None:
+        """A notice from the settings / secrets layer, from any thread."""
+        import threading
+
+        if threading.get_ident() == self._thread_id:
+            self.notify(message, title="secrets", severity="warning", timeout=10)
+        else:
+            self.call_from_thread(self.notify, message, title="secrets", severity="warning", timeout=10)
 
     def _theme_from_settings(self) -> str:
         try:
@@ -89,6 +109,18 @@ class LoomApp(App):
 
     @work(thread=True, group="engine", exit_on_error=False)
     def submit_task(self, pid: str, text: str, opts: RunOptions) -> None:
+        self._drive(pid, lambda: self.service.submit(pid, text, opts))
+
+    @work(thread=True, group="engine", exit_on_error=False)
+    def replace_task(self, pid: str, text: str, opts: RunOptions) -> None:
+        """Stop the drive of ``pid`` between steps, then start ``text`` in place of its task."""
+        import time
+
+        self.service.pause(pid)
+        deadline = time.monotonic() + 3600
+        while self.service.is_running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        opts.replace = True
         self._drive(pid, lambda: self.service.submit(pid, text, opts))
 
     @work(thread=True, group="engine", exit_on_error=False)
@@ -168,8 +200,54 @@ class LoomApp(App):
             fn(message.project_id, message.outcome, message.error)
         from .shipping import ship_after_accept
 
-        ship_after_accept(self, message.project_id, message.outcome)  # runs once per task
+        if not self.stopping:
+            ship_after_accept(self, message.project_id, message.outcome)  # runs once per task
         self.refresh_rows()
+        self._check_stopped()
+
+    # ------------------------------------------------------------------ quitting
+    def driving_names(self) -> list[str]:
+        return [p.name for p in self.service.catalog.projects if self.service.is_running(p.id)]
+
+    async def action_quit(self) -> None:
+        """Quit at once when nothing is being driven; otherwise ask (never blank the screen while agents work)."""
+        from .screens.choice import QuitDialog, StoppingScreen
+
+        if self.stopping:
+            self.notify("stopping: the console closes when the drives have stopped", severity="warning")
+            return
+        names = self.driving_names()
+        if not names:
+            self.exit()
+            return
+        if any(isinstance(s, QuitDialog) for s in self.screen_stack):
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice != "stop":
+                return
+            self.stopping = True
+            for p in self.service.catalog.projects:
+                if self.service.is_running(p.id):
+                    self.service.pause(p.id)
+            self.push_screen(StoppingScreen(self.driving_names()))
+            self.set_interval(0.25, self._check_stopped)
+            self._check_stopped()
+
+        self.push_screen(QuitDialog(names), answered)
+
+    def _check_stopped(self) -> None:
+        if not self.stopping:
+            return
+        names = self.driving_names()
+        if not names:
+            self.exit()
+            return
+        from .screens.choice import StoppingScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, StoppingScreen):
+                screen.still_running(names)
 
     # ------------------------------------------------------------------ navigation
     def open_project(self, pid: str) -> None:
@@ -197,13 +275,18 @@ def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:
 
 
 def run_console() -> None:
+    from loom_core.cli import allow_deep_trees
+
+    allow_deep_trees()
     make_app().run()
 
 
 def run_demo_console(project: Path, opts: RunOptions) -> None:
     """`loom demo` without --plain: the console on the demo project with the task running."""
+    from loom_core.cli import allow_deep_trees
     from loom_core.driver.runner import demo_task
 
+    allow_deep_trees()
     cat = Catalog.load()
     proj = cat.add(project)
     app = make_app(cat, open_project=proj.id, start=(proj.id, demo_task(), opts), demo_delay_s=0.4)

@@ -156,10 +156,34 @@ class GateDialog(ModalScreen[GateAnswer | None]):
 
     # ------------------------------------------------------------------ actions
     def action_accept(self) -> None:
-        self.dismiss(("accept", None))
+        self._approve("accept")
 
     def action_auto_apply(self) -> None:
-        self.dismiss(("auto-apply", None))
+        self._approve("auto-apply")
+
+    def open_blockers(self) -> list[dict[str, Any]]:
+        return [b for b in self.view.get("blockers") or [] if (b.get("severity") or "blocking") == "blocking"]
+
+    def _approve(self, decision: str) -> None:
+        """Approving over an open blocking finding asks once more; otherwise it answers at once."""
+        blocking = self.open_blockers()
+        if not blocking:
+            self.dismiss((decision, None))
+            return
+        from .confirm import ConfirmDialog
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.dismiss((decision, None))
+
+        listed = "\n".join(f"  ✗ {b.get('file') or '?'}{':' + str(b['line_start']) if b.get('line_start') else ''} "
+                           f"{(b.get('summary') or '')[:70]}" for b in blocking[:3])
+        more = f"\n  … {len(blocking) - 3} more" if len(blocking) > 3 else ""
+        self.app.push_screen(ConfirmDialog(
+            f"{decision.capitalize()} over {len(blocking)} open blocking finding(s)?",
+            f"A reviewer or check said these must be fixed first:\n{listed}{more}\n\n"
+            f"{'Accepting' if decision == 'accept' else 'Auto-applying'} approves the work as it is.",
+            yes="Accept anyway" if decision == "accept" else "Auto-apply anyway"), confirmed)
 
     def action_reject(self) -> None:
         note = self.query_one("#gate-note", Input)

@@ -22,7 +22,7 @@ from ..fmt import STATUS_STYLE, fmt_age
 from ..shipping import ship_after_accept, ship_branch
 from ..widgets.agent_chain import AgentChain, gate_chip
 
-STATEFUL = frozenset({"gate", "new_task", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
+STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
 DEBOUNCE_S = 0.15
 LOG_LINES = 2000
 
@@ -43,6 +43,8 @@ class ProjectScreen(Screen):
                 tooltip="Open the selected run: output, prompt, findings, verdicts, files"),
         Binding("g", "gate", "Gate", id="project.gate", tooltip="Answer the gate the task is parked at"),
         Binding("n", "new_task", "New task", id="project.new", tooltip="Submit a task (the slot is empty or finished)"),
+        Binding("n", "new_task_over", "New task", id="project.new_over", show=False,
+                tooltip="Submit a task over the one in progress (asks: resume it or replace it)"),
         Binding("p", "pause", "Pause", id="project.pause", tooltip="Stop the drive after the current step"),
         Binding("r", "resume", "Resume", id="project.resume", tooltip="Drive the task on from where it stopped"),
         Binding("c", "cancel", "Cancel", id="project.cancel", tooltip="Abandon the task in progress (asks first)"),
@@ -348,6 +350,8 @@ class ProjectScreen(Screen):
         ok = {
             "gate": live and self.status == "parked" and not self.driving,
             "new_task": live and not self.driving and not self.in_progress and self.status != "unavailable",
+            # the same key over a task in progress: the form asks resume / replace (kept out of a full footer)
+            "new_task_over": live and (self.driving or self.in_progress) and self.status != "unavailable",
             "pause": live and self.driving,
             "resume": live and self.in_progress and not self.driving and self.status != "parked",
             "cancel": live and self.in_progress,
@@ -397,6 +401,8 @@ class ProjectScreen(Screen):
         from .submit import SubmitScreen
 
         self.app.push_screen(SubmitScreen(self.pid))
+
+    action_new_task_over = action_new_task
 
     def action_pause(self) -> None:
         self.app.pause_task(self.pid)
@@ -452,6 +458,8 @@ class ProjectScreen(Screen):
             ("project: answer gate", "Answer the gate the task is parked at", "gate", self.action_gate),
             ("project: inspect run", "Open the selected run", "inspect", self.action_inspect),
             ("project: new task", "Submit a task", "new_task", self.action_new_task),
+            ("project: new task over this one", "Submit a task: resume or replace the one in progress",
+             "new_task_over", self.action_new_task),
             ("project: pause", "Stop the drive after the current step", "pause", self.action_pause),
             ("project: resume", "Drive the task on from where it stopped", "resume", self.action_resume),
             ("project: cancel task", "Abandon the task in progress", "cancel", self.action_cancel),

@@ -77,7 +77,8 @@ class SubmitScreen(ModalScreen[bool]):
     def __init__(self, pid: str, text: str = "") -> None:
         super().__init__()
         self.pid = pid
-        self._text = text
+        drafts = getattr(self.app, "drafts", {})
+        self._text = text or drafts.pop(pid, "")  # text the user kept when they chose not to replace a task
         try:
             self.project = self.app.service.project(pid)
         except LoomError:
@@ -183,8 +184,10 @@ class SubmitScreen(ModalScreen[bool]):
         reason = validate(v["text"], v["fast"], v["complexity"])
         if reason is None and self.project is None:
             reason = f"project {self.pid} is not in the catalog"
-        if reason is None and self.app.service.is_running(self.pid):
-            reason = "this project is already running a task"
+        driven_here = self.app.service.is_running(self.pid)
+        row = (getattr(self.app, "rows", None) or {}).get(self.pid) or {}
+        if reason is None and not driven_here and row.get("status") == "running":
+            reason = "another loom process is driving this project's task: wait for it, or stop it first"
         confirmed = bool(self.in_place) and self.query_one("#submit-inplace", Checkbox).value
         if reason is None and self.in_place and not confirmed:
             reason = "not a git repository: tick 'run in place anyway' to let agents edit it directly, or make " \
@@ -206,10 +209,57 @@ class SubmitScreen(ModalScreen[bool]):
             ship[self.pid] = {"push": v["push"], "squash": v["squash"]}
         else:
             ship.pop(self.pid, None)
-        self.app.submit_task(self.pid, v["text"].strip(), opts)
-        head = v["text"].strip().splitlines()[0][:60]
+        text = v["text"].strip()
+        if driven_here or row.get("state") == "in_progress":
+            self._resume_or_replace(text, opts, row, driven_here)
+            return
+        self._send(text, opts)
+
+    def _send(self, text: str, opts: RunOptions, *, stop_first: bool = False) -> None:
+        if stop_first:
+            self.app.replace_task(self.pid, text, opts)
+        else:
+            self.app.submit_task(self.pid, text, opts)
         self.dismiss(True)
-        self.app.notify(f"submitted — {head}", title=self.project.name if self.project else self.pid)
+        self.app.notify(f"submitted — {text.splitlines()[0][:60]}", title=self.project.name if self.project else self.pid)
+
+    def _resume_or_replace(self, text: str, opts: RunOptions, row: dict[str, Any], driven_here: bool) -> None:
+        """The project already has a task in progress: never drop the text silently — resume that task
+        (the text is kept as a draft for the next New task), replace it, or go back to the form."""
+        from .choice import ChoiceDialog
+
+        name = self.project.name if self.project else self.pid
+        task = (row.get("task_short") or row.get("task") or "a task").splitlines()[0][:80]
+        if driven_here:
+            where = "being driven here right now"
+            choices = [("p", "Replace it (its drive stops after the current step)", "replace")]
+        elif row.get("status") == "parked":
+            where = f"parked at gate '{row.get('gate')}'"
+            choices = [("r", "Answer its gate", "gate"), ("p", "Replace it", "replace")]
+        else:
+            where = f"{row.get('status') or 'in progress'}, not driven"
+            choices = [("r", "Resume it", "resume"), ("p", "Replace it", "replace")]
+
+        def chosen(choice: str | None) -> None:
+            if choice == "replace":
+                opts.replace = True
+                self._send(text, opts, stop_first=driven_here)
+            elif choice in ("resume", "gate"):
+                self.app.drafts[self.pid] = text
+                self.dismiss(False)
+                if choice == "gate":
+                    from .gate import open_gate
+
+                    open_gate(self.app, self.pid)
+                else:
+                    self.app.proceed_task(self.pid)
+                self.app.notify("your text is kept: press n again to find it in the form", title=name)
+
+        self.app.push_screen(ChoiceDialog(
+            f"{name} already has a task in progress",
+            f"'{task}' is {where}. Replacing it archives that task as discarded (its sandbox work is not "
+            "merged) and starts yours; resuming keeps your text for later.", choices, back="Back to the form"),
+            chosen)
 
     def action_cancel(self) -> None:
         self.dismiss(False)

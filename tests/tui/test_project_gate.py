@@ -94,6 +94,7 @@ async def test_gate_plan_to_accepted_branch(parked):
         assert names[:3] == ["classifier", "code-analyzer", "planner"]
         assert screen.query_one("#project-chain").row_count == len(names)
         assert screen.check_action("gate", ()) and not screen.check_action("new_task", ())
+        assert screen.check_action("new_task_over", ())  # n still works: the form asks resume / replace
 
         # the planner run in the inspector
         table = screen.query_one("#project-chain")
@@ -129,7 +130,10 @@ async def test_gate_plan_to_accepted_branch(parked):
         assert isinstance(diff, Syntax) and "+++ b/shop/pricing.py" in diff.code
         assert final.view["blockers"] and final.view["blockers"][0]["file"] == "shop/pricing.py"
 
-        await pilot.press("a")
+        await pilot.press("a")  # over an open blocking finding: asked once more
+        await settle(pilot, lambda: is_screen(app, ConfirmDialog))
+        assert "open blocking finding" in str(app.screen.query_one("#confirm-title").content)
+        await pilot.press("y")
         await settle(pilot, lambda: app.rows[pid].get("status") == "accepted" and app.screen is screen
                      and screen.has_branch)
         task_id = app.rows[pid]["task_id"]
