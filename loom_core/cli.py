@@ -83,6 +83,10 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
     """Show the project's task: status, phase, flow, pending gate, spawns, tokens, cost, elapsed."""
     from .driver.status import project_status
 
+    if stall_minutes is not None and not 0 < stall_minutes < 1e6:
+        from .errors import ConfigError
+
+        raise ConfigError(f"--stall-minutes must be more than 0, got {stall_minutes:g}", code="USAGE")
     st = project_status(_project(project), _now(), stall_after_min=stall_minutes, with_sandbox=True)
     if as_json:
         _echo_json(st)

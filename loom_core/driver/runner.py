@@ -78,6 +78,8 @@ class RunOptions:
         if self.max_spawns is not None and not 0 <= self.max_spawns <= MAX_SPAWNS:
             raise ConfigError(f"--max-spawns must be between 0 (no cap) and {MAX_SPAWNS}, got {self.max_spawns}",
                               code="USAGE")
+        if self.max_spawns is None and os.environ.get("LOOM_MAX_SPAWNS", "").strip():
+            self.spawn_cap()  # a bad LOOM_MAX_SPAWNS is refused now, not after the task exists
         if not 1 <= self.max_concurrent <= 8:
             raise ConfigError(f"max_concurrent must be between 1 and 8, got {self.max_concurrent}", code="USAGE")
         if not 0 <= self.demo_delay_s <= 60:
@@ -107,10 +109,15 @@ class RunOptions:
         if self.max_spawns is not None:
             return self.max_spawns
         raw = os.environ.get("LOOM_MAX_SPAWNS", "").strip()
+        if not raw:
+            return _settings().general.max_spawns
         try:
-            return int(raw) if raw else _settings().general.max_spawns
+            cap = int(raw)
         except ValueError:
-            raise ConfigError(f"LOOM_MAX_SPAWNS must be an integer, got '{raw}'") from None
+            raise ConfigError(f"LOOM_MAX_SPAWNS must be a whole number, got '{raw}'", code="USAGE") from None
+        if not 0 <= cap <= MAX_SPAWNS:
+            raise ConfigError(f"LOOM_MAX_SPAWNS must be between 0 (no cap) and {MAX_SPAWNS}, got {cap}", code="USAGE")
+        return cap
 
 
 @dataclass

@@ -54,6 +54,8 @@ def no_task_created(project) -> None:
     (["run", "--max-spawns", "10000001", "x"], "--max-spawns must be between 0"),
     (["run", "--complexity", "huge", "x"], "--complexity must be one of"),
     (["run", "--policy", "whatever", "x"], "--policy must be one of"),
+    (["status", "--stall-minutes", "-5"], "--stall-minutes must be more than 0"),
+    (["status", "--stall-minutes", "nan"], "--stall-minutes must be more than 0"),
     (["recover", "bogus"], "expected retry"),
     (["replay", "t-any", "--invariants", "garbage"], "not a module:attr reference"),
     (["replay", "t-any", "--invariants", "no_such_module_here:X"], "cannot import"),
@@ -62,6 +64,12 @@ def no_task_created(project) -> None:
 def test_usage_errors_exit_2_and_create_nothing(repo, args, needle):
     one_line(cli(*args, cwd=repo), 2, needle)
     assert not (repo / ".loom").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "10000001"])
+def test_an_out_of_range_spawn_cap_in_the_environment_is_refused_before_a_task_exists(repo, value):
+    one_line(cli("run", "--backend", "demo", "x", cwd=repo, env={"LOOM_MAX_SPAWNS": value}), 2, "LOOM_MAX_SPAWNS must be")
+    no_task_created(repo)
 
 
 def test_a_task_text_that_is_not_utf8_is_refused_before_a_task_exists(repo):
