@@ -162,8 +162,11 @@ def archived(project: Path) -> list[dict[str, Any]]:
         if "raw" in row:
             continue
         elapsed = None
-        if row.get("started_at") and row.get("ended_at"):
-            elapsed = nowmod.seconds_between(row["started_at"], row["ended_at"])
+        if isinstance(row.get("started_at"), str) and isinstance(row.get("ended_at"), str):
+            try:
+                elapsed = nowmod.seconds_between(row["started_at"], row["ended_at"])
+            except (ValueError, TypeError):  # a hand-edited index line: shown without a duration
+                elapsed = None
         out.append({**row, "elapsed_s": elapsed})
     return out
 

@@ -139,9 +139,10 @@ class HistoryScreen(Screen):
         for i, row in enumerate(message.rows):
             key = row.get("db_file") or f"{row.get('task_id')}#{i}"
             self._rows[key] = row
-            label = row.get("task_short") or row.get("task") or row.get("task_id") or "?"
-            table.add_row(clip(label, 36), badge(verdict_of(row)), fmt_duration(row.get("elapsed_s")),
-                          fmt_time(row.get("archived_at")), key=key)
+            label = str(row.get("task_short") or row.get("task") or row.get("task_id") or "?")
+            elapsed = row.get("elapsed_s") if isinstance(row.get("elapsed_s"), (int, float)) else None
+            when = row.get("archived_at") if isinstance(row.get("archived_at"), str) else None
+            table.add_row(clip(label, 36), badge(str(verdict_of(row))), fmt_duration(elapsed), fmt_time(when), key=key)
         empty.update("No archived tasks yet — a finished task is archived when the next one starts.")
         empty.display = not message.rows
         table.display = bool(message.rows)

@@ -166,3 +166,24 @@ async def test_approving_without_blocking_findings_answers_at_once():
         await pilot.press("a")
         await pilot.pause()
         assert app.answers == [("accept", None)]
+
+
+async def test_the_history_view_shows_a_hand_edited_index_without_failing(tmp_path):
+    from loom_tui.screens.history import HistoryScreen, HistoryTable
+
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    index = proj / ".loom" / "history" / "index.jsonl"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b'{"task_id": "t-one", "task_short": 5, "started_at": "garbage", "ended_at": 7, '
+                      b'"archived_at": 9, "verdict": ["x"]}\n'
+                      b'not json\n[1]\n{"task_id": "t-caf\xe9", "task_short": "caf\xe9 task", "elapsed_s": "long"}\n')
+    cat, (pid,) = catalog_with(tmp_path, proj)
+    app = make_app(cat, watch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: is_screen(app, FleetScreen))
+        app.push_screen(HistoryScreen(pid))
+        await settle(pilot, lambda: is_screen(app, HistoryScreen) and app.screen.query_one(HistoryTable).row_count)
+        table = app.screen.query_one(HistoryTable)
+        labels = sorted(str(table.get_row_at(i)[0]) for i in range(table.row_count))
+        assert labels == ["5", "caf\ufffd task"]
