@@ -150,3 +150,23 @@ def test_plain_drive_total_counts_the_drives_on_both_sides_of_a_gate(tmp_path, m
     assert int(m.group(1)) == st["spawns"]
     assert (int(m.group(2)), int(m.group(3))) == (st["tokens"]["in"], st["tokens"]["out"])
     assert re.search(r"out tokens, \d+ turn\(s\)", out)
+
+
+def test_a_claude_code_session_stopped_at_its_timeout_is_billed_for_what_it_streamed(tmp_path):
+    fake = make_fake(tmp_path, """
+        for i, (tin, tout) in enumerate([(3000, 400), (3500, 600)]):
+            for block in ("thinking", "tool"):  # one message arrives as several events sharing its usage
+                emit({"type": "assistant", "message": {"id": f"msg_{i}", "model": "claude-opus-4-1",
+                      "content": [{"type": "text", "text": block}],
+                      "usage": {"input_tokens": tin, "output_tokens": tout, "cache_read_input_tokens": 10}}})
+        time.sleep(30)
+        """)
+    work = tmp_path / "work"
+    work.mkdir()
+    intent = Intent(agent="implementer", agent_run_id="run-1", phase="implement", model="claude-opus-4-1",
+                    prompt="fix it", system_prompt=None, extras={"workdir": str(work), "edits_files": True})
+    with pytest.raises(ExecutorError) as info:
+        ClaudeCodeExecutor(str(fake), session_timeout_s=1).execute(intent, threading.Event(), lambda line: None)
+    assert info.value.code == "EXECUTOR_TIMEOUT"
+    u = info.value.detail["usage"]
+    assert (u.tokens_in, u.tokens_out, u.tokens_cached, u.num_turns) == (6500, 1000, 20, 2)

@@ -96,6 +96,7 @@ class _Transcript:
         self.tool_paths: dict[str, tuple[str, str]] = {}  # tool_use_id -> (tool, path)
         self.created: list[str] = []
         self.modified: list[str] = []
+        self.message_usage: dict[str, dict] = {}  # assistant message id -> its usage (a killed session's bill)
 
     def keep(self, line: str) -> None:
         if self.head_chars < 4000:
@@ -103,6 +104,18 @@ class _Transcript:
             self.head_chars += len(line)
         else:
             self.tail.append(line[-2000:])
+
+    def streamed_usage(self, elapsed: float) -> Usage | None:
+        """What the assistant messages seen so far consumed (cost unknown), for a session that ended
+        without its result event (stopped, killed or crashed)."""
+        if not self.message_usage:
+            return None
+        us = list(self.message_usage.values())
+        return Usage(tokens_in=sum(_int(u.get("input_tokens")) for u in us),
+                     tokens_out=sum(_int(u.get("output_tokens")) for u in us),
+                     tokens_cached=sum(_int(u.get("cache_read_input_tokens")) for u in us),
+                     cache_write=sum(_int(u.get("cache_creation_input_tokens")) for u in us),
+                     num_turns=len(us), duration_ms=int(elapsed * 1000))
 
     def stdout_text(self) -> str:
         return "\n".join(self.head + list(self.tail))
@@ -153,6 +166,8 @@ class _Transcript:
         msg = ev.get("message") or {}
         if isinstance(msg.get("model"), str) and not msg["model"].startswith("<"):
             self.assistant_model = msg["model"]
+        if isinstance(msg.get("usage"), dict):
+            self.message_usage[str(msg.get("id") or len(self.message_usage))] = msg["usage"]
         out = []
         for block in msg.get("content") or []:
             if not isinstance(block, dict):
@@ -309,8 +324,12 @@ class ClaudeCodeExecutor:
             raise ExecutorError(f"Claude Code CLI `{self.binary}` cannot run ({exc}); {INSTALL_HINT}",
                                 code="EXECUTOR_NOT_FOUND") from exc
         if run.stopped:
-            raise stopped_error(run.stopped, "Claude Code", intent.agent, session_timeout_s=self.session_timeout_s,
+            err = stopped_error(run.stopped, "Claude Code", intent.agent, session_timeout_s=self.session_timeout_s,
                                 idle_timeout_s=self.idle_timeout_s)
+            billed = tr.streamed_usage(run.elapsed)
+            if billed is not None:  # a stopped session is billed for what it streamed
+                err.detail.setdefault("usage", billed)
+            raise err
         rc, stderr, elapsed = run.returncode, run.stderr, run.elapsed
         return self._finish(intent, tr, rc, stderr, elapsed)
 
@@ -321,6 +340,8 @@ class ClaudeCodeExecutor:
         detail = {"exit_code": rc, "stderr_tail": stderr[-2000:]}
 
         if env is None:
+            if tr.streamed_usage(elapsed) is not None:
+                detail["usage"] = tr.streamed_usage(elapsed)
             raw = "\n".join(tr.raw_lines)
             if is_rate_limited(stderr) or is_rate_limited(raw, raw=True):
                 raise ExecutorError(f"{intent.agent}: Claude Code is rate limited: {excerpt(streams, 300, 300)}",
