@@ -216,12 +216,17 @@ def test_fallback_during_a_task_is_recorded_in_the_transcript(tmp_path):
         import sqlite3
 
         conn = sqlite3.connect(proj / ".loom" / "state.db")
-        usage = json.loads(conn.execute("SELECT usage FROM transcripts WHERE agent = 'implementer'").fetchone()[0])
-        model = conn.execute("SELECT model FROM transcripts WHERE agent = 'implementer'").fetchone()[0]
+        delivered = "agent = 'implementer' AND agent_run_id NOT LIKE '%#failed-%'"
+        usage = json.loads(conn.execute(f"SELECT usage FROM transcripts WHERE {delivered}").fetchone()[0])
+        model = conn.execute(f"SELECT model FROM transcripts WHERE {delivered}").fetchone()[0]
+        failed = conn.execute("SELECT model, usage FROM transcripts WHERE agent = 'implementer' AND "
+                              "agent_run_id LIKE '%#failed-%'").fetchall()
         conn.close()
         assert usage["attempts"][0]["backend"] == "openrouter"
         assert usage["attempts"][0]["code"] == "EXECUTOR_RATE_LIMITED"
         assert "sonnet" in model
+        # the failed attempt is kept (and billed) as a row of its own
+        assert len(failed) == 1 and "qwen" in failed[0][0] and json.loads(failed[0][1])["failed"] is True
     finally:
         for p in (orouter, anth):
             p.terminate()
