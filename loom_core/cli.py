@@ -735,10 +735,28 @@ def allow_deep_trees() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), DEEP_TREES))
 
 
+def _not_utf8(args: list[str]) -> str | None:
+    """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
+    loom stores text and paths in JSON, SQLite and git, which all need UTF-8; the argument itself is
+    never echoed (it may be a secret)."""
+    for i, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = arg[exc.start].encode("utf-8", "surrogateescape").hex()
+            return f"argument {i} is not valid UTF-8 (byte 0x{byte} at character {exc.start}); loom needs " \
+                   "UTF-8 text and paths: write it in UTF-8 or set a UTF-8 locale"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     from .errors import LoomError
 
     allow_deep_trees()
+    bad = _not_utf8(sys.argv[1:] if argv is None else argv)
+    if bad:
+        typer.echo(f"loom: {bad}", err=True)
+        sys.exit(2)
     try:
         app(args=argv, prog_name="loom")
     except LoomError as exc:

@@ -79,6 +79,18 @@ def test_a_task_text_that_is_not_utf8_is_refused_before_a_task_exists(repo):
     no_task_created(repo)
 
 
+@pytest.mark.parametrize("args", [["config", "set", "checks.test", "pytest {}"], ["secrets", "set", "k", "ab{}cd"],
+                                  ["projects", "add", ".", "--label", "x{}"], ["status", "-C", "/tmp/{}"],
+                                  ["answer", "reject", "--note", "no{}"]])
+def test_any_argument_that_is_not_utf8_is_refused_and_never_echoed(repo, tmp_path, args):
+    bad = b"\xff".decode("utf-8", "surrogateescape")
+    home = tmp_path / "home"
+    proc = cli(*[a.format(bad) for a in args], cwd=repo, env={"LOOM_HOME": str(home)})
+    line = one_line(proc, 2, "is not valid UTF-8", "0xff")
+    assert "ab" not in line and "pytest" not in line  # the argument itself is never echoed
+    assert not home.exists()  # nothing was stored
+
+
 def test_proceed_and_answer_without_a_task_say_no_active_task(repo):
     (repo / ".loom").mkdir()
     (repo / ".loom" / "task-exec.json").write_text('{"backend": 5}')  # not even looked at without a task
