@@ -128,7 +128,7 @@ def foreign(project):
     return db
 
 
-@pytest.mark.parametrize("args", [("proceed",), ("run", "tidy", "things"), ("answer", "accept"), ("reset",),
+@pytest.mark.parametrize("args", [("proceed",), ("run", "--in-place", "tidy", "things"), ("answer", "accept"), ("reset",),
                                   ("reset", "--force"), ("status",), ("verify",), ("recover", "abandon")])
 def test_a_foreign_sqlite_file_is_refused_by_every_command_and_never_written(project, foreign, args):
     before = _digest(foreign)
