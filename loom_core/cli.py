@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-C", help="Project directory (default: current directory).",
-                                          file_okay=False, resolve_path=True)]
+                                          exists=True, file_okay=False, resolve_path=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -757,8 +757,21 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         typer.echo(f"loom: {bad}", err=True)
         sys.exit(2)
+    from typer import _click as click  # typer bundles its own click
+    from typer.exceptions import Abort
+
     try:
-        app(args=argv, prog_name="loom")
+        rv = app(args=argv, prog_name="loom", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `loom projects` alone: its help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors as one line, like every other error
+        where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
+        typer.echo(f"loom: {' '.join(exc.format_message().split())}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except Abort:
+        typer.echo("loom: aborted", err=True)
+        sys.exit(1)
     except LoomError as exc:
         typer.echo(f"loom: {exc}", err=True)
         sys.exit(2 if exc.code == "USAGE" else 1)
@@ -783,6 +796,7 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
                    err=True)
         sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def no_task_created(project) -> None:
     (["status", "--stall-minutes", "-5"], "--stall-minutes must be more than 0"),
     (["status", "--stall-minutes", "nan"], "--stall-minutes must be more than 0"),
     (["recover", "bogus"], "expected retry"),
+    (["status", "-C", "/no/such/project"], "does not exist"),
     (["replay", "t-any", "--invariants", "garbage"], "not a module:attr reference"),
     (["replay", "t-any", "--invariants", "no_such_module_here:X"], "cannot import"),
     (["replay", "t-any", "--invariants", "json:dumps"], "must be an Invariant"),
