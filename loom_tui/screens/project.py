@@ -118,9 +118,7 @@ class ProjectScreen(Screen):
         st = self.row.get("status") or "idle"
         if self.driving and st in ("parked", "idle", "stalled", "paused", "stopped"):
             return "running"  # rows lag the drive by a refresh; a drive here is never parked
-        if st == "running" and not self.driving:
-            return "paused"
-        return st
+        return st  # "running" means a live loom process holds the project's lock (this console or another)
 
     @property
     def verdict(self) -> str | None:
@@ -275,6 +273,9 @@ class ProjectScreen(Screen):
             return Text(f"⚑ waiting for you at {row.get('gate')} — press g to answer", style="bold yellow")
         if st == "stalled":
             return Text(f"⚠ {row.get('stalled')} — press r to resume", style="bold red")
+        if st == "running" and not self.driving:
+            return Text("driven by another loom process (it holds the project's lock); it shows here as it goes",
+                        style="dim")
         if st == "paused":
             return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
         if st == "stopped":
