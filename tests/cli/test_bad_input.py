@@ -58,6 +58,8 @@ def no_task_created(project) -> None:
     (["status", "--stall-minutes", "nan"], "--stall-minutes must be more than 0"),
     (["recover", "bogus"], "expected retry"),
     (["status", "-C", "/no/such/project"], "does not exist"),
+    (["status", "--no-such-flag"], "No such option: --no-such-flag"),
+    (["recover"], "Missing argument"),
     (["replay", "t-any", "--invariants", "garbage"], "not a module:attr reference"),
     (["replay", "t-any", "--invariants", "no_such_module_here:X"], "cannot import"),
     (["replay", "t-any", "--invariants", "json:dumps"], "must be an Invariant"),
