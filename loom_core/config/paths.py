@@ -22,6 +22,24 @@ def config_path() -> Path:
     return loom_home() / "config.toml"
 
 
+def check_regular(path: Path) -> None:
+    """Refuse anything at ``path`` but a regular file (or nothing), by ``stat`` alone: opening a FIFO would
+    block, a directory or device cannot be read as text."""
+    import stat
+
+    from ..errors import ConfigError
+
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+        raise ConfigError(f"{path} is {kind}, not a file; remove it (nothing was read)")
+
+
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -128,6 +128,7 @@ class SecretStore:
     def _read_json(self, path: Path, default: Any) -> Any:
         if not path.exists():
             return default
+        paths.check_regular(path)
         private(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

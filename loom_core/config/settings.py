@@ -271,6 +271,7 @@ def error_map(exc: ValidationError) -> dict[str, str]:
 
 def _load(cls: type[LoomSettings]) -> LoomSettings:
     path = paths.config_path()
+    paths.check_regular(path)
     try:
         return cls()
     except tomllib.TOMLDecodeError as exc:

@@ -143,6 +143,9 @@ def project_config(project: Path) -> dict[str, Any]:
     path = dbmod.loom_dir(project) / "loom.json"
     if not path.exists():
         return {}
+    from ..config.paths import check_regular
+
+    check_regular(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -240,6 +243,9 @@ def load_exec(project: Path) -> RunOptions:
     path = exec_file(project)
     if not path.exists():
         return RunOptions()
+    from ..config.paths import check_regular
+
+    check_regular(path)
     hint = f"fix or delete {path} (then name the backend with --backend)"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

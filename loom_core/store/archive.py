@@ -97,6 +97,9 @@ def history(project: Path) -> list[dict[str, Any]]:
     path = index_path(Path(project))
     if not path.exists():
         return []
+    from ..config.paths import check_regular
+
+    check_regular(path)  # a FIFO there would block the read forever
     out = []
     for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():  # a bad byte spoils one line only
         if not raw.strip():

@@ -212,6 +212,29 @@ def test_a_fifo_or_dangling_symlink_at_state_db_is_named_never_opened(project, k
     assert sorted(p.name for p in db.parent.iterdir()) == ["state.db"]
 
 
+@pytest.mark.parametrize(("where", "args"), [
+    ("home/config.toml", ["config", "get"]),
+    ("home/secrets.json", ["secrets", "list"]),
+    (".loom/task-exec.json", ["proceed"]),
+    (".loom/loom.json", ["run", "--backend", "demo", "x"]),
+    (".loom/history/index.jsonl", ["history"]),
+])
+def test_a_fifo_in_place_of_a_loom_file_is_named_never_opened(project, tmp_path, where, args):
+    if where == ".loom/task-exec.json":
+        parked_task(project)
+    if where == ".loom/loom.json":
+        from loom_core.driver.demo_project import create_demo_project
+
+        project = tmp_path / "shop"
+        create_demo_project(project)
+    path = (tmp_path if where.startswith("home/") else project) / where
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    env = {"LOOM_HOME": str(tmp_path / "home"), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    one_line(cli(*args, cwd=project, env=env, timeout=20), 1, path.name, "a FIFO")
+
+
 def test_a_read_only_loom_dir_still_serves_status_history_and_verify(project):
     outcome = finished_task(project)
     assert cli("reset", cwd=project).returncode == 0

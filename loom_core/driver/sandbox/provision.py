@@ -219,6 +219,8 @@ def clone_file(src, dst) -> None:
     if os.path.islink(src):
         os.symlink(os.readlink(src), dst)
         return
+    if not stat.S_ISREG(os.lstat(src).st_mode):
+        return  # a FIFO, socket or device is never copied: opening a FIFO blocks until a writer comes
     with open(src, "rb") as fi, open(dst, "wb") as fo:
         try:
             fcntl.ioctl(fo.fileno(), _FICLONE, fi.fileno())
