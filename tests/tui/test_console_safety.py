@@ -121,6 +121,34 @@ async def test_new_task_over_a_parked_task_offers_resume_or_replace_and_keeps_th
     assert old_task in archived  # the replaced task is archived, not lost
 
 
+async def test_new_task_over_a_running_drive_replaces_it_after_its_step(tmp_path):
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    cat, (pid,) = catalog_with(tmp_path, proj)
+    app = make_app(cat, watch=False, demo_delay_s=0.3)
+    text = "Round every total to cents"
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, pid)
+        app.submit_task(pid, demo_task(), RunOptions(backend="demo", policy="auto"))
+        await wait_for(pilot, lambda: app.service.is_running(pid) and project_status(proj, NOW)["task_id"])
+        first = project_status(proj, NOW)["task_id"]
+        await wait_for(pilot, lambda: screen.check_action("new_task_over", ()))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: is_screen(app, SubmitScreen))
+        app.screen.query_one("#submit-text").insert(text)
+        app.screen.query_one("#submit-backend").value = "demo"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: is_screen(app, ChoiceDialog))
+        assert "being driven here" in str(app.screen.query_one("#choice-body").content)
+        assert app.service.is_running(pid)  # asking stopped nothing
+        await pilot.press("p")
+        await wait_for(pilot, lambda: project_status(proj, NOW)["task_id"] not in (None, first)
+                       and not app.service.is_running(pid), timeout=40)
+    assert project_status(proj, NOW)["task"] == text
+    assert first in {e.get("task_id") for e in history(proj)}  # the stopped task is archived, not lost
+
+
 VIEW = {"gate": "gate-final", "role": "final", "gate_event_id": "gev-1", "message": "final gate", "agent": "reviewer",
         "output": "done", "diff": "", "blockers": [
             {"severity": "blocking", "file": "shop/pricing.py", "line_start": 12, "category": "correctness",
