@@ -269,8 +269,9 @@ def deep_shop(tmp_path):
     """The demo project's place; removed with ``rm -rf`` afterwards (pytest's own clean-up of old temporary
     directories recurses, and would fail on a tree this deep)."""
     proj = tmp_path / "shop"
+    (tmp_path / "tmp").mkdir()
     yield proj
-    subprocess.run(["rm", "-rf", str(proj)], check=False)
+    subprocess.run(["rm", "-rf", str(proj), str(tmp_path / "tmp")], check=False)  # the project and its sandbox
 
 
 def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(deep_shop):
@@ -288,11 +289,14 @@ def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(deep_s
     git = ["git", "-C", str(proj), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "a deep tree"], check=True)
-    proc = cli("run", "--backend", "demo", "--policy", "auto", "--fast", demo_task(), cwd=proj, timeout=180)
+    tmp = {"TMPDIR": str(proj.parent / "tmp")}  # the sandbox too is removed with rm -rf afterwards
+    proc = cli("run", "--backend", "demo", "--policy", "auto", "--fast", demo_task(), cwd=proj, env=tmp, timeout=180)
     out = proc.stdout + proc.stderr
     assert proc.returncode in (0, 1) and "Traceback" not in out and "RecursionError" not in out, out[-600:]
-    status = cli("status", cwd=proj)
+    status = cli("status", cwd=proj, env=tmp)
     assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr[-600:]
-    proc = cli("reset", "--force", cwd=proj)  # removes a sandbox holding both deep trees
+    sandbox = proj.parent / "tmp" / f"loom-{os.getuid()}" / Workspace.sandbox_path(proj).name
+    assert sandbox.exists() == (proc.returncode == 1)  # a task stopped short keeps its sandbox
+    proc = cli("reset", "--force", cwd=proj, env=tmp)  # removes a sandbox holding both deep trees
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-600:]
-    assert not Workspace.sandbox_path(proj).exists()
+    assert not sandbox.exists()
