@@ -12,6 +12,8 @@ import pytest
 from loom_tui.scenes import ROOT, SCENES, build, environment, make
 
 SIZES = [(80, 24), (120, 36)]
+# the scenes live at one fixed path (so paths in the pictures are stable): one xdist worker runs them all
+pytestmark = pytest.mark.xdist_group("loom-scenes")
 
 
 @pytest.fixture(autouse=True)

@@ -42,6 +42,7 @@ from .subprocess_util import (  # noqa: F401  (re-exported: the classifiers' his
 )
 from .subprocess_util import short as _short
 
+PROBE_TIMEOUT_S = 30  # `claude --version`; node's start can be slow on a loaded machine
 INSTALL_HINT = "install it with `npm i -g @anthropic-ai/claude-code` or set LOOM_CLAUDE_BIN"
 # Agents without the ``edits_files`` extra get only these built-in tools (``--tools``; checked with
 # Claude Code 2.1.197: any other tool call is answered "No such tool available"), in the
@@ -269,15 +270,17 @@ class ClaudeCodeExecutor:
             answer = (False, f"`{binary}` not found; {INSTALL_HINT}")
         else:
             try:
-                cp = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=15,
-                                    stdin=subprocess.DEVNULL)
+                quiet = {"DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",  # a version probe, nothing else
+                         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+                cp = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                                    stdin=subprocess.DEVNULL, env={**os.environ, **quiet})
                 out = (cp.stdout or cp.stderr).strip().splitlines()
                 if cp.returncode == 0:
                     answer = (True, out[0] if out else "unknown version")
                 else:
                     answer = (False, f"`{binary} --version` exited {cp.returncode}: {excerpt(' '.join(out), 200, 0)}")
             except subprocess.TimeoutExpired:
-                answer = (False, f"`{binary} --version` did not answer within 15 s")
+                answer = (False, f"`{binary} --version` did not answer within {PROBE_TIMEOUT_S} s")
             except OSError as exc:
                 answer = (False, f"`{binary}` cannot run: {exc}")
         with cls._available_lock:
