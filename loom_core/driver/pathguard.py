@@ -21,7 +21,9 @@ project root, or says why not. It never raises.
    ``.netrc``, ``.git-credentials``, private keys, ``credentials*``, ...). Names are compared
    case-insensitively (a case-insensitive file system would treat ``.ENV`` as ``.env``);
 6. for writes only: ``state-db-protected`` for loom's store (``.loom/state.db`` and its ``-wal``,
-   ``-shm``, ``-journal`` companions).
+   ``-shm``, ``-journal`` companions), ``loom-state-protected`` for every other file of the
+   project's ``.loom/`` (landing record, run options, lock, history, settings) except the agents'
+   work area ``.loom/work/``.
 
 This is an **anti-accident ring, not an exfiltration boundary**: it stops an agent from wandering out
 of the project or into a credential file by mistake. It does not defend against a hostile process
@@ -56,6 +58,7 @@ STATE_DB_FILES: tuple[str, ...] = (
 ESCAPES = "path-escapes-project"
 INVALID = "invalid-path"
 STATE_DB = "state-db-protected"
+LOOM_STATE = "loom-state-protected"
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,9 @@ def resolve_safe_path(raw: str, root: Path, *, for_write: bool = False, extra_di
             return _refuse("sensitive-dir:.git")
         if for_write and rel.casefold() in STATE_DB_FILES:
             return _refuse(STATE_DB)
+        if for_write and parts and parts[0].casefold() == ".loom" and \
+                not (len(parts) > 2 and parts[1].casefold() == "work"):
+            return _refuse(LOOM_STATE)
         token = _dir_hit(parts, (*SENSITIVE_DIRS, *extra_dirs))
         if token is not None:
             return _refuse(f"sensitive-dir:{token}")

@@ -134,7 +134,8 @@ def test_guard_ok_means_inside_root(guard_tree, raw, for_write):
     root_s = os.path.realpath(root)
     if not res.ok:
         assert res.path is None and res.reason
-        assert res.reason in {"path-escapes-project", "state-db-protected", "invalid-path"} or \
+        assert res.reason in {"path-escapes-project", "state-db-protected", "loom-state-protected",
+                              "invalid-path"} or \
             res.reason.startswith(("sensitive-dir:", "sensitive-file:"))
         return
     assert res.reason is None and res.path is not None
@@ -314,7 +315,14 @@ def test_guard_write_only_rules(tmp_path):
     for rel in (".loom/state.db", ".loom/state.db-wal", ".loom/state.db-shm", ".loom/state.db-journal"):
         assert resolve_safe_path(rel, tmp_path).ok
         assert resolve_safe_path(rel, tmp_path, for_write=True).reason == "state-db-protected"
-    assert resolve_safe_path(".loom/notes.md", tmp_path, for_write=True).ok
+    # the rest of loom's own folder is loom's too (landing record, run options, settings, lock, history);
+    # agents write only in their work area
+    for rel in (".loom/landing.json", ".loom/task-exec.json", ".loom/loom.json", ".loom/lock",
+                ".loom/history/index.jsonl", ".loom/current-task.json", ".LOOM/notes.md", ".loom/work"):
+        assert resolve_safe_path(rel, tmp_path).ok, rel  # readable
+        assert resolve_safe_path(rel, tmp_path, for_write=True).reason == "loom-state-protected", rel
+    assert resolve_safe_path(".loom/work/plan.md", tmp_path, for_write=True).ok
+    assert resolve_safe_path("sub/.loom/notes.md", tmp_path, for_write=True).ok  # a subproject's is content
     for ok in (".github/workflows/ci.yml", ".gitignore", ".gitattributes", "docs/.gitkeep", ".env.example",
                "config/.env.production.sample", ".env.template", "keys/id_rsa.pub", "src/keyring.py"):
         assert resolve_safe_path(ok, tmp_path).ok, ok
