@@ -217,13 +217,12 @@ def reset(project: ProjectOpt = None,
         return
     dest = archive(proj, reason="force-reset" if force else "reset", now=now, force=force)
     typer.echo(f"archived {st['task_id']} → {dest}")
+    from .driver.sandbox.workspace import remove_sandbox
     from .driver.workspace import Workspace
 
     sandbox = Workspace.sandbox_path(proj)
-    if sandbox.exists():
-        import shutil
-
-        shutil.rmtree(sandbox, ignore_errors=True)
+    if os.path.lexists(sandbox):
+        remove_sandbox(sandbox)  # renamed aside first: a kill never leaves a half-deleted sandbox in place
         typer.echo(f"removed the task's sandbox copy {sandbox}")
     typer.echo("slot cleared; the next 'loom run' starts a fresh task")
 
