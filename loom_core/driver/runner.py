@@ -340,8 +340,13 @@ class TaskRunner:
     def _finish_ended(self, st) -> Any:
         """A task that ended earlier: land its accepted work if that was interrupted, drop any other
         sandbox (a half-deleted one included) without opening it."""
-        if st.pipeline.get("verdict") == "accepted" and st.pipeline.get("task_id"):
-            return self._land(st.pipeline["task_id"])
+        task_id = st.pipeline.get("task_id")
+        if st.pipeline.get("verdict") == "accepted" and task_id:
+            from .sandbox import landing
+
+            record = landing.read(self.project, task_id)
+            if not (record and record.get("stage") == "landed"):  # landed already: nothing to redo or announce
+                return self._land(task_id)
         self._drop_sandbox()
         return None
 
