@@ -337,15 +337,16 @@ class TaskRunner:
                       message=merge.message)
         return merge
 
-    def _finish_ended(self, st) -> Any:
+    def _finish_ended(self, st, *, before_new_task: bool = False) -> Any:
         """A task that ended earlier: land its accepted work if that was interrupted, drop any other
-        sandbox (a half-deleted one included) without opening it."""
+        sandbox (a half-deleted one included) without opening it. Before a new task, a task that had
+        landed completely is not announced again."""
         task_id = st.pipeline.get("task_id")
         if st.pipeline.get("verdict") == "accepted" and task_id:
             from .sandbox import landing
 
             record = landing.read(self.project, task_id)
-            if not (record and record.get("stage") == "landed"):  # landed already: nothing to redo or announce
+            if not (before_new_task and record and record.get("stage") == "landed"):
                 return self._land(task_id)
         self._drop_sandbox()
         return None
@@ -393,7 +394,7 @@ class TaskRunner:
                 self._require_isolation_or_consent()
                 self._clear_partials()
                 if st.exists and st.status != "in_progress":
-                    self._finish_ended(st)  # an interrupted landing completes before the sandbox is renewed
+                    self._finish_ended(st, before_new_task=True)  # an interrupted landing completes first
                 ws = self._workspace(fresh=True)
                 driver = self._driver(engine, ws)
                 save_exec(self.project, self.opts)

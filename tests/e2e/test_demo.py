@@ -186,3 +186,21 @@ def test_plan_gate_in_plain_mode_shows_the_plan_not_a_missing_relative_path(tmp_
     assert str(plan) in shown and "(.loom/work/plan.md)" not in shown
     first = next(line for line in plan.read_text().splitlines() if line.strip())
     assert first.strip() in shown  # the plan itself is printed
+
+
+def test_a_second_task_announces_only_its_own_branch(tmp_path, sandboxes):
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    first = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", cwd=proj,
+                     env=sandboxes, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = run_loom("run", "reject", "bad", "discounts", "--backend", "demo", "--policy", "auto", cwd=proj,
+                      env=sandboxes, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    announced = [line for line in second.stdout.splitlines() if "changes committed to branch" in line]
+    assert len(announced) == 1, announced  # not the first task's branch again
+    import pygit2
+
+    branches = sorted(b for b in pygit2.Repository(str(proj)).branches.local if b.startswith("loom/"))
+    assert len(branches) == 2 and branches[0] != branches[1]  # the same text twice: two tasks, two branches
+    assert any(b in announced[0] for b in branches) and first.stdout.count(announced[0].split()[-3]) == 0
