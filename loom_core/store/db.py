@@ -155,12 +155,8 @@ def preflight(path: Path, *, create: bool) -> None:
             ensure(directory)  # .loom/ with its own .gitignore (*)
         except OSError as exc:
             raise StateReadOnly(f"cannot create {directory}: {exc.strerror or exc}") from exc
-    check_kind(path)
+    check_kind(path)  # absent, or a regular file from here on
     if path.exists():
-        if path.is_dir():
-            raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
-        if not path.is_file():
-            raise StateCorrupt(f"{path} is not a regular file (a FIFO, device or socket); nothing was changed")
         size = path.stat().st_size
         if size:
             with path.open("rb") as fh:
@@ -182,17 +178,13 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
     """One attempt at a read-only connection: None when there is no store yet (no file, an empty
     file, or an SQLite file whose creation never committed a table); typed errors for files that
     are not loom's; sqlite3.Error for anything that may pass (a store being created or rotated)."""
-    check_kind(path)
+    check_kind(path)  # absent, or a regular file from here on
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StateError(f"{path}: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise StateCorrupt(f"{path} is a directory, not a loom state file; nothing was changed")
-    if not stat.S_ISREG(st.st_mode):
-        raise StateCorrupt(f"{path} is not a regular file (a FIFO, device or socket); nothing was changed")
     if st.st_size == 0:
         return None
     try:
