@@ -69,7 +69,8 @@ needs_pytest = pytest.mark.skipif(importlib.util.find_spec("pytest") is None, re
 
 # ------------------------------------------------------------------ 1. pytest
 @needs_pytest
-def test_python_repo_passing_and_failing(tmp_path):
+def test_python_repo_passing_and_failing(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)  # an activated venv would be the project's environment
     repo = tmp_path / "repo"
     write(repo, "tests/test_a.py", "def test_ok():\n    assert 1 + 1 == 2\n")
     specs = detect_checks(repo)

@@ -71,6 +71,8 @@ def test_kill_9_during_a_slow_check_leaves_no_orphan_after_resume(tmp_path):
         sh = int((marks / "sh.pid").read_text())
         bg = int((marks / "bg.pid").read_text())
         assert alive(sh) and alive(bg)
+        # loom records the child right after starting it (the shell may already be running by then)
+        assert wait_for(lambda: list((proj / ".loom" / "children").glob("*.json")), 10), "no pid file"
         registry = list((proj / ".loom" / "children").glob("*.json"))
         assert [json.loads(p.read_text())["pid"] for p in registry] == [sh]
         first.send_signal(signal.SIGKILL)
