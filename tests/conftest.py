@@ -20,6 +20,18 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def no_keyring():
+    """No usable system keyring (a headless server): secrets go to the 0600 file."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
 def clock():
     from loom_core.driver.clock import FixedClock
 

@@ -10,9 +10,7 @@ import sqlite3
 import stat
 import subprocess
 
-import keyring
 import pytest
-from keyring.backends import fail
 
 from loom_core.config import secrets as secmod
 from loom_core.config.redact import Redactor
@@ -24,14 +22,6 @@ KEY = "sk-ant-api03-Zq7RtY0uXw3VbN5mKp9LhJ2sDfGh"
 
 def cli(*args: str, cwd, env: dict | None = None):
     return run_loom(*args, cwd=cwd, env={"PYTHONPATH": str(ROOT), **(env or {})})
-
-
-@pytest.fixture
-def no_keyring():
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def mode(path) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import stat
 import tomllib
 
-import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import fail
@@ -40,14 +39,6 @@ class MemoryKeyring(KeyringBackend):
 
     def delete_password(self, service, username):
         self.store.pop((service, username), None)
-
-
-@pytest.fixture
-def no_keyring():
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def test_defaults_and_every_field_has_help():

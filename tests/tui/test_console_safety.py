@@ -11,7 +11,7 @@ import pytest
 from textual.app import App
 
 from loom_core.driver.demo_project import create_demo_project
-from loom_core.driver.runner import RunOptions, TaskRunner, demo_task
+from loom_core.driver.runner import RunOptions, demo_task
 from loom_core.driver.status import project_status
 from loom_core.store.archive import history
 from loom_tui.app import make_app
@@ -66,19 +66,8 @@ async def test_q_while_a_drive_runs_asks_and_stopping_keeps_the_screen_until_it_
     assert st["state"] == "in_progress" and st["verdict"] != "abandoned"  # stopped between steps, resumable
 
 
-@pytest.fixture
-def parked_shop(tmp_path):
-    """A demo project parked at gate-plan."""
-    proj = tmp_path / "shop"
-    create_demo_project(proj)
-    res = TaskRunner(proj, RunOptions(backend="demo", policy="demo-gates")).start(demo_task())
-    assert res.outcome.kind == "paused" and res.outcome.gate == "gate-plan"
-    cat, (pid,) = catalog_with(tmp_path, proj)
-    return cat, pid, proj
-
-
-async def test_new_task_over_a_parked_task_offers_resume_or_replace_and_keeps_the_text(parked_shop):
-    cat, pid, proj = parked_shop
+async def test_new_task_over_a_parked_task_offers_resume_or_replace_and_keeps_the_text(parked):
+    cat, pid, proj = parked
     old_task = project_status(proj, NOW)["task_id"]
     app = make_app(cat, watch=False)
     text = "Rename the shop package's helper module"

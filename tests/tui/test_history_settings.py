@@ -9,9 +9,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import fail
 
 from loom_core.catalog import Catalog
 from loom_core.config import paths
@@ -46,14 +44,6 @@ def history_project(tmp_path_factory):
         mp.undo()
     assert len(readmodel.archived(project)) == 2
     return project
-
-
-@pytest.fixture
-def no_keyring():
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 async def settle(app, pilot, rounds: int = 4) -> None:

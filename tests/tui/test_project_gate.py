@@ -11,7 +11,6 @@ import pytest
 from rich.syntax import Syntax
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from loom_core.catalog import Catalog
 from loom_core.driver import readmodel
 from loom_core.driver.demo_project import create_demo_project
 from loom_core.driver.runner import RunOptions, TaskRunner, demo_task
@@ -22,25 +21,10 @@ from loom_tui.screens.gate import GateDialog
 from loom_tui.screens.inspector import RunInspector
 from loom_tui.screens.project import ProjectScreen
 from loom_tui.screens.submit import SubmitScreen, validate
+from tests.tui.conftest import catalog_with  # noqa: F401  (re-exported for the other console tests)
 
 SIZE = (80, 24)
 pytestmark = pytest.mark.anyio
-
-
-def catalog_with(tmp_path: Path, *projects: Path) -> tuple[Catalog, list[str]]:
-    cat = Catalog([], tmp_path / "workspace.json")
-    return cat, [cat.add(p).id for p in projects]
-
-
-@pytest.fixture
-def parked(tmp_path):
-    """A demo project parked at gate-plan."""
-    proj = tmp_path / "shop"
-    create_demo_project(proj)
-    res = TaskRunner(proj, RunOptions(backend="demo", policy="demo-gates")).start(demo_task())
-    assert res.outcome.kind == "paused" and res.outcome.gate == "gate-plan"
-    cat, (pid,) = catalog_with(tmp_path, proj)
-    return cat, pid, proj
 
 
 async def settle(pilot, until=lambda: True, timeout: float = 10.0) -> None:
