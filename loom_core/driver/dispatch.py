@@ -269,7 +269,8 @@ class TaskExecutor:
 
 def _with_tree(envelope: str, root: Path) -> str:
     """The checks envelope with ``tree``: the id of the sandbox tree the checks ran on (they put back
-    whatever they changed), so the record says which tree the checks saw."""
+    whatever they changed). loom's checks executor names it itself (from the snapshot it already
+    took); for any other checks executor it is taken here."""
     try:
         data = json.loads(envelope)
         if isinstance(data, dict) and "tree" not in data:

@@ -310,4 +310,7 @@ def test_the_implementers_run_checks_and_the_checks_step_share_one_run(editable,
     data, logs = run(ChecksExecutor(lambda: ws.root, configured_checks(project), 120, workspace=ws))
     ran = [c for c in data["checks"] if c["status"] != "skipped"]
     assert ran and all(c["cached"] for c in ran), [(c["name"], c["cached"]) for c in data["checks"]]
+    from loom_core.driver.checks.treesnap import TreeSnapshot
+
+    assert data["tree"] == TreeSnapshot.take(ws.root).id  # the envelope names the tree the checks saw
     assert not any(line.startswith("running test") for line in logs)

@@ -124,7 +124,9 @@ class _Run:
             raise ExecutorError("checks cancelled", code="CHECKS_CANCELLED")
         self.cache.save()
         write_failures(root, results)
-        return envelope(results, environment=env.to_json(), tree_changes=sorted(set(self.tree_changes)))
+        # the tree they ran on: the snapshot taken first (whatever a check changed was put back)
+        return envelope(results, environment=env.to_json(), tree_changes=sorted(set(self.tree_changes)),
+                        tree=snap.id if snap is not None else None)
 
     def _snapshot(self) -> TreeSnapshot | None:
         try:

@@ -22,13 +22,17 @@ def result_dict(r: CheckResult) -> dict[str, Any]:
 
 
 def envelope(results: list[CheckResult], *, environment: dict[str, Any] | None = None,
-             tree_changes: Iterable[str] = (), disabled: bool = False) -> str:
+             tree_changes: Iterable[str] = (), disabled: bool = False, tree: str | None = None) -> str:
     """The executor's output text (the checks envelope of the helpers' brief): ``{"checks": [...],
-    "environment": {...}, "tree_changes": [...], "disabled": bool}``."""
+    "environment": {...}, "tree_changes": [...], "disabled": bool}``, plus ``tree``, the id of the
+    sandbox tree the checks ran on, when it is known."""
     env = environment or {"interpreter": None, "source": "none", "verified": None, "resolution": {},
                           "problem": None}
-    return json.dumps({"checks": [result_dict(r) for r in results], "environment": env,
-                       "tree_changes": list(tree_changes), "disabled": disabled}, ensure_ascii=False)
+    data: dict[str, Any] = {"checks": [result_dict(r) for r in results], "environment": env,
+                            "tree_changes": list(tree_changes), "disabled": disabled}
+    if tree is not None:
+        data["tree"] = tree
+    return json.dumps(data, ensure_ascii=False)
 
 
 def _failure_block(r: CheckResult) -> str:
