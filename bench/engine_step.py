@@ -38,8 +38,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from loom_core.bundles.spec import BUNDLE  # noqa: E402
-from loom_core.driver.clock import FixedClock  # noqa: E402
-from loom_core.driver.engine import Engine  # noqa: E402
+from loom_core.engine.clock import FixedClock  # noqa: E402
+from loom_core.engine.engine import Engine  # noqa: E402
 from loom_core.kernel.types import AgentResult  # noqa: E402
 from loom_core.store import db as dbmod  # noqa: E402
 

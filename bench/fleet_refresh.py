@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loom_core.bundles.spec import BUNDLE  # noqa: E402
-from loom_core.catalog import Catalog  # noqa: E402
-from loom_core.driver.clock import FixedClock  # noqa: E402
-from loom_core.driver.engine import Engine  # noqa: E402
+from loom_core.control.catalog import Catalog  # noqa: E402
+from loom_core.engine.clock import FixedClock  # noqa: E402
+from loom_core.engine.engine import Engine  # noqa: E402
 from loom_core.kernel.types import AgentResult  # noqa: E402
 
 

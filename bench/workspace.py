@@ -99,7 +99,7 @@ def generate(repo: Path, *, history_mb: int, commits: int, files: int, seed: int
 
 
 def du(path: Path) -> int:
-    from loom_core.driver.workspace import disk_usage_of
+    from loom_core.workspace import disk_usage_of
 
     return disk_usage_of(path)
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep the generated repository (default with --dir)")
     args = ap.parse_args(argv)
-    from loom_core.driver.workspace import Workspace
+    from loom_core.workspace import Workspace
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="loom-bench-ws-", dir=Path.cwd()))
     work.mkdir(parents=True, exist_ok=True)

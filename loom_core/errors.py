@@ -89,7 +89,7 @@ class SandboxError(LoomError):
     code = "SANDBOX_PROVISION_FAILED"
 
 
-# --- model providers (loom_core/driver/providers) ------------------------------------------------
+# --- model providers (loom_core/agents/providers) ------------------------------------------------
 
 
 class ProviderError(ExecutorError):

@@ -15,14 +15,13 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from loom_core.catalog import Catalog
-from loom_core.driver.runner import RunOptions
+from loom_core.control.catalog import Catalog
+from loom_core.control.local import ConsoleService
+from loom_core.engine.runner import RunOptions
 from loom_core.errors import LoomError
-from loom_core.service import ConsoleService
-
-from .bridge import TuiSink
-from .commands import LoomCommands
-from .messages import EngineUpdate, FleetRows, LogLines, RunFinished
+from loom_tui.bridge import TuiSink
+from loom_tui.commands import LoomCommands
+from loom_tui.messages import EngineUpdate, FleetRows, LogLines, RunFinished
 
 REFRESH_S = 2.0
 
@@ -59,7 +58,7 @@ class LoomApp(App):
 
     # ------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
-        from .screens.fleet import FleetScreen
+        from loom_tui.screens.fleet import FleetScreen
 
         self.theme = os.environ.get("LOOM_THEME") or self._theme_from_settings()
         from loom_core.config.secrets import on_notice
@@ -67,7 +66,7 @@ class LoomApp(App):
         self._unhook_notices = on_notice(self._store_notice)  # never print to the terminal under the console
         self.push_screen(FleetScreen())
         if not self.service.catalog.projects:
-            from .screens.wizard import WizardScreen
+            from loom_tui.screens.wizard import WizardScreen
 
             self.push_screen(WizardScreen())
         self.refresh_rows()
@@ -198,7 +197,7 @@ class LoomApp(App):
                 self.notify(f"{o.code}: {o.message[:160]}", title=f"{name}: {o.kind}", severity="error", timeout=8)
         for fn in self._screens_with("run_finished"):
             fn(message.project_id, message.outcome, message.error)
-        from .shipping import ship_after_accept
+        from loom_tui.shipping import ship_after_accept
 
         if not self.stopping:
             ship_after_accept(self, message.project_id, message.outcome)  # runs once per task
@@ -211,7 +210,7 @@ class LoomApp(App):
 
     async def action_quit(self) -> None:
         """Quit at once when nothing is being driven; otherwise ask (never blank the screen while agents work)."""
-        from .screens.choice import QuitDialog, StoppingScreen
+        from loom_tui.screens.choice import QuitDialog, StoppingScreen
 
         if self.stopping:
             self.notify("stopping: the console closes when the drives have stopped", severity="warning")
@@ -243,7 +242,7 @@ class LoomApp(App):
         if not names:
             self.exit()
             return
-        from .screens.choice import StoppingScreen
+        from loom_tui.screens.choice import StoppingScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, StoppingScreen):
@@ -251,12 +250,12 @@ class LoomApp(App):
 
     # ------------------------------------------------------------------ navigation
     def open_project(self, pid: str) -> None:
-        from .screens.project import ProjectScreen
+        from loom_tui.screens.project import ProjectScreen
 
         self.push_screen(ProjectScreen(pid))
 
     def action_settings(self) -> None:
-        from .screens.settings import SettingsScreen
+        from loom_tui.screens.settings import SettingsScreen
 
         if not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen())
@@ -275,7 +274,7 @@ def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:
 
 
 def run_console() -> None:
-    from loom_core.cli import allow_deep_trees
+    from loom_core.surfaces.cli import allow_deep_trees
 
     allow_deep_trees()
     make_app().run()
@@ -283,8 +282,8 @@ def run_console() -> None:
 
 def run_demo_console(project: Path, opts: RunOptions) -> None:
     """`loom demo` without --plain: the console on the demo project with the task running."""
-    from loom_core.cli import allow_deep_trees
-    from loom_core.driver.runner import demo_task
+    from loom_core.engine.runner import demo_task
+    from loom_core.surfaces.cli import allow_deep_trees
 
     allow_deep_trees()
     cat = Catalog.load()

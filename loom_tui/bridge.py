@@ -8,9 +8,8 @@ import time
 
 from textual.app import App
 
-from loom_core.driver.events import EngineEvent
-
-from .messages import EngineUpdate, LogLines
+from loom_core.engine.events import EngineEvent
+from loom_tui.messages import EngineUpdate, LogLines
 
 BATCH_S = 0.1
 

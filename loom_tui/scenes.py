@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loom_core.catalog import Catalog
-from loom_core.driver.clock import FixedClock
+from loom_core.control.catalog import Catalog
+from loom_core.engine.clock import FixedClock
 
 START = "2026-11-20T09:00:00.000Z"
 NOW = "2026-11-20T09:12:34.000Z"
@@ -53,8 +53,8 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
-    from loom_core.driver.demo_project import create_demo_project
-    from loom_core.driver.runner import RunOptions, TaskRunner, demo_task
+    from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
+    from loom_core.workspace.demo_project import create_demo_project
 
     if root.exists():
         shutil.rmtree(root)
@@ -86,9 +86,8 @@ def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
 
 
 def make(catalog: Catalog, **kw: Any):
-    from loom_core.service import ConsoleService
-
-    from .app import LoomApp
+    from loom_core.control.local import ConsoleService
+    from loom_tui.app import LoomApp
 
     service = ConsoleService(catalog, clock=FixedClock(NOW, step_ms=0))
     return LoomApp(service, watch=False, **kw)

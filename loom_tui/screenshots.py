@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .scenes import ROOT, SCENES, build, make
+from loom_tui.scenes import ROOT, SCENES, build, make
 
 SIZES = {"fleet": [(120, 36), (80, 24)]}
 

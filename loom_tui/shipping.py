@@ -17,8 +17,8 @@ def ship_branch(app: App, pid: str, branch: str, *, push: bool = False, squash: 
     """Push and/or squash-merge ``branch`` of project ``pid`` (explicit user actions only)."""
 
     def run() -> None:
-        from loom_core.driver import ship
         from loom_core.errors import LoomError
+        from loom_core.workspace import ship
 
         try:
             project = app.service.project(pid).path

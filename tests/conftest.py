@@ -33,7 +33,7 @@ def no_keyring():
 
 @pytest.fixture
 def clock():
-    from loom_core.driver.clock import FixedClock
+    from loom_core.engine.clock import FixedClock
 
     return FixedClock()
 
@@ -48,7 +48,7 @@ def project(tmp_path) -> Path:
 @pytest.fixture
 def engine(project, clock):
     from loom_core.bundles.spec import BUNDLE
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
 
     e = Engine(project, bundle=BUNDLE, clock=clock)
     yield e
@@ -57,5 +57,5 @@ def engine(project, clock):
 
 def run_loom(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "loom_core.cli", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", "loom_core.surfaces.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

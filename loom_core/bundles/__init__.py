@@ -6,7 +6,7 @@ import importlib
 import os
 from typing import Any
 
-from ..errors import ConfigError
+from loom_core.errors import ConfigError
 
 BUILTIN = {
     "code": "loom_core.bundles.code:BUNDLE",

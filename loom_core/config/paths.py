@@ -27,7 +27,7 @@ def check_regular(path: Path) -> None:
     block, a directory or device cannot be read as text."""
     import stat
 
-    from ..errors import ConfigError
+    from loom_core.errors import ConfigError
 
     try:
         st = os.stat(path)

@@ -41,7 +41,7 @@ class Redactor:
         values = [os.environ.get(name, "") for name in CONVENTIONAL_ENV]
         try:
             if store is None:
-                from .secrets import SecretStore
+                from loom_core.config.secrets import SecretStore
 
                 store = SecretStore()
             for name in store.names():

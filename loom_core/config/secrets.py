@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from . import paths
+from loom_core.config import paths
+from loom_core.errors import ConfigError
 
 SERVICE = "loom"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -22,8 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ..errors import ConfigError
-from . import paths
+from loom_core.config import paths
+from loom_core.errors import ConfigError
 
 BACKENDS = ("auto", "demo", "claude-code", "anthropic", "openrouter", "ollama")
 POLICIES = ("on-blockers", "human", "auto")

@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import KernelRefusal, StateError
-from . import db as dbmod
-from . import loomdir
+from loom_core.errors import KernelRefusal, StateError
+from loom_core.store import db as dbmod
+from loom_core.store import loomdir
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -97,7 +97,7 @@ def history(project: Path) -> list[dict[str, Any]]:
     path = index_path(Path(project))
     if not path.exists():
         return []
-    from ..config.paths import check_regular
+    from loom_core.config.paths import check_regular
 
     check_regular(path)  # a FIFO there would block the read forever
     out = []

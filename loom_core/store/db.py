@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import peewee
 
-from ..errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, StateReadOnly
+from loom_core.errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, StateReadOnly
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_MS = 5000
@@ -150,7 +150,7 @@ def preflight(path: Path, *, create: bool) -> None:
         if not create:
             raise StateError(f"no loom store in {directory.parent}")
         try:
-            from .loomdir import ensure
+            from loom_core.store.loomdir import ensure
 
             ensure(directory)  # .loom/ with its own .gitignore (*)
         except OSError as exc:

@@ -4,7 +4,7 @@ The audit chain (row hashes and links), its anchors in ``driver_state`` (head, r
 sequence, chained state hash), and the live state tables against the digest the last tick
 recorded of them: an edit to any state row (a flipped verdict) or rows cut off the end with the
 anchors rewritten no longer match. An attacker who recomputes every hash is caught outside the
-file (the ``Loom-Audit-Head`` trailer on the task's branch, see ``loom_core.driver.replay``).
+file (the ``Loom-Audit-Head`` trailer on the task's branch, see ``loom_core.engine.replay``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import sqlite3
 from typing import Any
 
-from .audit import ChainReport, verify_rows
+from loom_core.store.audit import ChainReport, verify_rows
 
 DIGEST_KEY = "digest"
 JSON_COLUMNS = {

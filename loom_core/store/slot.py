@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from . import db as dbmod
+from loom_core.store import db as dbmod
 
 MARKER = "current-task.json"
 
@@ -40,7 +40,7 @@ def lost_task(project: Path, task_id: str | None = None) -> str | None:
     """A one-line explanation when the slot's store holds no task but the last task created here was
     never archived; None otherwise. Call it only once the store was read as holding no task, passing the
     ``marked`` id read *before* that read (a task created and marked meanwhile is then never "lost")."""
-    from .archive import history
+    from loom_core.store.archive import history
 
     task_id = task_id if task_id is not None else marked(project)
     if task_id is None or any(e.get("task_id") == task_id for e in history(Path(project))):

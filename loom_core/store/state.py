@@ -19,11 +19,11 @@ from typing import Any
 
 import peewee
 
-from ..errors import StateCorrupt, StateError
-from ..kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
-from . import db as dbmod
-from . import integrity, models
-from .audit import GENESIS, canonical, row_hash
+from loom_core.errors import StateCorrupt, StateError
+from loom_core.kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
+from loom_core.store import db as dbmod
+from loom_core.store import integrity, models
+from loom_core.store.audit import GENESIS, canonical, row_hash
 
 TABLES = {
     "pipeline": "pipeline_state", "counters": "pipeline_counters", "driver": "driver_state",

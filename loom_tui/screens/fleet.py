@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..fmt import STATUS_STYLE
+from loom_tui.fmt import STATUS_STYLE
 
 COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
            ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
@@ -174,28 +174,28 @@ class FleetScreen(Screen):
     def action_new_task(self) -> None:
         pid = self.selected()
         if pid:
-            from .submit import SubmitScreen
+            from loom_tui.screens.submit import SubmitScreen
 
             self.app.push_screen(SubmitScreen(pid))
 
     def action_gate(self) -> None:
         pid = self.selected()
         if pid and self._rows.get(pid, {}).get("status") == "parked":
-            from .gate import open_gate
+            from loom_tui.screens.gate import open_gate
 
             open_gate(self.app, pid)
         elif pid:
             self.notify("this project is not parked at a gate", severity="warning")
 
     def action_add_project(self) -> None:
-        from .wizard import AddProjectScreen
+        from loom_tui.screens.wizard import AddProjectScreen
 
         self.app.push_screen(AddProjectScreen())
 
     def action_history(self) -> None:
         pid = self.selected()
         if pid:
-            from .history import HistoryScreen
+            from loom_tui.screens.history import HistoryScreen
 
             self.app.push_screen(HistoryScreen(pid))
 

@@ -31,7 +31,7 @@ GateAnswer = tuple[str, str | None]
 def load_gate(project: Path) -> dict[str, Any] | None:
     """``readmodel.gate_view`` plus the output of the agent the gate approves and its document.
     Blocking I/O: call from a thread."""
-    from loom_core.driver import readmodel
+    from loom_core.control import views as readmodel
 
     view = readmodel.gate_view(project)
     if view is None:
@@ -170,7 +170,7 @@ class GateDialog(ModalScreen[GateAnswer | None]):
         if not blocking:
             self.dismiss((decision, None))
             return
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -262,7 +262,7 @@ def _answered(app: App, pid: str, gate_event_id: str | None, answer: GateAnswer 
 
     def check_and_send() -> None:
         """Answer only the gate that was shown: a gate answered elsewhere meanwhile is not re-answered."""
-        from loom_core.driver import readmodel
+        from loom_core.control import views as readmodel
 
         try:
             current = readmodel.gate_view(app.service.project(pid).path)

@@ -117,7 +117,7 @@ class HistoryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def load(self) -> None:
-        from loom_core.driver.readmodel import archived
+        from loom_core.control.views import archived
 
         try:
             rows = archived(self._project) if self._project else []
@@ -174,12 +174,12 @@ class HistoryScreen(Screen):
         row = self.selected()
         if not row or self._project is None:
             return
-        from .replay import ReplayScreen
+        from loom_tui.screens.replay import ReplayScreen
 
         if row.get("db_file"):
             path = self._project / row["db_file"]
         else:
-            from loom_core.driver.readmodel import store_path
+            from loom_core.control.views import store_path
 
             path = store_path(self._project, row.get("task_id"))
         if path is None or not Path(path).exists():

@@ -15,8 +15,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Header, Static
 
-from ..fmt import fmt_ms, token_line
-from .gate import SEVERITY_STYLE
+from loom_tui.fmt import fmt_ms, token_line
+from loom_tui.screens.gate import SEVERITY_STYLE
 
 
 def finding_lines(findings: list[dict[str, Any]]) -> Text:
@@ -101,7 +101,7 @@ class RunInspector(Screen):
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def load(self) -> None:
-        from loom_core.driver.readmodel import run_detail
+        from loom_core.control.views import run_detail
 
         try:
             self.post_message(RunLoaded(own_round(run_detail(self.store, self.run_id), self.runs, self.index)))

@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Log, Static
 
-from ..fmt import STATUS_STYLE, fmt_age
-from ..shipping import ship_after_accept, ship_branch
-from ..widgets.agent_chain import AgentChain, gate_chip
+from loom_tui.fmt import STATUS_STYLE, fmt_age
+from loom_tui.shipping import ship_after_accept, ship_branch
+from loom_tui.widgets.agent_chain import AgentChain, gate_chip
 
 STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
 DEBOUNCE_S = 0.15
@@ -133,8 +133,8 @@ class ProjectScreen(Screen):
 
     @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
     def load_chain(self) -> None:
-        from loom_core.driver import readmodel
-        from loom_core.driver.ship import branch_exists
+        from loom_core.control import views as readmodel
+        from loom_core.workspace.ship import branch_exists
 
         if self.project is None:
             self.post_message(ChainLoaded(None, False, "not in the catalog"))
@@ -158,7 +158,7 @@ class ProjectScreen(Screen):
 
     def _live_is(self, path: Path) -> bool:
         """An archived task id that is still the live task (not archived yet) reads the live store."""
-        from loom_core.driver import readmodel
+        from loom_core.control import views as readmodel
 
         return readmodel.chain(path)["task"].get("task_id") == self.task_id
 
@@ -337,7 +337,7 @@ class ProjectScreen(Screen):
         if outcome is None:
             return
         if outcome.kind == "paused" and getattr(outcome, "gate", None) and self.app.screen is self:
-            from .gate import open_gate
+            from loom_tui.screens.gate import open_gate
 
             open_gate(self.app, self.pid)
         else:
@@ -385,7 +385,7 @@ class ProjectScreen(Screen):
         run = chain.selected()
         if run is None or self.store is None:
             return
-        from .inspector import RunInspector
+        from loom_tui.screens.inspector import RunInspector
 
         self.app.push_screen(RunInspector(self.pid, self.store, list(self.chain["runs"]), chain.keys.index(run),
                                           archived=self.archived))
@@ -394,12 +394,12 @@ class ProjectScreen(Screen):
         self.app.pop_screen()
 
     def action_gate(self) -> None:
-        from .gate import open_gate
+        from loom_tui.screens.gate import open_gate
 
         open_gate(self.app, self.pid)
 
     def action_new_task(self) -> None:
-        from .submit import SubmitScreen
+        from loom_tui.screens.submit import SubmitScreen
 
         self.app.push_screen(SubmitScreen(self.pid))
 
@@ -413,7 +413,7 @@ class ProjectScreen(Screen):
         self.notify("resuming", title=self.project.name if self.project else self.pid)
 
     def action_cancel(self) -> None:
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         def done(yes: bool | None) -> None:
             if yes:
@@ -425,7 +425,7 @@ class ProjectScreen(Screen):
             yes="Abandon"), done)
 
     def _confirm_ship(self, branch: str, title: str, body: str, yes: str, **what: bool) -> None:
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         def answered(ok: bool | None) -> None:
             if ok:
@@ -446,7 +446,7 @@ class ProjectScreen(Screen):
                            "Squash-merge", squash=True)
 
     def action_history(self) -> None:
-        from .history import HistoryScreen
+        from loom_tui.screens.history import HistoryScreen
 
         self.app.push_screen(HistoryScreen(self.pid))
 

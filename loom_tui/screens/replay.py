@@ -1,7 +1,7 @@
 """Replay: step through a recorded run tick by tick, seeing the task state as of each tick.
 
 The states come from re-feeding the recorded events into a temporary store
-(``loom_core.driver.replay.states``) in a thread worker, once, and are cached per tick.
+(``loom_core.engine.replay.states``) in a thread worker, once, and are cached per tick.
 ``v`` verifies the audit chain and replays the run against its record.
 """
 
@@ -21,8 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from loom_core.errors import LoomError
-
-from .history import fmt_time
+from loom_tui.screens.history import fmt_time
 
 TICK_COLUMNS = (("seq", "#"), ("time", "time"), ("event", "event"), ("directive", "directive"),
                 ("what", "gate / agents"))
@@ -207,7 +206,7 @@ class ReplayScreen(Screen):
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="replay-ticks", exit_on_error=False)
     def load_ticks(self) -> None:
-        from loom_core.driver.readmodel import ticks
+        from loom_core.control.views import ticks
 
         try:
             self.post_message(self.TicksLoaded(ticks(self.path)))
@@ -219,7 +218,7 @@ class ReplayScreen(Screen):
     @work(thread=True, exclusive=True, group="replay-states", exit_on_error=False)
     def replay_states(self) -> None:
         from loom_core.bundles import load_bundle
-        from loom_core.driver.replay import states
+        from loom_core.engine.replay import states
 
         try:
             got = states(self.path)
@@ -237,7 +236,7 @@ class ReplayScreen(Screen):
 
     @work(thread=True, exclusive=True, group="replay-verify", exit_on_error=False)
     def run_verify(self) -> None:
-        from loom_core.driver.replay import replay, verify
+        from loom_core.engine.replay import replay, verify
 
         try:
             chain = verify(self.path)

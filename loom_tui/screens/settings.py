@@ -28,8 +28,7 @@ from loom_core.config.settings import (
     validate_document,
 )
 from loom_core.errors import LoomError
-
-from ..widgets.schema_form import SchemaForm
+from loom_tui.widgets.schema_form import SchemaForm
 
 TABS = ("config", "secrets", "models", "projects")
 
@@ -348,7 +347,7 @@ class SettingsScreen(Screen):
         name = self.query_one(SecretsTable).key()
         if not name:
             return
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         def done(yes: bool | None) -> None:
             if yes:
@@ -433,7 +432,7 @@ class SettingsScreen(Screen):
         pid = self.query_one(ProjectsTable).key()
         if not pid:
             return
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         proj = self.app.service.catalog.get(pid)
         name = proj.name if proj else pid
@@ -451,7 +450,7 @@ class SettingsScreen(Screen):
         self.notify("removed from the catalog (files on disk untouched)")
 
     def action_add_project(self) -> None:
-        from .wizard import AddProjectScreen
+        from loom_tui.screens.wizard import AddProjectScreen
 
         self.app.push_screen(AddProjectScreen(), lambda _r: self.fill_projects())
 

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, Select, Static, TextArea
 
-from loom_core.driver.runner import RunOptions
+from loom_core.engine.runner import RunOptions
 from loom_core.errors import LoomError
 
 POLICIES = [("bundle default", None), ("on-blockers", "on-blockers"), ("human", "human"), ("auto", "auto"),
@@ -47,8 +47,8 @@ def docker_reason() -> str:
 
 def in_place_warning(project) -> str | None:
     """What running in place means, for a project that is not in a git repository; None for a git one."""
-    from loom_core.driver.runner import in_place_warning as warning
-    from loom_core.driver.workspace import discover
+    from loom_core.engine.runner import in_place_warning as warning
+    from loom_core.workspace import discover
 
     try:
         return None if discover(Path(project)) is not None else warning(Path(project))
@@ -128,7 +128,7 @@ class SubmitScreen(ModalScreen[bool]):
         """Read the project's last run options and ask Docker (both blocking)."""
         backend = None
         if self.project is not None:
-            from loom_core.driver.runner import load_exec
+            from loom_core.engine.runner import load_exec
 
             try:
                 backend = load_exec(self.project.path).backend
@@ -137,7 +137,7 @@ class SubmitScreen(ModalScreen[bool]):
         reason = docker_reason()
         options = list(BACKENDS)
         try:  # say which backends cannot run here, and why (a key missing, the CLI not installed)
-            from loom_core.driver.backends import Resolver
+            from loom_core.agents.backends import Resolver
 
             resolver = Resolver()
             options = [(label if key in ("auto", "demo") or resolver.usable(key)[0]
@@ -226,7 +226,7 @@ class SubmitScreen(ModalScreen[bool]):
     def _resume_or_replace(self, text: str, opts: RunOptions, row: dict[str, Any], driven_here: bool) -> None:
         """The project already has a task in progress: never drop the text silently — resume that task
         (the text is kept as a draft for the next New task), replace it, or go back to the form."""
-        from .choice import ChoiceDialog
+        from loom_tui.screens.choice import ChoiceDialog
 
         name = self.project.name if self.project else self.pid
         task = (row.get("task_short") or row.get("task") or "a task").splitlines()[0][:80]
@@ -248,7 +248,7 @@ class SubmitScreen(ModalScreen[bool]):
                 self.app.drafts[self.pid] = text
                 self.dismiss(False)
                 if choice == "gate":
-                    from .gate import open_gate
+                    from loom_tui.screens.gate import open_gate
 
                     open_gate(self.app, self.pid)
                 else:

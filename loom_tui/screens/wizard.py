@@ -173,7 +173,7 @@ class AddProjectScreen(ModalScreen[str | None]):
 
     # ------------------------------------------------------------------ actions
     def action_add(self) -> None:
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         path = self._target()
         if path is None:
@@ -193,7 +193,7 @@ class AddProjectScreen(ModalScreen[str | None]):
         self.add(path, label)
 
     def action_demo(self) -> None:
-        from .confirm import ConfirmDialog
+        from loom_tui.screens.confirm import ConfirmDialog
 
         path = self._target()
         if path is None:
@@ -218,7 +218,7 @@ class AddProjectScreen(ModalScreen[str | None]):
         service = self.app.service
         try:
             if demo:
-                from loom_core.driver.demo_project import create_demo_project
+                from loom_core.workspace.demo_project import create_demo_project
 
                 create_demo_project(path)
             proj = service.catalog.add(path, label=label, now=service.clock.now(), create=create)

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ..fmt import fmt_ms, token_line
+from loom_tui.fmt import fmt_ms, token_line
 
 # the columns that matter most come first: at 80 columns tokens, time and model scroll off
 COLUMNS = (("n", "#"), ("agent", "agent"), ("phase", "phase"), ("verdict", "verdict"), ("findings", "find"),

@@ -106,7 +106,7 @@ def test_a_missing_api_key_is_refused_before_the_task_is_created(repo, tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENROUTER_API_KEY")}
     env.update({"PYTHONPATH": str(ROOT), "LOOM_HOME": str(tmp_path / "empty-home")})
     for backend in ("anthropic", "openrouter"):
-        proc = subprocess.run([sys.executable, "-m", "loom_core.cli", "run", "--backend", backend, "do a thing"],
+        proc = subprocess.run([sys.executable, "-m", "loom_core.surfaces.cli", "run", "--backend", backend, "do a thing"],
                               cwd=repo, env=env, capture_output=True, text=True, timeout=60)
         one_line(proc, 1, f"backend {backend} needs a key", "loom secrets set")
         no_task_created(repo)
@@ -223,7 +223,7 @@ def test_a_fifo_in_place_of_a_loom_file_is_named_never_opened(project, tmp_path,
     if where == ".loom/task-exec.json":
         parked_task(project)
     if where == ".loom/loom.json":
-        from loom_core.driver.demo_project import create_demo_project
+        from loom_core.workspace.demo_project import create_demo_project
 
         project = tmp_path / "shop"
         create_demo_project(project)
@@ -275,9 +275,9 @@ def deep_shop(tmp_path):
 
 
 def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(deep_shop):
-    from loom_core.driver.demo_project import create_demo_project
-    from loom_core.driver.runner import demo_task
-    from loom_core.driver.workspace import Workspace
+    from loom_core.engine.runner import demo_task
+    from loom_core.workspace import Workspace
+    from loom_core.workspace.demo_project import create_demo_project
 
     proj = deep_shop
     create_demo_project(proj)

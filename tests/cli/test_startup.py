@@ -18,7 +18,7 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_help_imports_no_heavy_library():
-    mods = _modules_after("import sys\nsys.argv=['loom','--help']\nfrom loom_core import cli\n"
+    mods = _modules_after("import sys\nsys.argv=['loom','--help']\nfrom loom_core.surfaces import cli\n"
                           "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass")
     loaded = sorted(m for m in mods if m.split(".")[0] in HEAVY)
     assert loaded == []

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from loom_core.agents.backends import Dispatcher, Resolver
+from loom_core.agents.executors import ExecResult
 from loom_core.config.settings import LoomSettings
-from loom_core.driver.backends import Dispatcher, Resolver
-from loom_core.driver.executors import ExecResult
 from loom_core.errors import ConfigError, ExecutorError
 from loom_core.kernel.types import Intent
 from tests.conftest import ROOT, run_loom

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from loom_core.driver.demo_project import create_demo_project
-from loom_core.driver.executors.demo import write_demo_project
+from loom_core.agents.executors.demo import write_demo_project
+from loom_core.workspace.demo_project import create_demo_project
 from tests.conftest import run_loom
 from tests.support.git import branch_files, make_repo, user_side
 
@@ -75,7 +75,7 @@ def test_run_without_tty_parks_with_exit_3_then_answer_and_proceed_finish(tmp_pa
     assert gates == ["gate-classify", "gate-plan", "gate-final"]
     # status --json reports the store's facts
     st = json.loads(run_loom("status", "--json", cwd=proj).stdout)
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
 
     engine = Engine(proj, create=False)
     s = engine.state()
@@ -164,9 +164,9 @@ def test_plan_gate_in_plain_mode_shows_the_plan_not_a_missing_relative_path(tmp_
 
     from rich.console import Console
 
-    from loom_core.driver.readmodel import gate_view
-    from loom_core.driver.runner import demo_task
-    from loom_core.plain import show_gate
+    from loom_core.control.views import gate_view
+    from loom_core.engine.runner import demo_task
+    from loom_core.surfaces.plain import show_gate
 
     proj = tmp_path / "app"
     create_demo_project(proj)

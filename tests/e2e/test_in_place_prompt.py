@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from loom_core.driver.executors.demo import write_demo_project
+from loom_core.agents.executors.demo import write_demo_project
 from tests.conftest import ROOT
 from tests.e2e.test_terminal import _tmux, _wait_for
 
@@ -26,7 +26,7 @@ def test_a_non_git_folder_asks_before_running_in_place(tmp_path, answer):
     original = (proj / "shop" / "pricing.py").read_text()
     session = f"loominplace{os.getpid()}{answer}"
     env = f"TMPDIR={shlex.quote(str(tmp_path))} PYTHONPATH={shlex.quote(str(ROOT))}"
-    cmd = f"cd {shlex.quote(str(proj))} && {env} {shlex.quote(sys.executable)} -m loom_core.cli run reject bad " \
+    cmd = f"cd {shlex.quote(str(proj))} && {env} {shlex.quote(sys.executable)} -m loom_core.surfaces.cli run reject bad " \
           f"discounts --backend demo --policy auto; echo EXIT=$?; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmd], check=True)
     try:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from loom_core.driver.executors import ExecResult
-from loom_core.driver.runner import RunOptions, TaskRunner
+from loom_core.agents.executors import ExecResult
+from loom_core.engine.runner import RunOptions, TaskRunner
 from loom_core.kernel.types import Intent
 from tests.support.code_agents import CodeAgents
 from tests.support.git import user_side
@@ -117,7 +117,7 @@ def test_checks_judge_the_agents_tree_not_the_users(editable, build):
     assert result.outcome.verdict != "accepted", result.outcome
     assert result.outcome.kind == "paused" and result.outcome.gate == "gate-final"
     assert loom_branches(project) == []
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
 
     engine = Engine(project, create=False)
     st = engine.state()

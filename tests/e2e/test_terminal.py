@@ -35,7 +35,7 @@ def test_demo_gates_in_a_real_terminal(tmp_path):
     session = f"loomtest{os.getpid()}"
     target = tmp_path / "demo"
     env = f"TMPDIR={shlex.quote(str(tmp_path))} PYTHONPATH={shlex.quote(str(ROOT))}"
-    cmd = f"cd {shlex.quote(str(tmp_path))} && {env} {shlex.quote(sys.executable)} -m loom_core.cli demo " \
+    cmd = f"cd {shlex.quote(str(tmp_path))} && {env} {shlex.quote(sys.executable)} -m loom_core.surfaces.cli demo " \
           f"{shlex.quote(str(target))} --plain; echo EXIT=$?; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True)
     try:

@@ -34,7 +34,7 @@ TRY_WRITE = textwrap.dedent("""
     import sys, time
     from loom_core.errors import StateBusy
     from loom_core.bundles.spec import BUNDLE
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
     e = Engine(sys.argv[1], bundle=BUNDLE, busy_ms=int(sys.argv[2]))
     t0 = time.monotonic()
     try:

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from loom_core.bundles.spec import BUNDLE
-from loom_core.driver.engine import Engine
-from loom_core.driver.status import project_status
+from loom_core.control.status import project_status
+from loom_core.engine.engine import Engine
 from loom_core.errors import StateCorrupt
 from loom_core.store.state import StateStore
 from tests.conftest import ROOT, run_loom
@@ -65,7 +65,7 @@ ROTATE_LOOP = textwrap.dedent("""
     import shutil, sys, time
     from pathlib import Path
     from loom_core.bundles.spec import BUNDLE
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
     project, until = Path(sys.argv[1]), float(sys.argv[2])
     n = 0
     while time.time() < until:
@@ -82,8 +82,8 @@ ROTATE_LOOP = textwrap.dedent("""
 
 
 def test_readers_never_see_a_store_being_created_or_rotated_as_damaged(project):
-    from loom_core.driver import readmodel
-    from loom_core.driver.replay import verify
+    from loom_core.control import views as readmodel
+    from loom_core.engine.replay import verify
     from loom_core.errors import LoomError
 
     (project / ".loom").mkdir()
@@ -156,7 +156,7 @@ def test_the_store_refuses_a_foreign_database_before_any_write(project, foreign)
 CREATE_AND_DIE = textwrap.dedent("""
     import os, sys
     from loom_core.bundles.spec import BUNDLE
-    from loom_core.driver.engine import Engine
+    from loom_core.engine.engine import Engine
     e = Engine(sys.argv[1], bundle=BUNDLE)
     e.create("spec the login limiter")
     os._exit(0)  # like kill -9: no close, no checkpoint; the task lives only in state.db-wal

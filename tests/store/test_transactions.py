@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from loom_core.bundles.spec import BUNDLE
-from loom_core.driver.engine import Engine
+from loom_core.engine.engine import Engine
 from loom_core.errors import InvariantViolation
 from loom_core.kernel.types import AgentResult
 from tests.support.scripts import BLOCKER, happy

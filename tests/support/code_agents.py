@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from loom_core.driver.executors import ExecResult
+from loom_core.agents.executors import ExecResult
 from loom_core.kernel.types import Intent
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import sys
 
+from loom_core.agents.executors import ScriptedExecutor
 from loom_core.bundles.spec import BUNDLE
-from loom_core.driver.drive import Driver
-from loom_core.driver.engine import Engine
-from loom_core.driver.executors import ScriptedExecutor
+from loom_core.engine.drive import Driver
+from loom_core.engine.engine import Engine
 from tests.support import scripts
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loom_core.agents.executors import ScriptedExecutor
 from loom_core.bundles.spec import BUNDLE
-from loom_core.driver.clock import FixedClock
-from loom_core.driver.drive import Driver, Outcome
-from loom_core.driver.engine import Engine
-from loom_core.driver.executors import ScriptedExecutor
+from loom_core.engine.clock import FixedClock
+from loom_core.engine.drive import Driver, Outcome
+from loom_core.engine.engine import Engine
 from tests.support import scripts
 
 

@@ -66,13 +66,13 @@ class Term:
 
 
 def loom_command(tmp_path: Path, home: Path, *args: str) -> str:
-    """A shell command running ``python -m loom_core.cli *args`` with its loom home and temp dir in tmp_path."""
+    """A shell command running ``python -m loom_core.surfaces.cli *args`` with its loom home and temp dir in tmp_path."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     env = {"LOOM_HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "TMPDIR": str(tmp),
            "PYTHONPATH": str(ROOT), "LOOM_THEME": "textual-dark"}
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    argv = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "loom_core.cli", *args))
+    argv = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "loom_core.surfaces.cli", *args))
     # tmux may hand the pane a COLUMNS/LINES of the default 80x24 before it applies -x/-y; Textual
     # prefers those variables over the pty's real size, so drop them
     return f"cd {shlex.quote(str(tmp_path))} && env -u COLUMNS -u LINES {assigns} {argv}"
@@ -99,8 +99,8 @@ def assert_clean_exit(t: Term) -> None:
 
 
 def test_console_starts_navigates_and_quits(tmp_path, term):
-    from loom_core.catalog import Catalog
-    from loom_core.driver.demo_project import create_demo_project
+    from loom_core.control.catalog import Catalog
+    from loom_core.workspace.demo_project import create_demo_project
 
     home = tmp_path / "home"
     proj = tmp_path / "acme-shop"
@@ -138,8 +138,8 @@ def test_console_starts_navigates_and_quits(tmp_path, term):
 def test_loom_demo_opens_the_console_and_reaches_accepted(tmp_path, term):
     import pygit2
 
-    from loom_core.driver.clock import SystemClock
-    from loom_core.driver.status import project_status
+    from loom_core.control.status import project_status
+    from loom_core.engine.clock import SystemClock
 
     home = tmp_path / "home"
     target = tmp_path / "demo-shop"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from loom_core.catalog import Catalog
 from loom_core.config import paths
-from loom_core.driver import readmodel
-from loom_core.driver.demo_project import create_demo_project
-from loom_core.driver.engine import Engine
-from loom_core.driver.runner import RunOptions, TaskRunner, demo_task
+from loom_core.control import views as readmodel
+from loom_core.control.catalog import Catalog
+from loom_core.engine.engine import Engine
+from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
+from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 
 SIZE = (80, 24)
@@ -167,7 +167,7 @@ def test_replay_steps_through_ticks_and_shows_the_gate_decision(history_project,
 
 
 def test_replay_state_at_matches_the_archived_store(history_project):
-    from loom_core.driver.replay import state_at
+    from loom_core.engine.replay import state_at
 
     path = history_project / readmodel.archived(history_project)[0]["db_file"]
     last = readmodel.ticks(path)[-1]["seq"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from loom_core.driver.executors.demo import write_demo_project
-from loom_core.driver.runner import demo_task
+from loom_core.agents.executors.demo import write_demo_project
+from loom_core.engine.runner import demo_task
 from loom_tui.app import make_app
 from loom_tui.screens.submit import SubmitScreen
 from tests.tui.test_project_gate import SIZE, catalog_with, is_screen, open_project, settle

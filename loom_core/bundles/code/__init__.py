@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ...kernel.types import (
+from loom_core.bundles.code import contracts, policy, steps
+from loom_core.kernel.types import (
     Agent,
     AnswerOption,
     Bundle,
@@ -21,7 +22,6 @@ from ...kernel.types import (
     Spawn,
     Step,
 )
-from . import contracts, policy, steps
 
 # agent -> (output kind, tier, contract, extras). Extras read by the driver: ``edits_files`` (gets
 # file-editing tools), ``judges`` (the work under review goes into its prompt: the context doc, the

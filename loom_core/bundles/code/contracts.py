@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ...kernel.parse import normalise_severity
+from loom_core.kernel.parse import normalise_severity
 
 COMPLEXITIES = ("trivial", "simple", "medium", "complex", "question")
 CHANGE_KINDS = ("type-only", "logic", "ui", "perf-sensitive", "security-sensitive", "config-only", "docs-only")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...kernel.gates import PolicyContext
-from ...kernel.state import View
-from ...kernel.types import ADVANCE, GateDecision, Invariant, StageResult, complete, walk_back
+from loom_core.kernel.gates import PolicyContext
+from loom_core.kernel.state import View
+from loom_core.kernel.types import ADVANCE, GateDecision, Invariant, StageResult, complete, walk_back
 
 
 def _blockers(view: View, phase: str | None = None, limit: int = 8) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...kernel.state import View
+from loom_core.kernel.state import View
 
 DOC_EXT = (".md", ".mdx", ".markdown", ".txt", ".rst", ".adoc", ".rdoc")
 UI_EXT = (".tsx", ".jsx", ".vue", ".svelte", ".css", ".scss", ".html")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ...kernel.gates import PolicyContext
-from ...kernel.state import View
-from ...kernel.types import (
+from loom_core.kernel.gates import PolicyContext
+from loom_core.kernel.state import View
+from loom_core.kernel.types import (
     ADVANCE,
     Agent,
     Bundle,

@@ -1,0 +1,55 @@
+"""Direct model providers (Anthropic, OpenRouter, Ollama) behind one small seam (``base.Provider``).
+
+Used for single-shot calls (``executors.provider_call.ProviderExecutor``) and by tool loops:
+
+    reply = provider.chat(model=m, system=s, messages=[provider.user_message(prompt)], tools=tools,
+                          max_tokens=4096, on_text=print, idempotency_key=run_id, cancel=event)
+    messages += [reply.raw_assistant]
+    messages += provider.tool_result_message([(call, output, is_error) for call in reply.tool_calls])
+
+Provider modules are imported lazily (the Anthropic SDK is heavy): use ``make_provider``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loom_core.agents.providers.base import Provider, Reply, ToolCall, parse_retry_after
+from loom_core.errors import (
+    OutputTruncated,
+    ProviderAborted,
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderInvalidModel,
+    ProviderNetworkError,
+    ProviderOverloaded,
+    ProviderRateLimited,
+)
+
+PROVIDERS = ("anthropic", "openrouter", "ollama")
+
+
+def make_provider(name: str, **kwargs: Any) -> Provider:
+    """``anthropic`` (api_key, base_url, timeout) | ``openrouter`` (api_key, base_url, timeout) |
+    ``ollama`` (host, timeout)."""
+    if name == "anthropic":
+        from loom_core.agents.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(**kwargs)
+    if name == "openrouter":
+        from loom_core.agents.providers.openrouter import OpenRouterProvider
+
+        return OpenRouterProvider(**kwargs)
+    if name == "ollama":
+        from loom_core.agents.providers.ollama import OllamaProvider
+
+        return OllamaProvider(**kwargs)
+    raise ValueError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+
+
+__all__ = [
+    "PROVIDERS", "OutputTruncated", "Provider", "ProviderAborted", "ProviderAuthError", "ProviderBadRequest",
+    "ProviderError", "ProviderInvalidModel", "ProviderNetworkError", "ProviderOverloaded", "ProviderRateLimited",
+    "Reply", "ToolCall", "make_provider", "parse_retry_after",
+]

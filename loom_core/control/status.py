@@ -1,0 +1,203 @@
+"""Read model for ``loom status`` and every other surface: the facts of a project's slot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from loom_core.kernel import now as nowmod
+from loom_core.store import db as dbmod
+from loom_core.store.state import StateStore  # noqa: F401  (callers pass an open store)
+
+DEFAULT_STALL_MINUTES = 50.0
+
+
+def stall_minutes() -> float:
+    raw = os.environ.get("LOOM_STALL_MINUTES", "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_STALL_MINUTES
+    except ValueError:
+        return DEFAULT_STALL_MINUTES
+
+
+def _age(seconds: float) -> str:
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60} min"
+    return f"{s // 3600}h {s % 3600 // 60}m"
+
+
+def driver_alive(project: Path | str) -> bool:
+    """Whether a process holds the project's drive lock (``.loom/lock``, an flock the kernel drops when
+    its holder dies). Tested with a shared non-blocking flock on a separate descriptor, released at
+    once; ``ProjectLock.acquire`` retries briefly, so this probe never makes a starting drive busy."""
+    import fcntl
+
+    path = dbmod.loom_dir(Path(project)) / "lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+RESUME = "loom proceed"
+# cost and turns of every attempt; tokens of failed attempts (the kernel's counters hold the delivered ones)
+_FAILED = "json_extract(usage, '$.failed')"
+USAGE_SQL = ("SELECT sum(cost_usd), count(cost_usd), "
+             + ", ".join(f"sum(CASE WHEN {_FAILED} THEN coalesce(json_extract(usage, '$.{k}'), 0) ELSE 0 END)"
+                         for k in ("tokens_in", "tokens_out", "tokens_cached"))
+             + f", sum(coalesce(json_extract(usage, '$.num_turns'), 0)), sum(CASE WHEN {_FAILED} THEN 1 ELSE 0 END) "
+             "FROM transcripts")
+
+
+def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
+    """``(sandbox dir, bytes it holds)`` for a project's sandbox, ``(None, None)`` when there is none.
+    A directory walk (``os.scandir``), no subprocess; linked folders are not followed."""
+    from loom_core.workspace.fs import base_dir_of, disk_usage_of, sandbox_name
+
+    path = base_dir_of(None) / sandbox_name(Path(project).resolve())
+    if not path.is_dir() or path.is_symlink():
+        return None, None
+    return str(path), disk_usage_of(path)
+
+
+def project_status(project: Path | str, now: str, *, stall_after_min: float | None = None,
+                   store: StateStore | None = None, with_sandbox: bool = False) -> dict[str, Any]:
+    """The project's facts; ``with_sandbox`` adds ``sandbox`` / ``sandbox_bytes`` (its disk) for a task
+    in progress (a walk of the sandbox, so surfaces polling many projects leave it off)."""
+    project = Path(project).resolve()
+    out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
+    if store is None:
+        dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
+    from loom_core.store.slot import lost_task, marked
+
+    mark = marked(project)  # read before the store: a task created and marked after it is never "lost"
+    if store is not None or dbmod.state_path(project).exists():
+        out = _project_status(project, now, out, stall_after_min, store)
+    if not out["task_id"] and mark:
+        lost = lost_task(project, mark)
+        if lost:
+            out.update(status="lost", lost=lost)
+    if with_sandbox and out.get("state") == "in_progress":
+        out["sandbox"], out["sandbox_bytes"] = sandbox_disk(project)
+    return out
+
+
+def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_min: float | None,
+                    store: StateStore | None) -> dict[str, Any]:
+    if store is None:
+        read = _read_fast(dbmod.state_path(project))
+        if read is None:
+            return out
+        st, book, last_tick, cost = read
+    else:
+        st = store.state()
+        if not st.exists:
+            return out
+        book = store.bookkeeping()
+        last_tick = store.conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
+        cost = store.conn.execute(USAGE_SQL).fetchone()
+    p, c, d = st.pipeline, st.counters, st.driver
+    flow = d.get("flow_name")
+    pua = d.get("pending_user_answer")
+    end = p.get("ended_at") or now
+    elapsed = nowmod.seconds_between(p["started_at"], end)
+    phase = next((n for n, r in st.phases.items() if r["status"] == "in_progress"), None)
+    pending = [{"agent": r["agent"], "agent_run_id": r["agent_run_id"], "phase": r["phase"],
+                "age_s": nowmod.seconds_between(r["started_at"], now)} for r in st.pending.values()]
+    threshold = (stall_after_min if stall_after_min is not None else stall_minutes()) * 60
+    stalled = None
+    if p["status"] == "in_progress" and not pua:
+        oldest = max((x["age_s"] for x in pending), default=0.0)
+        idle = nowmod.seconds_between(last_tick[0], now) if last_tick else 0.0
+        if pending and oldest >= threshold:
+            stalled = f"agent pending for {_age(oldest)} — likely a dropped run; resume with 'loom proceed'"
+        elif idle >= threshold:
+            stalled = f"no committed progress for {_age(idle)}; resume with 'loom proceed'"
+    driven = p["status"] == "in_progress" and not pua and driver_alive(project)
+    stopped = None
+    if p["status"] != "in_progress":
+        status = "finished"
+    elif pua:
+        status = "parked"
+    elif not driven:
+        status, stalled = "stopped", None
+        stopped = f"stopped — not driven (no loom process is driving this task); resume with '{RESUME}'"
+    elif stalled:
+        status = "stalled"
+    else:
+        status = "running"
+    out.update({
+        "task_id": p["task_id"], "task": p["task"], "task_short": p.get("task_short"), "bundle": p["bundle"],
+        "status": status, "state": p["status"], "verdict": p.get("verdict"), "work_result": p.get("work_result"),
+        "flow": flow, "step": d.get("step_index"), "phase": phase,
+        "gate": pua["gate"] if pua else None, "gate_event_id": pua["gate_event_id"] if pua else None,
+        "gate_message": pua["message"] if pua else None,
+        "pending": pending, "spawns": c.get("agents_count", 0),
+        "tokens": {"in": c.get("total_tokens_in", 0) + int(cost[2] or 0),
+                   "out": c.get("total_tokens_out", 0) + int(cost[3] or 0),
+                   "cached": c.get("total_tokens_cached", 0) + int(cost[4] or 0)},
+        "turns": int(cost[5] or 0), "failed_attempts": int(cost[6] or 0),
+        "cost_usd": round(cost[0], 6) if cost and cost[1] else None,
+        "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": round(elapsed, 3),
+        "elapsed": _age(elapsed), "stalled": stalled, "ticks": book["tick_seq"],
+        "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
+        "open_blockers": st.count_blocking(),
+    })
+    return out
+
+
+def _read_fast(path: Path):
+    """The status facts in one read-only snapshot, without opening a full store (the console
+    polls every project every few seconds). None when the slot holds no task."""
+    return dbmod.read_snapshot(path, _facts)
+
+
+def _facts(conn):
+    import json
+
+    from loom_core.kernel.state import TaskState
+
+    versions = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}
+    if versions and max(versions) > dbmod.LATEST_SCHEMA:
+        from loom_core.errors import SchemaTooNew
+
+        raise SchemaTooNew(f"the state file was written by a newer loom (schema {max(versions)} > "
+                           f"{dbmod.LATEST_SCHEMA}); upgrade loom to open it; nothing was changed")
+    p = conn.execute("SELECT * FROM pipeline_state").fetchone()
+    if p is None:
+        return None
+    s = TaskState()
+    s.pipeline = {k: p[k] for k in p.keys()}
+    s.pipeline["decisions"] = json.loads(p["decisions"])
+    c = conn.execute("SELECT * FROM pipeline_counters").fetchone()
+    s.counters = {k: c[k] for k in c.keys()} if c else {}
+    d = conn.execute("SELECT flow_name, step_index, pending_user_answer, tick_seq FROM driver_state").fetchone()
+    if d is None:
+        from loom_core.errors import StateCorrupt
+
+        raise StateCorrupt("the state file's driver_state row is missing (edited behind loom's back)")
+    s.driver = {"flow_name": d["flow_name"], "step_index": d["step_index"],
+                "pending_user_answer": json.loads(d["pending_user_answer"]) if d["pending_user_answer"] else None}
+    s.phases = {r["name"]: {"status": r["status"]} for r in conn.execute("SELECT name, status FROM phases")}
+    s.pending = {r["agent_run_id"]: dict(r) for r in conn.execute("SELECT * FROM pending_agents")}
+    s.findings = {r["id"]: dict(r) for r in conn.execute(
+        "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
+        "WHERE severity = 'blocking' AND status = 'open'")}
+    last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
+    cost = conn.execute(USAGE_SQL).fetchone()
+    return s, {"tick_seq": d["tick_seq"]}, last_tick, cost

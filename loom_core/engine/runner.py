@@ -1,0 +1,475 @@
+"""Run a task in a project: the composition every surface (CLI, console, daemon) uses.
+
+Takes the per-project lock, opens the engine, provisions the sandbox, resolves the backend,
+drives, and on an accepted finish commits the work to ``loom/<task_id>`` in the user's repo.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from loom_core.bundles import load_bundle
+from loom_core.engine.clock import Clock, SystemClock
+from loom_core.engine.drive import DriveOptions, Driver, Outcome
+from loom_core.engine.engine import Engine
+from loom_core.engine.events import EngineEvent, EventSink, NullSink
+from loom_core.errors import ConfigError, KernelRefusal, LoomError, NoActiveTask
+from loom_core.kernel.gates import PRESETS
+from loom_core.store import db as dbmod
+from loom_core.store import loomdir
+
+POLICIES = ("human", "on-blockers", "auto")
+COMPLEXITIES = ("trivial", "simple", "medium", "complex", "question")
+
+
+class ProjectBusy(LoomError):
+    code = "PROJECT_BUSY"
+
+
+MAX_SPAWNS = 10_000
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
+    "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int,),
+    "demo_delay_s": (int, float), "in_place": (bool,)}
+_TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
+               "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
+               "max_spawns": "a whole number or null", "max_concurrent": "a whole number",
+               "demo_delay_s": "a number of seconds", "in_place": "true or false"}
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}" if name in ("bundle", "backend", "policy", "complexity", "max_spawns") \
+        else name
+
+
+@dataclass
+class RunOptions:
+    bundle: str = "code"
+    backend: str = "auto"
+    policy: str | None = None
+    complexity: str | None = None
+    fast: bool = False
+    replace: bool = False
+    max_spawns: int | None = None
+    max_concurrent: int = 4
+    demo_delay_s: float = 0.0
+    in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
+
+    def validate(self) -> None:
+        """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ConfigError(f"{_flag(name)} must be {_TYPE_WORDS[name]}, got {value!r}"[:200], code="USAGE")
+        from loom_core.bundles import available
+        from loom_core.config.settings import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'", code="USAGE")
+        if self.bundle not in available():
+            raise ConfigError(f"--bundle must be one of {', '.join(sorted(available()))}, got '{self.bundle}'",
+                              code="USAGE")
+        if self.max_spawns is not None and not 0 <= self.max_spawns <= MAX_SPAWNS:
+            raise ConfigError(f"--max-spawns must be between 0 (no cap) and {MAX_SPAWNS}, got {self.max_spawns}",
+                              code="USAGE")
+        if self.max_spawns is None and os.environ.get("LOOM_MAX_SPAWNS", "").strip():
+            self.spawn_cap()  # a bad LOOM_MAX_SPAWNS is refused now, not after the task exists
+        if not 1 <= self.max_concurrent <= 8:
+            raise ConfigError(f"max_concurrent must be between 1 and 8, got {self.max_concurrent}", code="USAGE")
+        if not 0 <= self.demo_delay_s <= 60:
+            raise ConfigError(f"demo_delay_s must be between 0 and 60 seconds, got {self.demo_delay_s}", code="USAGE")
+        if self.fast and self.complexity not in (None, "trivial"):
+            raise ConfigError(f"--fast means --complexity trivial; it cannot be combined with --complexity "
+                              f"{self.complexity}", code="USAGE")
+        if self.complexity is not None and self.complexity not in COMPLEXITIES:
+            raise ConfigError(f"--complexity must be one of {', '.join(COMPLEXITIES)}, got '{self.complexity}'",
+                              code="USAGE")
+        if self.policy is not None and self.policy not in POLICIES and self.policy not in PRESETS:
+            raise ConfigError(f"--policy must be one of {', '.join(POLICIES + tuple(PRESETS))}, got "
+                              f"'{self.policy}'", code="USAGE")
+
+    def gate_policies(self) -> dict[str, str]:
+        if self.policy is None:
+            return {}
+        if self.policy in PRESETS:
+            return dict(PRESETS[self.policy])
+        return {"classify": self.policy, "plan": self.policy, "final": self.policy}
+
+    def initial_decisions(self) -> dict[str, Any]:
+        level = "trivial" if self.fast else self.complexity
+        return {"complexity": level, "complexity_pinned": True} if level else {}
+
+    def spawn_cap(self) -> int:
+        if self.max_spawns is not None:
+            return self.max_spawns
+        raw = os.environ.get("LOOM_MAX_SPAWNS", "").strip()
+        if not raw:
+            return _settings().general.max_spawns
+        try:
+            cap = int(raw)
+        except ValueError:
+            raise ConfigError(f"LOOM_MAX_SPAWNS must be a whole number, got '{raw}'", code="USAGE") from None
+        if not 0 <= cap <= MAX_SPAWNS:
+            raise ConfigError(f"LOOM_MAX_SPAWNS must be between 0 (no cap) and {MAX_SPAWNS}, got {cap}", code="USAGE")
+        return cap
+
+
+@dataclass
+class RunResult:
+    outcome: Outcome
+    merge: Any = None  # MergeResult | None
+    warning: str | None = None
+    sandbox: str | None = None
+    task_id: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.outcome.exit_code
+
+
+def _settings():
+    from loom_core.config.settings import load_settings
+
+    return load_settings()
+
+
+def project_config(project: Path) -> dict[str, Any]:
+    path = dbmod.loom_dir(project) / "loom.json"
+    if not path.exists():
+        return {}
+    from loom_core.config.paths import check_regular
+
+    check_regular(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data
+
+
+CHECK_COMMANDS = ("test", "lint", "typecheck")
+
+
+def configured_checks(project: Path) -> dict[str, str] | str:
+    """Check commands: the project's `.loom/loom.json` wins over the user's settings. The string
+    ``"none"`` there (``{"checks": "none"}``) opts the project out: no check runs, on purpose.
+    ``{python}`` in a command stands for the checks interpreter (the project's environment)."""
+    own = project_config(project).get("checks")
+    if own == "none":
+        return "none"
+    if own is not None and not isinstance(own, dict):
+        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands, or be \"none\"")
+    user = {k: v for k, v in _settings().checks.model_dump().items() if k in CHECK_COMMANDS and v}
+    checks = {**user, **(own or {})}
+    return {k: str(v) for k, v in checks.items() if v}
+
+
+def _flock_briefly(fh: Any, tries: int = 25, pause_s: float = 0.01) -> None:
+    """LOCK_EX, retried for ~0.25 s: a reader's liveness probe (``status.driver_alive``) holds a shared
+    lock for microseconds and must never make a starting drive busy."""
+    import time
+
+    for i in range(tries):
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if i == tries - 1:
+                raise
+            time.sleep(pause_s)
+
+
+class ProjectLock:
+    """An advisory lock on ``.loom/lock`` held while a process drives the project; the
+    kernel releases it if the process dies."""
+
+    def __init__(self, project: Path) -> None:
+        self.path = dbmod.loom_dir(project) / "lock"
+        self._fh = None
+
+    def acquire(self) -> ProjectLock:
+        loomdir.ensure(self.path.parent)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            _flock_briefly(fh)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ProjectBusy(f"{self.path.parent.parent} is being driven by {holder}; stop it or wait") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> ProjectLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def exec_file(project: Path) -> Path:
+    return dbmod.loom_dir(project) / "task-exec.json"
+
+
+def save_exec(project: Path, opts: RunOptions) -> None:
+    path = exec_file(project)
+    loomdir.ensure(path.parent)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(opts), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_exec(project: Path) -> RunOptions:
+    """The options the project's task was started with (``.loom/task-exec.json``); defaults when there is
+    none. A damaged or wrongly typed file is refused with the field and the fix, never guessed around."""
+    path = exec_file(project)
+    if not path.exists():
+        return RunOptions()
+    from loom_core.config.paths import check_regular
+
+    check_regular(path)
+    hint = f"fix or delete {path} (then name the backend with --backend)"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); {hint}"[:400]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}; {hint}")
+    opts = RunOptions(**{k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__})
+    try:
+        opts.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}; {hint}") from None
+    return opts
+
+
+class TaskRunner:
+    def __init__(self, project: Path | str, opts: RunOptions | None = None, *, sink: EventSink | None = None,
+                 clock: Clock | None = None, cancel: threading.Event | None = None) -> None:
+        self.project = Path(project).resolve()
+        if not self.project.is_dir():
+            raise ConfigError(f"{self.project} is not a directory")
+        self.opts = opts or RunOptions()
+        self.opts.validate()
+        self.sink = sink or NullSink()
+        self.clock = clock or SystemClock()
+        self.cancel = cancel or threading.Event()
+        self._resolved = None
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.sink.emit(EngineEvent(kind, str(self.project), data))
+
+    # ------------------------------------------------------------------ parts
+    def _backend(self):
+        """Resolved once, before anything is written: an unusable backend refuses up front."""
+        if self._resolved is None:
+            from loom_core.agents.backends import resolve_backend
+
+            self._resolved = resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s)
+        return self._resolved
+
+    def _executor(self, engine: Engine, workspace) -> Any:
+        from loom_core.agents.dispatch import TaskExecutor
+        from loom_core.workspace.checks import ChecksExecutor
+
+        backend = self._backend()
+        limits = _settings().checks
+        checks = ChecksExecutor(lambda: workspace.root, configured_checks(self.project), limits.timeout_s,
+                                workspace=workspace, test_timeout_s=limits.test_timeout_s)
+        return TaskExecutor(backend, workspace, checks=checks)
+
+    def _workspace(self, *, fresh: bool):
+        from loom_core.workspace import Workspace
+
+        ws = Workspace.provision(self.project, fresh=fresh)
+        if ws.warning:
+            self.emit("notice", message=ws.warning, level="warning")
+        left_out = ws.left_out_notice()
+        if left_out:
+            self.emit("notice", message=left_out, level="warning")
+        return ws
+
+    def _driver(self, engine: Engine, workspace) -> Driver:
+        ex = self._executor(engine, workspace)
+        self.emit("backend", name=ex.name, label=ex.label, sandbox=str(workspace.root), isolated=workspace.isolated)
+        return Driver(engine, ex, sink=self.sink, cancel=self.cancel,
+                      options=DriveOptions(max_total_spawns=self.opts.spawn_cap(),
+                                           max_concurrent=self.opts.max_concurrent))
+
+    def _finish(self, engine: Engine, workspace, outcome: Outcome) -> RunResult:
+        """Land accepted work on ``loom/<task_id>``; a task finished in any way loses its sandbox (a failed
+        merge-back keeps it, with the work); an unfinished one keeps it, tagged with the task id."""
+        merge = None
+        if outcome.kind == "complete" and outcome.verdict == "accepted" and outcome.task_id:
+            merge = self._land(outcome.task_id, workspace)
+        elif outcome.kind == "complete" and workspace.isolated:
+            workspace.discard()  # rejected, abandoned or failed: nothing will come back to it
+        elif outcome.task_id and workspace.isolated:
+            workspace.note_task(outcome.task_id)
+        return RunResult(outcome, merge, workspace.warning, str(workspace.root), outcome.task_id)
+
+    def _land(self, task_id: str, workspace=None):
+        """The recorded landing sequence (see ``sandbox.landing``): resumable after a kill at any point."""
+        from loom_core.engine.verify import trailers
+        from loom_core.workspace.landing import land
+
+        merge = land(self.project, task_id, workspace, trailers=trailers(self.project))  # the audit head, anchored
+        if merge is not None:
+            self.emit("merge", status=merge.status, branch=merge.branch, files=list(merge.files),
+                      message=merge.message)
+        return merge
+
+    def _finish_ended(self, st, *, before_new_task: bool = False) -> Any:
+        """A task that ended earlier: land its accepted work if that was interrupted, drop any other
+        sandbox (a half-deleted one included) without opening it. Before a new task, a task that had
+        landed completely is not announced again."""
+        task_id = st.pipeline.get("task_id")
+        if st.pipeline.get("verdict") == "accepted" and task_id:
+            from loom_core.workspace import landing
+
+            record = landing.read(self.project, task_id)
+            if not (before_new_task and record and record.get("stage") == "landed"):
+                return self._land(task_id)
+        self._drop_sandbox()
+        return None
+
+    def _require_isolation_or_consent(self) -> None:
+        """A new task in a non-git directory runs in place only with ``in_place`` (``--in-place``)."""
+        if self.opts.in_place:
+            return
+        from loom_core.workspace import discover
+
+        if discover(self.project) is None:
+            raise ConfigError(in_place_refusal(self.project), code="USAGE")
+
+    def _drop_sandbox(self) -> None:
+        from loom_core.workspace import Workspace
+        from loom_core.workspace.sandbox import remove_sandbox
+
+        remove_sandbox(Workspace.sandbox_path(self.project))
+
+    def _clear_partials(self) -> None:
+        from loom_core.workspace.cleanup import clear_partials
+
+        clear_partials(self.project)
+
+    # ------------------------------------------------------------------ verbs
+    def start(self, task: str) -> RunResult:
+        """New task (a finished one is archived first; an in-progress one is resumed unless
+        ``replace``)."""
+        if not task.strip():
+            raise ConfigError("the task text is empty", code="USAGE")
+        if self._backend().backend == "demo":
+            from loom_core.workspace.demo_project import require_demo_project
+
+            require_demo_project(self.project)
+        if not dbmod.state_path(self.project).exists():
+            self._require_isolation_or_consent()
+        with ProjectLock(self.project):
+            engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
+            try:
+                st = engine.state()
+                if st.exists and st.status == "in_progress" and not self.opts.replace:
+                    self.emit("notice", message=f"resuming the task already in progress ({st.pipeline['task_id']}); "
+                                                "the new text is ignored (use --replace to discard it)")
+                    return self._resume(engine)
+                self._require_isolation_or_consent()
+                self._clear_partials()
+                if st.exists and st.status != "in_progress":
+                    self._finish_ended(st, before_new_task=True)  # an interrupted landing completes first
+                ws = self._workspace(fresh=True)
+                driver = self._driver(engine, ws)
+                save_exec(self.project, self.opts)
+                outcome = driver.start(task, replace=self.opts.replace, gate_policies=self.opts.gate_policies(),
+                                       initial_decisions=self.opts.initial_decisions())
+                return self._finish(engine, ws, outcome)
+            finally:
+                engine.close()
+
+    def proceed(self) -> RunResult:
+        self._backend()
+        with ProjectLock(self.project):
+            if not dbmod.state_path(self.project).exists():
+                raise NoActiveTask(f"no active task in {self.project}")
+            engine = Engine(self.project, clock=self.clock, create=False)
+            try:
+                return self._resume(engine)
+            finally:
+                engine.close()
+
+    def _resume(self, engine: Engine) -> RunResult:
+        st = engine.state()
+        if not st.exists:
+            raise NoActiveTask(f"no active task in {self.project}")
+        self._clear_partials()
+        if st.status != "in_progress":
+            d = engine.resume_directive()
+            outcome = Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary)
+            # finished by an answer, or interrupted while landing: land accepted work now, drop any other sandbox
+            return RunResult(outcome, self._finish_ended(st), task_id=outcome.task_id)
+        ws = self._workspace(fresh=False)
+        driver = self._driver(engine, ws)
+        return self._finish(engine, ws, driver.resume())
+
+    def answer(self, decision: str, note: str | None = None) -> dict[str, Any]:
+        """Answer the parked gate (does not drive; ``proceed`` continues)."""
+        if decision not in ("accept", "reject", "abandon", "auto-apply"):
+            raise ConfigError(f"expected accept, reject, abandon or auto-apply, got '{decision}'", code="USAGE")
+        with ProjectLock(self.project):
+            if not dbmod.state_path(self.project).exists():
+                raise NoActiveTask(f"no active task in {self.project}")
+            engine = Engine(self.project, clock=self.clock, create=False)
+            try:
+                st = engine.state()
+                pua = st.driver.get("pending_user_answer") if st.exists else None
+                if not pua:
+                    raise KernelRefusal("no gate is waiting for an answer in this project", code="NO_PENDING_GATE")
+                if decision == "reject" and not note:
+                    raise ConfigError("a rejection needs a note saying what to change (--note)", code="USAGE")
+                resp = engine.answer(pua["gate_event_id"], "reject" if decision == "abandon" else decision,
+                                     reject_intent="abandon" if decision == "abandon" else
+                                     ("revise" if decision == "reject" else None), message=note)
+                self.emit("gate-answered", gate=pua["gate"], decision=decision)
+                d = resp.wire["directive"]
+                if d["kind"] == "complete" and d.get("verdict") != "accepted":
+                    self._drop_sandbox()  # ended without accepted work: nothing will come back to it
+                return {"gate": pua["gate"], "decision": decision, "next": d["kind"], "verdict": d.get("verdict")}
+            finally:
+                engine.close()
+
+
+def in_place_warning(project: Path) -> str:
+    return (f"{project} is not a git repository: agents will edit files in {project} directly; there is no "
+            f"isolation, no diff review and no branch")
+
+
+def in_place_refusal(project: Path) -> str:
+    return (f"{in_place_warning(project)}. Make it a repository first (git init && git add -A && git commit -m "
+            f"init), or pass --in-place to run there anyway")
+
+
+def demo_task() -> str:
+    from loom_core.agents.executors.demo import DEMO_TASK
+
+    return DEMO_TASK
+
+
+__all__ = ["RunOptions", "RunResult", "TaskRunner", "ProjectLock", "ProjectBusy"]
