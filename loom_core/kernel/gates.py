@@ -6,9 +6,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .state import View
-from .types import Bundle, Gate, GateDecision
+from .types import AnswerOption, Bundle, Gate, GateDecision
 
 PolicyFn = Callable[[View, str, "PolicyContext"], GateDecision]
+
+# the answers a gate offers when it names none of its own
+DEFAULT_OPTIONS = (
+    AnswerOption(("approve", "accept", "yes", "y", "lgtm"), "Approve", "accept"),
+    AnswerOption(("revise", "reject", "changes", "rework"), "Request changes", "reject", "revise", True),
+    AnswerOption(("abandon", "stop", "cancel"), "Abandon the task", "reject", "abandon"),
+)
 
 HUMAN = GateDecision("human-required", reason="policy human: a person decides")
 

@@ -51,9 +51,9 @@ def test_replay_reproduces_an_archived_run(archived):
 
 def test_replay_detects_a_changed_kernel_behaviour(archived, monkeypatch):
     project, task_id, path = archived
-    import loom_core.kernel.fsm as fsm
+    import loom_core.kernel.gates as gates
 
-    monkeypatch.setattr(fsm, "DEFAULT_OPTIONS", fsm.DEFAULT_OPTIONS[:1])  # the asked options change
+    monkeypatch.setattr(gates, "DEFAULT_OPTIONS", gates.DEFAULT_OPTIONS[:1])  # the asked options change
     report = replay(path)
     assert not report.identical and report.divergence["seq"] == 1
     assert report.divergence["what"] == "directive differs"
