@@ -227,27 +227,6 @@ def reset(project: ProjectOpt = None,
     typer.echo("slot cleared; the next 'loom run' starts a fresh task")
 
 
-def _store_path(proj: Path, task: str | None) -> Path:
-    from loom_core.errors import LoomError
-    from loom_core.store import db as dbmod
-    from loom_core.store.archive import find_archive
-
-    live = dbmod.state_path(proj)
-    dbmod.check_kind(live)
-    if task is None:
-        if not live.exists():
-            raise LoomError(f"no active task in {proj} (name an archived one with --task)", code="NO_ACTIVE_TASK")
-        return live
-    found = find_archive(proj, task)
-    if found is not None:
-        return found
-    row = dbmod.read_snapshot(live, lambda conn: conn.execute(
-        "SELECT task_id FROM pipeline_state WHERE id = 1").fetchone())
-    if row and row[0] == task:
-        return live
-    raise LoomError(f"no task '{task}' in {proj} (see 'loom history')", code="TASK_NOT_FOUND")
-
-
 @app.command()
 def verify(project: ProjectOpt = None,
            task: Annotated[str | None, typer.Option("--task", help="An archived task id (default: the live store).")]
@@ -255,9 +234,10 @@ def verify(project: ProjectOpt = None,
     """Check the tamper-evident audit chain of the live store or an archived task: the chain, its anchors,
     the state tables against the last tick, the history index entry, and the audit head on loom/<task>."""
     from loom_core.engine.verify import verify as verify_store
+    from loom_core.store.locate import task_store
 
     proj = _project(project)
-    path = _store_path(proj, task)
+    path = task_store(proj, task)
     report = verify_store(proj, path)
     typer.echo(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
     raise typer.Exit(0 if report.ok else 1)
@@ -275,6 +255,7 @@ def replay(task_id: Annotated[str, typer.Argument(help="Task id (archived, or th
     from loom_core.engine.replay import replay as do_replay
     from loom_core.errors import ConfigError
     from loom_core.kernel.types import Invariant
+    from loom_core.store.locate import task_store
 
     proj = _project(project)
     extra: list[Invariant] = []
@@ -293,7 +274,7 @@ def replay(task_id: Annotated[str, typer.Argument(help="Task id (archived, or th
                 raise ConfigError(f"--invariants: {invariants} must be an Invariant or a list of Invariants",
                                   code="USAGE")
             extra.append(it)
-    path = _store_path(proj, task_id)
+    path = task_store(proj, task_id)
     report = do_replay(path, extra_invariants=extra)
     if as_json:
         _echo_json({"ticks": report.ticks, "replayed": report.replayed, "identical": report.identical,
