@@ -59,6 +59,14 @@ class KernelRefusal(LoomError):
     code = "KERNEL_REFUSAL"
 
 
+class GateAlreadyAnswered(KernelRefusal):
+    """The gate an answer names is no longer the one waiting: it was answered (or the task moved on)
+    elsewhere. Nothing was sent; the surface should re-read the task."""
+
+    def __init__(self, message: str, code: str = "GATE_ALREADY_ANSWERED", **kw) -> None:
+        super().__init__(message, code=code, **kw)
+
+
 class InvariantViolation(LoomError):
     """A transition would break a safety invariant; the transaction was rolled back."""
 

@@ -27,6 +27,12 @@ class Project:
     added_at: str | None = None
     pinned: bool = False
 
+    @classmethod
+    def at(cls, path: Path | str) -> Project:
+        """A project outside the catalog (the CLI works on any directory); same id as if it were in it."""
+        resolved = Path(path).resolve()
+        return cls(id=project_id(resolved), dir=str(resolved))
+
     @property
     def name(self) -> str:
         return self.label or Path(self.dir).name

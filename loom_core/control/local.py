@@ -1,44 +1,85 @@
-"""The console's view of the engine: catalog rows with status, and task verbs run per project.
+"""The in-process :class:`~loom_core.control.client.ControlClient`: every verb runs here, in this process.
 
-No Textual here. Verbs block (they drive the engine); the console calls them from thread
-workers. A per-project cancel token stops a drive between steps; the per-project file lock
-keeps a second driver (another console, a `loom run`) out.
+No Textual here. Task verbs block (they drive the engine); the console calls them from thread
+workers. A per-project cancel token stops this client's drive between steps (and stops the running
+agent); the per-project file lock keeps a second driver (another console, a ``loom run``) out.
+Heavy modules are imported inside the verbs, so a surface that only reads starts fast.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loom_core.control.catalog import Catalog, Project
-from loom_core.control.status import project_status
-from loom_core.engine.clock import SystemClock
+from loom_core.control.client import ProjectRef
+from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.events import EventSink, NullSink
-from loom_core.engine.runner import RunOptions, RunResult, TaskRunner, load_exec
 from loom_core.errors import LoomError
 
+if TYPE_CHECKING:
+    from loom_core.engine.runner import RunOptions, RunResult, TaskRunner
 
-class ConsoleService:
+STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
+
+
+class LocalControl:
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
-                 clock: SystemClock | None = None, demo_delay_s: float = 0.0) -> None:
-        self.catalog = catalog or Catalog.load()
+                 clock: Clock | None = None, demo_delay_s: float = 0.0) -> None:
+        self._catalog = catalog
         self.sink_for = sink_for or (lambda _pid: NullSink())
         self.clock = clock or SystemClock()
         self.demo_delay_s = demo_delay_s
         self._cancel: dict[str, threading.Event] = {}
         self._running: set[str] = set()
         self._lock = threading.Lock()
+        self._stopped = threading.Condition(self._lock)
 
-    # ------------------------------------------------------------------ reads
-    def project(self, pid: str) -> Project:
-        p = self.catalog.get(pid)
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.load()
+        return self._catalog
+
+    # ------------------------------------------------------------------ projects
+    def projects(self) -> list[Project]:
+        return list(self.catalog.projects)
+
+    def project(self, ref: ProjectRef) -> Project:
+        """A catalog id, or a directory (in the catalog or not: the CLI works on any project)."""
+        if isinstance(ref, Path) or os.sep in str(ref) or str(ref) in (".", ".."):
+            path = Path(ref).expanduser().resolve()
+            for p in self.catalog.projects if self._catalog is not None else ():
+                if Path(p.dir) == path:
+                    return p
+            return Project.at(path)
+        p = self.catalog.get(str(ref))
         if p is None:
-            raise LoomError(f"project {pid} is not in the catalog", code="NOT_IN_CATALOG")
+            raise LoomError(f"project {ref} is not in the catalog", code="NOT_IN_CATALOG")
         return p
 
+    def _path(self, ref: ProjectRef) -> Path:
+        return self.project(ref).path
+
+    def _key(self, ref: ProjectRef) -> str:
+        return self.project(ref).id
+
+    def add_project(self, path: Path | str, *, label: str | None = None, create: bool = False) -> Project:
+        return self.catalog.add(path, label=label, now=self.clock.now(), create=create)
+
+    def remove_project(self, ref: ProjectRef) -> Project:
+        p = self.project(ref)
+        self.catalog.remove(p.id)
+        return p
+
+    # ------------------------------------------------------------------ reads
     def row(self, p: Project, now: str | None = None) -> dict[str, Any]:
+        from loom_core.control.status import project_status
+
         now = now or self.clock.now()
         try:
             st = project_status(p.dir, now)
@@ -54,59 +95,193 @@ class ConsoleService:
             st["status"] = st.get("verdict") or st.get("state") or "finished"
         return st
 
-    def rows(self) -> list[dict[str, Any]]:
+    def fleet(self) -> list[dict[str, Any]]:
         now = self.clock.now()
         return [self.row(p, now) for p in self.catalog.projects]
 
-    def is_running(self, pid: str) -> bool:
-        return pid in self._running
+    def status(self, ref: ProjectRef, *, stall_after_min: float | None = None,
+               with_sandbox: bool = False) -> dict[str, Any]:
+        from loom_core.control.status import project_status
 
-    # ------------------------------------------------------------------ verbs (blocking)
-    def _runner(self, pid: str, opts: RunOptions | None = None) -> TaskRunner:
-        p = self.project(pid)
+        return project_status(self._path(ref), self.clock.now(), stall_after_min=stall_after_min,
+                              with_sandbox=with_sandbox)
+
+    def is_driving(self, ref: ProjectRef) -> bool:
+        return self._key(ref) in self._running
+
+    def history(self, ref: ProjectRef) -> list[dict[str, Any]]:
+        from loom_core.control.views import archived
+
+        return archived(self._path(ref))
+
+    def store_of(self, ref: ProjectRef, task_id: str | None = None) -> Path | None:
+        from loom_core.control.views import store_path
+
+        return store_path(self._path(ref), task_id)
+
+    def chain(self, ref: ProjectRef, task_id: str | None = None) -> dict[str, Any] | None:
+        from loom_core.control.views import chain
+
+        path = self.store_of(ref, task_id)
+        return None if path is None else chain(path)
+
+    def run_detail(self, ref: ProjectRef, agent_run_id: str, task_id: str | None = None) -> dict[str, Any]:
+        from loom_core.control.views import run_detail
+
+        path = self.store_of(ref, task_id)
+        if path is None:
+            raise LoomError(f"no task store in {self._path(ref)}", code="NO_ACTIVE_TASK")
+        return run_detail(path, agent_run_id)
+
+    def gate(self, ref: ProjectRef) -> dict[str, Any] | None:
+        from loom_core.control.views import gate_view
+
+        return gate_view(self._path(ref))
+
+    def work_dirs(self, ref: ProjectRef) -> list[Path]:
+        from loom_core.control.views import work_dirs
+
+        return work_dirs(self._path(ref))
+
+    def diff(self, ref: ProjectRef) -> str:
+        from loom_core.control.views import sandbox_diff
+
+        return sandbox_diff(self._path(ref))
+
+    def ticks(self, ref: ProjectRef, task_id: str | None = None) -> list[dict[str, Any]]:
+        from loom_core.control.views import ticks
+
+        path = self.store_of(ref, task_id)
+        return [] if path is None else ticks(path)
+
+    def verify(self, ref: ProjectRef, task_id: str | None = None) -> Any:
+        from loom_core.engine.verify import verify
+
+        proj = self._path(ref)
+        path = self.store_of(proj, task_id)
+        if path is None:
+            raise LoomError(f"no active task in {proj} (name an archived one with --task)", code="NO_ACTIVE_TASK")
+        return verify(proj, path)
+
+    def replay(self, ref: ProjectRef, task_id: str, *, extra_invariants: list[Any] | None = None) -> Any:
+        from loom_core.engine.replay import replay
+
+        path = self.store_of(ref, task_id)
+        if path is None:
+            raise LoomError(f"no task '{task_id}' in {self._path(ref)} (see 'loom history')", code="TASK_NOT_FOUND")
+        return replay(path, extra_invariants=extra_invariants or [])
+
+    # ------------------------------------------------------------------ task verbs
+    def _runner(self, ref: ProjectRef, opts: RunOptions | None = None, *,
+                cancel: threading.Event | None = None) -> TaskRunner:
+        from loom_core.engine.runner import TaskRunner, load_exec
+
+        p = self.project(ref)
         opts = opts or load_exec(p.path)
         if opts.backend == "demo" and self.demo_delay_s:
             opts.demo_delay_s = self.demo_delay_s
-        cancel = threading.Event()
-        self._cancel[pid] = cancel
-        return TaskRunner(p.path, opts, sink=self.sink_for(pid), clock=self.clock, cancel=cancel)
+        return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel)
 
-    def _guarded(self, pid: str, fn: Callable[[], RunResult]) -> RunResult:
+    def _drive(self, ref: ProjectRef, opts: RunOptions | None, fn: Callable[[TaskRunner], RunResult]) -> RunResult:
+        key = self._key(ref)
         with self._lock:
-            if pid in self._running:
+            if key in self._running:
                 raise LoomError("this project is already being driven", code="PROJECT_BUSY")
-            self._running.add(pid)
+            self._running.add(key)
+            cancel = self._cancel[key] = threading.Event()
         try:
-            return fn()
+            return fn(self._runner(ref, opts, cancel=cancel))
         finally:
             with self._lock:
-                self._running.discard(pid)
+                self._running.discard(key)
+                self._stopped.notify_all()
 
-    def submit(self, pid: str, task: str, opts: RunOptions) -> RunResult:
-        runner = self._runner(pid, opts)
-        return self._guarded(pid, lambda: runner.start(task))
+    def submit(self, ref: ProjectRef, task: str, opts: RunOptions) -> RunResult:
+        return self._drive(ref, opts, lambda runner: runner.start(task))
 
-    def proceed(self, pid: str) -> RunResult:
-        runner = self._runner(pid)
-        return self._guarded(pid, runner.proceed)
+    def proceed(self, ref: ProjectRef) -> RunResult:
+        return self._drive(ref, None, lambda runner: runner.proceed())
 
-    def answer(self, pid: str, decision: str, note: str | None = None) -> dict[str, Any]:
-        p = self.project(pid)
-        return TaskRunner(p.path, load_exec(p.path), sink=self.sink_for(pid), clock=self.clock).answer(decision, note)
+    resume = proceed
 
-    def pause(self, pid: str) -> None:
-        ev = self._cancel.get(pid)
-        if ev is not None:
-            ev.set()
+    def answer(self, ref: ProjectRef, decision: str, note: str | None = None, *,
+               gate_event_id: str | None = None) -> dict[str, Any]:
+        return self._runner(ref).answer(decision, note, gate_event_id=gate_event_id)
 
-    def cancel_task(self, pid: str) -> dict[str, Any]:
-        """Stop the drive and abandon the task."""
-        from loom_core.engine.engine import Engine
+    def pause(self, ref: ProjectRef) -> bool:
+        key = self._key(ref)
+        ev = self._cancel.get(key)
+        if ev is None or key not in self._running:
+            return False
+        ev.set()
+        return True
 
-        self.pause(pid)
-        p = self.project(pid)
-        engine = Engine(p.path, clock=self.clock, create=False)
-        try:
-            return engine.recover("abandon").wire["directive"]
-        finally:
-            engine.close()
+    def wait_stopped(self, ref: ProjectRef, timeout_s: float = STOP_WAIT_S) -> bool:
+        """Wait until this client no longer drives the project; ``False`` on timeout."""
+        key = self._key(ref)
+        deadline = time.monotonic() + timeout_s
+        with self._stopped:
+            while key in self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._stopped.wait(left)
+        return True
+
+    def cancel(self, ref: ProjectRef) -> dict[str, Any]:
+        """Stop this client's drive (the running agent is stopped too), then abandon under the lock."""
+        if self.pause(ref) and not self.wait_stopped(ref):
+            raise LoomError("the drive has not stopped yet; try again in a moment", code="PROJECT_BUSY")
+        return self._runner(ref).recover("abandon")
+
+    def recover(self, ref: ProjectRef, choice: str) -> dict[str, Any]:
+        return self._runner(ref).recover(choice)
+
+    def reset(self, ref: ProjectRef, *, force: bool = False) -> dict[str, Any]:
+        """Archive the task and remove its sandbox, under the lock. ``{"task_id": None}`` when there is none."""
+        from loom_core.control.status import project_status
+        from loom_core.engine.runner import ProjectLock
+        from loom_core.store.archive import archive
+        from loom_core.workspace import Workspace
+        from loom_core.workspace.sandbox import remove_sandbox
+
+        proj = self._path(ref)
+        with ProjectLock(proj):
+            now = self.clock.now()
+            st = project_status(proj, now)
+            if not st["task_id"]:
+                return {"task_id": None, "archive": None, "sandbox": None}
+            dest = archive(proj, reason="force-reset" if force else "reset", now=now, force=force)
+            sandbox = Workspace.sandbox_path(proj)
+            removed = None
+            if os.path.lexists(sandbox):
+                remove_sandbox(sandbox)  # renamed aside first: a kill never leaves a half-deleted sandbox
+                removed = sandbox
+            return {"task_id": st["task_id"], "archive": dest, "sandbox": removed}
+
+    def push(self, ref: ProjectRef, branch: str, remote: str | None = None) -> str:
+        from loom_core.workspace import ship
+
+        return ship.push(self._path(ref), branch, remote)
+
+    def merge(self, ref: ProjectRef, branch: str) -> str:
+        from loom_core.workspace import ship
+
+        return ship.squash_merge(self._path(ref), branch)
+
+    def branch_exists(self, ref: ProjectRef, branch: str) -> bool:
+        from loom_core.workspace import ship
+
+        return ship.branch_exists(self._path(ref), branch)
+
+    # ------------------------------------------------------------------ names the console used before the facade
+    rows = fleet
+
+    def is_running(self, ref: ProjectRef) -> bool:
+        return self.is_driving(ref)
+
+    def cancel_task(self, ref: ProjectRef) -> dict[str, Any]:
+        return self.cancel(ref)
+
+
+ConsoleService = LocalControl

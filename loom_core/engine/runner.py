@@ -19,7 +19,7 @@ from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.drive import DriveOptions, Driver, Outcome
 from loom_core.engine.engine import Engine
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
-from loom_core.errors import ConfigError, KernelRefusal, LoomError, NoActiveTask
+from loom_core.errors import ConfigError, GateAlreadyAnswered, KernelRefusal, LoomError, NoActiveTask
 from loom_core.kernel.gates import PRESETS
 from loom_core.store import db as dbmod
 from loom_core.store import loomdir
@@ -429,8 +429,12 @@ class TaskRunner:
         driver = self._driver(engine, ws)
         return self._finish(engine, ws, driver.resume())
 
-    def answer(self, decision: str, note: str | None = None) -> dict[str, Any]:
-        """Answer the parked gate (does not drive; ``proceed`` continues)."""
+    def answer(self, decision: str, note: str | None = None, *, gate_event_id: str | None = None) -> dict[str, Any]:
+        """Answer the parked gate (does not drive; ``proceed`` continues).
+
+        With ``gate_event_id`` (what a surface showed the user), only that gate is answered: if it was
+        answered elsewhere meanwhile, :class:`GateAlreadyAnswered` is raised and nothing is sent. The
+        check and the answer happen under the project lock, so two surfaces cannot both answer it."""
         if decision not in ("accept", "reject", "abandon", "auto-apply"):
             raise ConfigError(f"expected accept, reject, abandon or auto-apply, got '{decision}'", code="USAGE")
         with ProjectLock(self.project):
@@ -440,6 +444,8 @@ class TaskRunner:
             try:
                 st = engine.state()
                 pua = st.driver.get("pending_user_answer") if st.exists else None
+                if gate_event_id is not None and (not pua or pua.get("gate_event_id") != gate_event_id):
+                    raise GateAlreadyAnswered("this gate was already answered elsewhere; nothing was sent")
                 if not pua:
                     raise KernelRefusal("no gate is waiting for an answer in this project", code="NO_PENDING_GATE")
                 if decision == "reject" and not note:
@@ -455,6 +461,26 @@ class TaskRunner:
             finally:
                 engine.close()
 
+
+    RECOVERIES = ("retry", "retry-failed", "cancel-pending", "force-close", "abandon")
+
+    def recover(self, choice: str) -> dict[str, Any]:
+        """Recover or end the task under the project lock (``abandon`` is the console's cancel). Does not
+        drive: ``proceed`` continues a task a recovery left in progress."""
+        if choice not in self.RECOVERIES:
+            raise ConfigError(f"expected {', '.join(self.RECOVERIES[:-1])} or abandon, got '{choice}'", code="USAGE")
+        with ProjectLock(self.project):
+            if not dbmod.state_path(self.project).exists():
+                raise NoActiveTask(f"no active task in {self.project}")
+            engine = Engine(self.project, clock=self.clock, create=False)
+            try:
+                d = engine.recover(choice).wire["directive"]
+            finally:
+                engine.close()
+            self.emit("recovered", choice=choice, next=d["kind"])
+            if d["kind"] == "complete" and d.get("verdict") != "accepted":
+                self._drop_sandbox()
+            return {"choice": choice, "next": d["kind"], "verdict": d.get("verdict"), "summary": d.get("summary")}
 
 def in_place_warning(project: Path) -> str:
     return (f"{project} is not a git repository: agents will edit files in {project} directly; there is no "

@@ -1,0 +1,105 @@
+"""The verbs every surface needs, as one protocol.
+
+The console, ``loom run`` / plain mode and the CLI verbs talk to the engine only through a
+:class:`ControlClient`. :class:`loom_core.control.local.LocalControl` is the in-process
+implementation; the HTTP plane serves the same verbs and its client implements the same protocol,
+so the Telegram bot and the MCP server are further clients of one vocabulary.
+
+A project is named by a :data:`ProjectRef`: a catalog id (``"a1b2c3d4"``) or a directory. Every
+verb that changes a task takes the project's lock, so two surfaces (or two processes) never drive,
+answer or cancel the same task at once. Errors are typed (:mod:`loom_core.errors`): a stale gate
+answer raises :class:`~loom_core.errors.GateAlreadyAnswered`, a project another process drives
+raises ``ProjectBusy``, an unknown project ``LoomError(code="NOT_IN_CATALOG")``.
+
+This module stays import-light (no engine, no store): ``loom --help`` imports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from loom_core.control.catalog import Project
+    from loom_core.engine.runner import RunOptions, RunResult
+
+ProjectRef = str | Path
+"""A catalog id or a project directory."""
+
+DECISIONS = ("accept", "reject", "abandon", "auto-apply")
+RECOVERIES = ("retry", "retry-failed", "cancel-pending", "force-close", "abandon")
+
+
+@runtime_checkable
+class ControlClient(Protocol):
+    """What a surface may ask of loom. Reads never change anything; mutating verbs take the lock."""
+
+    # ---------------------------------------------------------------- projects
+    def projects(self) -> list[Project]:
+        """The catalog's projects, in catalog order."""
+
+    def project(self, ref: ProjectRef) -> Project:
+        """One project by id or directory (a directory need not be in the catalog)."""
+
+    def add_project(self, path: Path | str, *, label: str | None = None, create: bool = False) -> Project: ...
+
+    def remove_project(self, ref: ProjectRef) -> Project: ...
+
+    # ---------------------------------------------------------------- reads
+    def fleet(self) -> list[dict[str, Any]]:
+        """One status row per catalog project (``status``, ``task_id``, ``gate``, cost, …, ``driving``)."""
+
+    def status(self, ref: ProjectRef, *, stall_after_min: float | None = None,
+               with_sandbox: bool = False) -> dict[str, Any]:
+        """The project's task as ``loom status --json`` shows it."""
+
+    def is_driving(self, ref: ProjectRef) -> bool:
+        """Whether this client is driving the project right now."""
+
+    def history(self, ref: ProjectRef) -> list[dict[str, Any]]:
+        """Archived tasks, newest first."""
+
+    def chain(self, ref: ProjectRef, task_id: str | None = None) -> dict[str, Any] | None:
+        """The agent chain (runs, verdicts, gates) of the live task or an archived one; ``None`` if none."""
+
+    def run_detail(self, ref: ProjectRef, agent_run_id: str, task_id: str | None = None) -> dict[str, Any]: ...
+
+    def gate(self, ref: ProjectRef) -> dict[str, Any] | None:
+        """The gate waiting for an answer (with its ``gate_event_id``), or ``None``."""
+
+    def diff(self, ref: ProjectRef) -> str:
+        """The sandbox's diff against where the task started ("" when there is none)."""
+
+    def ticks(self, ref: ProjectRef, task_id: str | None = None) -> list[dict[str, Any]]: ...
+
+    def verify(self, ref: ProjectRef, task_id: str | None = None) -> Any:
+        """The audit-chain report of the live or an archived store."""
+
+    def replay(self, ref: ProjectRef, task_id: str, *, extra_invariants: list[Any] | None = None) -> Any: ...
+
+    # ---------------------------------------------------------------- task verbs (take the lock)
+    def submit(self, ref: ProjectRef, task: str, opts: RunOptions) -> RunResult:
+        """Start ``task`` and drive it until it ends, parks at a gate or is paused."""
+
+    def proceed(self, ref: ProjectRef) -> RunResult:
+        """Drive the current task on (``resume`` is the same verb)."""
+
+    def answer(self, ref: ProjectRef, decision: str, note: str | None = None, *,
+               gate_event_id: str | None = None) -> dict[str, Any]:
+        """Answer the waiting gate; with ``gate_event_id`` only that gate (else ``GateAlreadyAnswered``)."""
+
+    def pause(self, ref: ProjectRef) -> bool:
+        """Ask this client's drive of the project to stop after the current step; ``False`` if none."""
+
+    def cancel(self, ref: ProjectRef) -> dict[str, Any]:
+        """Stop the drive and abandon the task."""
+
+    def recover(self, ref: ProjectRef, choice: str) -> dict[str, Any]: ...
+
+    def reset(self, ref: ProjectRef, *, force: bool = False) -> dict[str, Any]:
+        """Archive the task into the project's history and clear the slot."""
+
+    def push(self, ref: ProjectRef, branch: str, remote: str | None = None) -> str: ...
+
+    def merge(self, ref: ProjectRef, branch: str) -> str:
+        """Squash-merge ``branch`` into the user's checked-out branch (refused on a dirty tree)."""
