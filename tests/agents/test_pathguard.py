@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loom_core.agents import tools as tools_mod
 from loom_core.agents.pathguard import Resolved, resolve_safe_path
 from loom_core.agents.tools import SandboxTools, ToolOutcome, glob_regex
+from loom_core.agents.tools import fsio as tools_fsio
 
 TOKEN = "CANARY" + uuid.uuid4().hex  # content of every file outside the root
 NAME_TOKEN = "NAMETOKEN" + uuid.uuid4().hex[:12]  # part of a file name outside the root
@@ -445,7 +445,7 @@ def test_symlink_swapped_after_the_check_is_not_followed(proj, tmp_path, monkeyp
     """The guard saw a real directory; by the time of the open it is a symlink out of the root."""
     (proj / "swap").symlink_to(tmp_path / "out")
     fake = Resolved(True, Path(os.path.realpath(proj), "swap", "o.py"), None)
-    monkeypatch.setattr(tools_mod, "resolve_safe_path", lambda *a, **k: fake)
+    monkeypatch.setattr(tools_fsio, "resolve_safe_path", lambda *a, **k: fake)
     t = SandboxTools(proj)
     for name, args in [("read_file", {"path": "swap/o.py"}), ("write_file", {"path": "swap/o.py", "content": "x"}),
                        ("edit_file", {"path": "swap/o.py", "old_string": "CANARY", "new_string": "x"})]:
