@@ -1,0 +1,33 @@
+"""The facade every surface goes through (console, CLI, plain mode; later the HTTP plane, Telegram, MCP).
+
+Surfaces import names from here only (an import-linter contract holds them to it). Names load lazily,
+so ``loom --help`` does not pay for the engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    # the protocol and its in-process implementation
+    "ControlClient": "loom_core.control.client", "ProjectRef": "loom_core.control.client",
+    "DECISIONS": "loom_core.control.client", "RECOVERIES": "loom_core.control.client",
+    "LocalControl": "loom_core.control.local",
+    "Catalog": "loom_core.control.catalog", "Project": "loom_core.control.catalog",
+    # what a surface passes in and gets back
+    "RunOptions": "loom_core.engine.runner", "RunResult": "loom_core.engine.runner",
+    "ProjectBusy": "loom_core.engine.runner", "demo_task": "loom_core.engine.runner",
+    "in_place_warning": "loom_core.engine.runner", "in_place_refusal": "loom_core.engine.runner",
+    "EngineEvent": "loom_core.engine.events", "EventSink": "loom_core.engine.events",
+    "NullSink": "loom_core.engine.events",
+    "Clock": "loom_core.engine.clock", "SystemClock": "loom_core.engine.clock", "FixedClock": "loom_core.engine.clock",
+    "create_demo_project": "loom_core.workspace.demo_project",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
