@@ -17,7 +17,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from loom_core.agents.executors import children
 from loom_core.errors import ExecutorError
+from loom_core.procs import group_alive, kill_group, reap_group
 
 RATE_LIMITED = "EXECUTOR_RATE_LIMITED"
 INVALID_MODEL = "EXECUTOR_INVALID_MODEL"
@@ -112,58 +112,6 @@ def resolve_binary(binary: str, path: str | None = None) -> str | None:
     if os.sep in binary or (os.altsep and os.altsep in binary):
         return binary if os.path.isfile(binary) and os.access(binary, os.X_OK) else None
     return shutil.which(binary, path=path)
-
-
-# ---------------------------------------------------------------------------- process groups
-
-def group_alive(pgid: int) -> bool:
-    """True while a live (non-zombie) process is in group ``pgid``."""
-    proc_dir = Path("/proc")
-    if proc_dir.is_dir():
-        for entry in proc_dir.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """SIGTERM the whole group of ``proc`` (started with ``start_new_session=True``); SIGKILL
-    whatever is left after ``grace_s``."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not group_alive(proc.pid):
-            break
-        time.sleep(0.05)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def reap_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """After a normal exit: stop leftovers (background shells) still in the session's group."""
-    if group_alive(proc.pid):
-        kill_group(proc, grace_s)
 
 
 # ---------------------------------------------------------------------------- the run loop

@@ -21,6 +21,7 @@ from typing import IO
 
 from loom_core.agents.executors import children
 from loom_core.errors import ExecutorError
+from loom_core.procs import leader_exited, signal_group, terminate_group
 from loom_core.workspace.checks.locations import KeyCollector, _LocationParser
 from loom_core.workspace.checks.model import (
     CHECK_NAMES,
@@ -102,38 +103,6 @@ def _pump(stream: IO[bytes], cap: _Capture) -> None:
         pass
 
 
-def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Has the leader exited? Uses WNOWAIT where available so the zombie keeps the process group id
-    reserved until we have signalled any stragglers."""
-    if hasattr(os, "waitid"):
-        try:
-            return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:
-            return proc.poll() is not None
-    return proc.poll() is not None
-
-
-def _killpg(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> bool:
-    """SIGTERM the group, SIGKILL it after KILL_GRACE_S; True when SIGKILL was needed for the leader."""
-    _killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE_S
-    while time.monotonic() < deadline:
-        if _exited(proc):
-            _killpg(proc.pid, signal.SIGKILL)  # stragglers that ignored SIGTERM
-            return False
-        time.sleep(POLL_S)
-    _killpg(proc.pid, signal.SIGKILL)
-    return True
-
-
 def base_env(extra: dict[str, str] | None) -> dict[str, str]:
     """``os.environ`` with colour off and bytecode writing off, ``extra`` layered over it."""
     env = dict(os.environ)
@@ -204,7 +173,7 @@ def run_one(root: Path, spec: CheckSpec, timeout_s: float, cancel: threading.Eve
         reader.start()
         deadline = started + timeout_s
         stopped: str | None = None
-        while not _exited(proc):
+        while not leader_exited(proc):
             if cancel is not None and cancel.is_set():
                 stopped = "cancelled"
                 break
@@ -218,12 +187,12 @@ def run_one(root: Path, spec: CheckSpec, timeout_s: float, cancel: threading.Eve
                 time.sleep(min(POLL_S, remaining))
         note = ""
         if stopped:
-            hard = _terminate(proc)
+            hard = terminate_group(proc, KILL_GRACE_S, POLL_S)
             why = f"timed out after {_fmt_s(timeout_s)} s" if stopped == "timeout" else "cancelled"
             note = f"\n[loom] {label} {why}: sent SIGTERM to its process group"
             note += f"; still running after {_fmt_s(KILL_GRACE_S)} s, sent SIGKILL\n" if hard else "\n"
         else:
-            _killpg(proc.pid, signal.SIGKILL)  # background leftovers of a finished check
+            signal_group(proc.pid, signal.SIGKILL)  # background leftovers of a finished check
         rc = proc.wait()
         reader.join(timeout=5)
         if reader.is_alive():  # a detached descendant still holds the pipe
