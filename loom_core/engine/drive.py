@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -252,7 +251,7 @@ class Driver:
                 self.usage.add_failed(usage)
             try:
                 self.engine.store.save_transcript({
-                    "agent_run_id": f"{intent.agent_run_id}#failed-{uuid.uuid4().hex[:8]}", "agent": intent.agent,
+                    "agent_run_id": f"{intent.agent_run_id}#failed-{self.engine.new_id().replace('-', '')[:8]}", "agent": intent.agent,
                     "phase": intent.phase, "model": a.get("model") or intent.model, "prompt": redact(intent.prompt),
                     "output": redact(f"[{a.get('code')}] {a.get('error') or ''}"),
                     "usage": {**usage, "failed": True, "code": a.get("code")}, "cost_usd": usage.get("cost_usd"),

@@ -8,8 +8,9 @@ flagged ``replayed``, and ticks nothing.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,26 @@ class Refusal:
     violations: list[Any] = field(default_factory=list)
 
 
+def random_id() -> str:
+    """The default id source: a random UUID as text."""
+    return str(uuid.uuid4())
+
+
+def sequential_ids(start: int = 1) -> Callable[[], str]:
+    """An id source counting up (``00000000-0000-0000-0000-000000000001``, …), for reproducible runs."""
+    counter = itertools.count(start)
+    return lambda: str(uuid.UUID(int=next(counter)))
+
+
 class Engine:
+    """``new_id`` mints the ids the engine and its driver invent outside the kernel (driver state id,
+    idempotency and recovery keys, failed-attempt transcripts): a random UUID by default, a fixed
+    sequence for reproducible pictures and tests."""
+
     def __init__(self, project: Path | str, *, bundle: Bundle | None = None, clock: Clock | None = None,
                  busy_ms: int = dbmod.DEFAULT_BUSY_MS, extra_invariants: Sequence[Invariant] = (),
-                 store: StateStore | None = None, create: bool = True) -> None:
+                 store: StateStore | None = None, create: bool = True,
+                 new_id: Callable[[], str] = random_id) -> None:
         self.project = Path(project).resolve()
         if store is None:
             dbmod.check_kind(dbmod.state_path(self.project))  # lstat first: never open a FIFO, name a dead link
@@ -71,6 +88,7 @@ class Engine:
             raise NoActiveTask(f"no active task in {self.project}")
         self.store = store or StateStore.for_project(self.project, busy_ms=busy_ms, create=create)
         self.clock = clock or SystemClock()
+        self.new_id = new_id
         self._bundle = bundle
         self.extra_invariants = tuple(extra_invariants)
         self._invsets: dict[str, invmod.InvariantSet] = {}
@@ -139,7 +157,7 @@ class Engine:
             self._bundle = bundle
         if self._bundle is None:
             raise KernelRefusal("no bundle chosen for the new task", code="NO_ENABLED_BUNDLE")
-        key = f"task-create:{client_key or 'cidem-' + str(uuid.uuid4())}"
+        key = f"task-create:{client_key or 'cidem-' + self.new_id()}"
         probe_now = self.clock.now()
         dsid, task_id = self._mint_task_id(task, day(probe_now))
         event = Create(task=task, task_id=task_id,
@@ -160,7 +178,7 @@ class Engine:
 
         taken = {str(e.get("task_id")) for e in history(self.project)}
         while True:
-            dsid = f"d-{uuid.uuid4()}"
+            dsid = f"d-{self.new_id()}"
             task_id = task_id_for(today, task, self._bundle.task_id_prefix, task_suffix(dsid))
             if task_id not in taken:
                 return dsid, task_id
@@ -180,7 +198,7 @@ class Engine:
         state = self.state()
         if not state.exists:
             raise self._no_task()
-        rid = recovery_id or f"rec-{uuid.uuid4()}"
+        rid = recovery_id or f"rec-{self.new_id()}"
         dsid = state.pipeline["driver_state_id"]
         return self._transact(Recover(choice, rid), [f"recovery:{dsid}:{choice}:{rid}"])
 
