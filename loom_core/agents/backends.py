@@ -28,24 +28,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loom_core.agents import registry
 from loom_core.agents.executors import ExecResult, failed_usage, usage_dict
 from loom_core.errors import ConfigError, ExecutorError
 from loom_core.kernel.types import Intent
 
-KNOWN = {
-    "demo": "demo (offline, scripted)",
-    "claude-code": "Claude Code CLI",
-    "anthropic": "Anthropic API",
-    "openrouter": "OpenRouter",
-    "ollama": "Ollama",
-}
-FAMILY_BACKEND = {"anthropic": ("claude-code", "anthropic"), "openrouter": ("openrouter",), "ollama": ("ollama",)}
+KNOWN = {b.name: b.label for b in registry.BACKENDS}  # name → label, from the registry
 ANTHROPIC_MODELS = {"haiku": "claude-haiku-4-5", "sonnet": "claude-sonnet-4-5", "opus": "claude-opus-4-5",
                     "fast": "claude-haiku-4-5", "balanced": "claude-sonnet-4-5", "premium": "claude-opus-4-5"}
 TIERS = {"fast": "haiku", "balanced": "sonnet", "premium": "opus"}
 FALLBACK_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_INVALID_MODEL", "EXECUTOR_AUTH_FAILED"}
 WAIT_CODES = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED"}
-BACKEND_FAMILY = {"anthropic": "anthropic", "openrouter": "openrouter", "ollama": "ollama"}
 READ_ONLY_TURNS = 20  # tool turns of a read-only agent before it must answer
 
 _log = logging.getLogger("loom.backends")
@@ -110,35 +103,17 @@ class Resolver:
         return os.environ.get(conventional_env) if conventional_env else None
 
     def credential(self, backend: str) -> tuple[str | None, str | None]:
-        p = self.settings.providers
-        if backend == "anthropic":
-            return (self.resolve_ref(p.anthropic.api_key, "ANTHROPIC_API_KEY"),
-                    self.resolve_ref(p.anthropic.base_url) or os.environ.get("ANTHROPIC_BASE_URL"))
-        if backend == "openrouter":
-            return (self.resolve_ref(p.openrouter.api_key, "OPENROUTER_API_KEY"),
-                    self.resolve_ref(p.openrouter.base_url) or "https://openrouter.ai/api/v1")
-        if backend == "ollama":
-            return None, os.environ.get("OLLAMA_HOST") or p.ollama.host
-        return None, None
+        """``(key, base URL or host)`` for ``backend`` from settings, secrets and its conventional variables."""
+        entry = registry.get(backend)
+        return entry.credential(self) if entry is not None and entry.credential else (None, None)
 
     def usable(self, backend: str) -> tuple[bool, str]:
-        if backend == "demo":
-            return True, "offline, scripted"
-        if backend == "claude-code":
-            from loom_core.agents.executors.claude_code import ClaudeCodeExecutor
+        """Whether ``backend`` can run here and why (not): the registry's check, no network probe."""
+        entry = registry.get(backend)
+        return entry.check(self) if entry is not None else (False, "unknown backend")
 
-            return ClaudeCodeExecutor.available()
-        if backend in ("anthropic", "openrouter"):
-            key, _ = self.credential(backend)
-            env = "ANTHROPIC_API_KEY" if backend == "anthropic" else "OPENROUTER_API_KEY"
-            return (True, "key configured") if key else (
-                False, f"needs a key — set it once with `loom secrets set {backend} <key>` (or export {env})")
-        if backend == "ollama":
-            explicit = os.environ.get("OLLAMA_HOST") or "ollama" in self._explicit_sections()
-            return (True, "host configured") if explicit else (False, "set providers.ollama.host or OLLAMA_HOST")
-        return False, "unknown backend"
-
-    def _explicit_sections(self) -> set[str]:
+    def explicit_sections(self) -> set[str]:
+        """Provider sections the settings name explicitly (file or environment), not just by default."""
         try:
             return set(self.settings.providers.model_fields_set)
         except AttributeError:
@@ -156,30 +131,15 @@ class Resolver:
             return ex
 
     def _build(self, backend: str, agentic: bool) -> Any:
-        if backend == "demo":
-            from loom_core.agents.executors.demo import DemoExecutor
-
-            return DemoExecutor(delay_s=self.demo_delay_s)
-        if backend == "claude-code":
-            from loom_core.agents.executors.claude_code import ClaudeCodeExecutor
-
-            ok, why = ClaudeCodeExecutor.available()
-            if not ok:
-                raise ConfigError(f"the Claude Code CLI is not usable: {why}", code="NO_BACKEND_RESOLVED")
-            return ClaudeCodeExecutor()
+        entry = registry.get(backend)
+        if entry is None:
+            raise ConfigError(registry.unknown(backend), code="NO_BACKEND_RESOLVED")
+        if not entry.raw:  # the demo and CLI backends are executors themselves
+            return entry.factory(self)
         ok, why = self.usable(backend)
         if not ok:
             raise ConfigError(f"backend {backend}: {why}", code="NO_BACKEND_RESOLVED")
-        from loom_core.agents.providers import make_provider
-
-        key, base = self.credential(backend)
-        if backend == "anthropic":
-            provider = make_provider("anthropic", api_key=key, base_url=base)
-        elif backend == "openrouter":
-            provider = make_provider("openrouter", api_key=key, base_url=base)
-        else:
-            provider = make_provider("ollama", host=base)
-        label = KNOWN[backend]
+        provider = entry.factory(self)
         if agentic:
             harness, notice = self._harness(backend)
             if harness is not None:
@@ -187,13 +147,14 @@ class Resolver:
             from loom_core.agents.executors.toolloop import ToolLoopExecutor
             from loom_core.workspace.checks import ChecksExecutor  # noqa: F401  (the loop runs checks through the tools)
 
-            return ToolLoopExecutor(provider, label=f"{label} + loom tools", run_checks=_checks_text, notice=notice)
+            return ToolLoopExecutor(provider, label=f"{entry.label} + loom tools", run_checks=_checks_text,
+                                    notice=notice)
         from loom_core.agents.executors.provider_call import ProviderExecutor
         from loom_core.agents.executors.toolloop import ToolLoopExecutor
 
         # every other agent reads the sandbox through read-only tools; without a sandbox, one plain call
-        return ToolLoopExecutor(provider, label=f"{label} + read-only tools", max_turns=READ_ONLY_TURNS,
-                                read_only=True, single_shot=ProviderExecutor(provider, label=label))
+        return ToolLoopExecutor(provider, label=f"{entry.label} + read-only tools", max_turns=READ_ONLY_TURNS,
+                                read_only=True, single_shot=ProviderExecutor(provider, label=entry.label))
 
     def harness_name(self) -> str | None:
         """The configured external harness (``LOOM_HARNESS`` › settings ``harness``), or None.
@@ -218,7 +179,7 @@ class Resolver:
                       f"{KNOWN[backend]} use loom's own tool loop")
             _notice_once(notice)
             return None, notice
-        family = BACKEND_FAMILY[backend]
+        family = registry.get(backend).family
         key, base = self.credential(backend)
         return HarnessExecutor(name, family=family, model="", env=harness_env(family, key, base),
                                binary=binary), None
@@ -226,17 +187,17 @@ class Resolver:
     # ------------------------------------------------------------------ routing
     def primary_backend(self, requested: str) -> str:
         if requested != "auto":
-            if requested not in KNOWN:
-                raise ConfigError(f"unknown backend '{requested}' (known: auto, {', '.join(KNOWN)})",
-                                  code="NO_BACKEND_RESOLVED")
-            if requested in ("anthropic", "openrouter"):  # no key: refused before a task exists
+            entry = registry.get(requested)
+            if entry is None:
+                raise ConfigError(registry.unknown(requested), code="NO_BACKEND_RESOLVED")
+            if entry.needs_key:  # no key: refused before a task exists
                 ok, why = self.usable(requested)
                 if not ok:
                     raise ConfigError(f"backend {requested} {why}", code="NO_BACKEND_RESOLVED")
             return requested
-        for candidate in ("claude-code", "anthropic", "openrouter", "ollama"):
-            if self.usable(candidate)[0]:
-                return candidate
+        for candidate in registry.BACKENDS:
+            if candidate.in_auto and self.usable(candidate.name)[0]:
+                return candidate.name
         raise ConfigError("no model backend is configured: install the Claude Code CLI, or store a key with "
                           "`loom secrets set anthropic <key>` (or openrouter), or set an Ollama host — or try "
                           "loom offline with --backend demo", code="NO_BACKEND_RESOLVED")
@@ -244,7 +205,7 @@ class Resolver:
     def route(self, backend: str, ref: str, *, agentic: bool) -> Route:
         family, _, model = ref.partition(":") if ":" in ref else ("", "", ref)
         if family:
-            choices = FAMILY_BACKEND.get(family)
+            choices = registry.serving(family)
             if not choices:
                 raise ConfigError(f"no backend is available for provider family '{family}' yet",
                                   code="NO_BACKEND_RESOLVED")
@@ -261,7 +222,8 @@ class Resolver:
 def _checks_text(root) -> str:
     """An agent's ``run_checks`` tool: the checks step's own machinery (proven environment,
     check-only tools, tree reverted, baseline comparison) on the sandbox it works in."""
-    from loom_core.engine.runner import _settings, configured_checks
+    from loom_core.engine.options import user_settings as _settings
+    from loom_core.engine.project_config import configured_checks
     from loom_core.workspace.checks import checks_text, sandbox_info
 
     limits = _settings().checks

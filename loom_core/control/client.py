@@ -103,3 +103,45 @@ class ControlClient(Protocol):
 
     def merge(self, ref: ProjectRef, branch: str) -> str:
         """Squash-merge ``branch`` into the user's checked-out branch (refused on a dirty tree)."""
+
+    # ---------------------------------------------------------------- settings, secrets, models (control/config.py)
+    def config(self, *, file_only: bool = False) -> dict[str, Any]:
+        """The effective settings as data (``file_only``: the file over the defaults, no environment)."""
+
+    def config_text(self) -> str: ...
+
+    def config_get(self, key: str) -> Any: ...
+
+    def config_set(self, key: str, value: str) -> Any:
+        """Set one dotted key from its text form ("" resets it); returns the effective value after."""
+
+    def config_keys(self) -> list[str]: ...
+
+    def config_schema(self) -> dict[str, Any]: ...
+
+    def config_path(self) -> Path: ...
+
+    def config_check(self, doc: dict[str, Any]) -> dict[str, str]:
+        """Errors of a whole settings document by dotted key ({} = valid); nothing is written."""
+
+    def config_save(self, doc: dict[str, Any], *, keep: tuple[str, ...] = ("models", "fallbacks")) -> dict[str, Any]:
+        """Validate and write a whole settings document (``keep`` sections stay as on disk)."""
+
+    def secrets(self) -> dict[str, Any]:
+        """``{"where", "secrets": [(name, mask)]}``; values never leave."""
+
+    def set_secret(self, name: str, value: str) -> dict[str, str]: ...
+
+    def unset_secret(self, name: str) -> bool: ...
+
+    def models(self, bundle: str = "code", *, stray: bool = False) -> list[dict[str, Any]]:
+        """Each agent's default, override and effective model."""
+
+    def set_model(self, agent: str, ref: str, bundle: str = "code") -> dict[str, Any]: ...
+
+    def backends(self) -> list[dict[str, Any]]:
+        """Every backend (``auto`` first) with ``usable`` and ``why``."""
+
+    def policies(self) -> tuple[str, ...]: ...
+
+    def complexities(self, bundle: str = "code") -> tuple[str, ...]: ...

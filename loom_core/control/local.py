@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loom_core.control.catalog import Catalog, Project
 from loom_core.control.client import ProjectRef
+from loom_core.control.config import ConfigVerbs
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.events import EventSink, NullSink
 from loom_core.errors import LoomError
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl:
+class LocalControl(ConfigVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0) -> None:
         self._catalog = catalog
@@ -170,6 +171,24 @@ class LocalControl:
         if path is None:
             raise LoomError(f"no task '{task_id}' in {self._path(ref)} (see 'loom history')", code="TASK_NOT_FOUND")
         return replay(path, extra_invariants=extra_invariants or [])
+
+    def states(self, ref: ProjectRef, task_id: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
+        """Each tick's task state of a recorded run (re-fed into a scratch store), and its bundle's phase
+        order ([] when the bundle is unknown): what a step-by-step replay view shows."""
+        from loom_core.bundles import load_bundle
+        from loom_core.engine.replay import states
+
+        path = self.store_of(ref, task_id)
+        if path is None:
+            raise LoomError(f"no task '{task_id}' in {self._path(ref)} (see 'loom history')", code="TASK_NOT_FOUND")
+        got = states(path)
+        first = next(iter(got.values()), None)
+        bundle = ((first or {}).get("pipeline") or {}).get("bundle")
+        try:
+            order = list(load_bundle(bundle).phases) if bundle else []
+        except LoomError:
+            order = []
+        return got, order
 
     # ------------------------------------------------------------------ task verbs
     def _runner(self, ref: ProjectRef, opts: RunOptions | None = None, *,

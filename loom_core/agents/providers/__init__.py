@@ -12,6 +12,7 @@ Provider modules are imported lazily (the Anthropic SDK is heavy): use ``make_pr
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from loom_core.agents.providers.base import Provider, Reply, ToolCall, parse_retry_after
@@ -27,25 +28,21 @@ from loom_core.errors import (
     ProviderRateLimited,
 )
 
-PROVIDERS = ("anthropic", "openrouter", "ollama")
+_CLASSES = {  # name → the module and class, imported on first use
+    "anthropic": ("loom_core.agents.providers.anthropic", "AnthropicProvider"),
+    "openrouter": ("loom_core.agents.providers.openrouter", "OpenRouterProvider"),
+    "ollama": ("loom_core.agents.providers.ollama", "OllamaProvider"),
+}
+PROVIDERS = tuple(_CLASSES)
 
 
 def make_provider(name: str, **kwargs: Any) -> Provider:
     """``anthropic`` (api_key, base_url, timeout) | ``openrouter`` (api_key, base_url, timeout) |
     ``ollama`` (host, timeout)."""
-    if name == "anthropic":
-        from loom_core.agents.providers.anthropic import AnthropicProvider
-
-        return AnthropicProvider(**kwargs)
-    if name == "openrouter":
-        from loom_core.agents.providers.openrouter import OpenRouterProvider
-
-        return OpenRouterProvider(**kwargs)
-    if name == "ollama":
-        from loom_core.agents.providers.ollama import OllamaProvider
-
-        return OllamaProvider(**kwargs)
-    raise ValueError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+    if name not in _CLASSES:
+        raise ValueError(f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})")
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(module), cls)(**kwargs)
 
 
 __all__ = [
