@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,13 +38,9 @@ def _deterministic_ids():
 
 def _normalise(project: Path) -> None:
     """Measured durations vary from run to run: pin them for the pictures."""
-    db = project / ".loom" / "state.db"
-    if db.exists():
-        conn = sqlite3.connect(db)
-        conn.execute("UPDATE transcripts SET duration_ms = 1200 + (length(agent) * 137) % 4000")
-        conn.commit()
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+    from loom_core.store.pin import pin_durations
+
+    pin_durations(project / ".loom" / "state.db")
 
 
 def environment(root: Path) -> dict[str, str]:

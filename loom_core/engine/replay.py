@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,33 +18,11 @@ from typing import Any
 from loom_core.bundles import load_bundle
 from loom_core.engine.clock import FixedClock
 from loom_core.engine.engine import Engine
-from loom_core.errors import InvariantViolation, LoomError, StateCorrupt, StateError
+from loom_core.errors import InvariantViolation, LoomError
 from loom_core.kernel import codec
 from loom_core.kernel.types import Bundle, Invariant
-from loom_core.store import db as dbmod
+from loom_core.store import read
 from loom_core.store.audit import GENESIS, ChainReport, verify_rows  # noqa: F401  (re-exported)
-from loom_core.store.integrity import check_store
-
-
-def _ro(path: Path) -> sqlite3.Connection:
-    path = Path(path)
-    if not path.exists():
-        raise StateError(f"no state file at {path}")
-    with path.open("rb") as fh:
-        if fh.read(16) != dbmod.SQLITE_MAGIC:
-            raise StateCorrupt(f"{path} is not an SQLite database; nothing was changed")
-    try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise dbmod.map_error(exc, path) from exc
-
-
-def _ticks(conn: sqlite3.Connection) -> tuple[str | None, list[dict[str, Any]]]:
-    row = conn.execute("SELECT bundle FROM pipeline_state WHERE id = 1").fetchone()
-    ticks = [_record(n, p) for n, (p,) in enumerate(
-        conn.execute("SELECT payload FROM audit WHERE type = 'tick' ORDER BY id"), start=1)]
-    return (row[0] if row else None), ticks
-
 
 TICK_FIELDS = {"event": dict, "now": str, "seq": int, "directive": dict, "state_hash": str}
 
@@ -98,7 +75,9 @@ def _guarded(inv: Invariant) -> Invariant:
 
 
 def read_ticks(path: Path) -> tuple[str | None, list[dict[str, Any]]]:
-    return dbmod.read_snapshot(path, _ticks, empty=(None, []))
+    """The store's bundle name and its recorded ticks, each checked for what replay needs."""
+    rec = read.recording(path)
+    return rec.bundle, [_record(n, p) for n, p in enumerate(rec.payloads, start=1)]
 
 
 @dataclass
@@ -224,5 +203,4 @@ def state_at(path: Path, seq: int) -> dict[str, Any]:
 def verify(path: Path) -> ChainReport:
     """The store's chain, anchors and state digest, read in one snapshot (a run writing the store
     meanwhile is never mistaken for tampering)."""
-    report = dbmod.read_snapshot(path, check_store)
-    return report if report is not None else ChainReport(True, 0, GENESIS)
+    return read.chain_report(path)

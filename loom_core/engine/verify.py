@@ -8,19 +8,18 @@ cannot make the chain hold the head that was committed to the user's repository 
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from loom_core.store import db as dbmod
+from loom_core.store import read
 from loom_core.store.audit import GENESIS, ChainReport
-from loom_core.store.integrity import check_store
 
 TRAILER = "Loom-Audit-Head"
 MAC_TRAILER = "Loom-Audit-Mac"
 KEY_FILE = "audit.key"
-INDEX_FIELDS = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
+INDEX_FIELDS = read.TASK_FIELDS
 _TRAILER_RE = re.compile(rf"^{TRAILER}:\s*([0-9a-f]{{64}})\s*$", re.MULTILINE)
 _MAC_RE = re.compile(rf"^{MAC_TRAILER}:\s*([0-9a-f]{{64}})\s*$", re.MULTILINE)
 MAX_WALK = 500
@@ -28,11 +27,7 @@ MAX_WALK = 500
 
 def audit_head(project: Path) -> str | None:
     """The live store's audit head (for the trailer of the branch commit), None without a chain."""
-    def read(conn: sqlite3.Connection) -> str | None:
-        row = conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-        return row[0] if row else None
-
-    return dbmod.read_snapshot(dbmod.state_path(Path(project)), read)
+    return read.head(dbmod.state_path(Path(project)))
 
 
 def _key(create: bool) -> bytes | None:
@@ -71,20 +66,11 @@ def trailers(project: Path) -> dict[str, str]:
     if not head:
         return {}
     out = {TRAILER: head}
-    task = dbmod.read_snapshot(dbmod.state_path(Path(project)), lambda conn: conn.execute(
-        "SELECT task_id FROM pipeline_state WHERE id = 1").fetchone())
+    task = read.task_id(dbmod.state_path(Path(project)))
     key = _key(create=True)
     if key and task:
-        out[MAC_TRAILER] = mac(key, task[0], head)
+        out[MAC_TRAILER] = mac(key, task, head)
     return out
-
-
-def _snapshot(conn: sqlite3.Connection) -> tuple[ChainReport, dict[str, Any] | None, set[str]]:
-    report = check_store(conn)
-    row = conn.execute(f"SELECT {', '.join(INDEX_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()
-    info = dict(zip(INDEX_FIELDS, tuple(row), strict=True)) if row else None
-    hashes = {h for (h,) in conn.execute("SELECT hash FROM audit")}
-    return report, info, hashes
 
 
 def _index_problem(project: Path, path: Path, info: dict[str, Any] | None) -> str | None:
@@ -134,10 +120,10 @@ def branch_head(project: Path, task_id: str) -> tuple[str | None, str | None, st
 
 
 def verify(project: Path, path: Path) -> ChainReport:
-    got = dbmod.read_snapshot(path, _snapshot)
+    got = read.verify_facts(path)
     if got is None:
         return ChainReport(True, 0, GENESIS)
-    report, info, hashes = got
+    report, info, hashes = got.report, got.task, got.hashes
     if not report.ok:
         return report
     problem = _index_problem(project, path, info)

@@ -14,8 +14,9 @@ from typing import Any
 from loom_core.errors import KernelRefusal, StateError
 from loom_core.store import db as dbmod
 from loom_core.store import loomdir
+from loom_core.store.read import TASK_FIELDS
 
-SIDE_FILES = ("-wal", "-shm", "-journal")
+SIDE_FILES = dbmod.SIDE_FILES
 
 
 def history_dir(project: Path) -> Path:
@@ -27,16 +28,9 @@ def index_path(project: Path) -> Path:
 
 
 def _read_task(path: Path) -> dict[str, Any] | None:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT task_id, task, task_short, status, verdict, started_at, ended_at "
-                           "FROM pipeline_state WHERE id = 1").fetchone()
-    finally:
-        conn.close()
-    if row is None:
-        return None
-    keys = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
-    return dict(zip(keys, row, strict=True))
+    row = dbmod.read_snapshot(path, lambda conn: conn.execute(
+        f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone())
+    return None if row is None else dict(zip(TASK_FIELDS, tuple(row), strict=True))
 
 
 def archive(project: Path, *, reason: str, now: str, force: bool = False, store: Any = None) -> Path | None:

@@ -20,6 +20,7 @@ from loom_core.errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_MS = 5000
+SIDE_FILES = ("-wal", "-shm", "-journal")
 T = TypeVar("T")
 
 
@@ -229,6 +230,25 @@ def _read_only_dir_reader(path: Path, timeout: float, exc: sqlite3.Error) -> sql
     return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout, check_same_thread=False)
 
 
+def _tidy(path: Path) -> None:
+    """Remove the ``-wal``/``-shm`` a read-only reader of a WAL store leaves behind (it may not delete
+    them itself), when there were none before it: SQLite's own close does it — a read-write connection
+    that is the last one open (it holds the exclusive lock) checkpoints an empty log and deletes both.
+    While any other connection is open nothing is removed; an unwritable file or folder keeps them."""
+    if not os.path.exists(str(path) + "-wal") or os.path.lexists(str(path) + "-journal"):
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        pass
+    finally:
+        conn.close()
+
+
 def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T | None = None,
                   timeout: float = 5.0, attempts: int = 25, pause_s: float = 0.02) -> T | None:
     """Run ``fn(conn)`` on a read-only connection inside one read transaction (one consistent
@@ -237,6 +257,7 @@ def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T
     path = Path(path)
     last: sqlite3.Error | None = None
     for _ in range(attempts):
+        bare = not any(os.path.lexists(str(path) + s) for s in SIDE_FILES)
         try:
             conn = _open_reader(path, timeout)
         except sqlite3.Error as exc:
@@ -255,6 +276,8 @@ def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T
             last = exc
         finally:
             conn.close()
+            if bare:
+                _tidy(path)
         time.sleep(pause_s)
     if not path.exists():
         return empty

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from loom_core.errors import LoomError, NoActiveTask
 from loom_core.store import db as dbmod
+from loom_core.store import read
 from loom_core.store.archive import find_archive
 
 
@@ -13,13 +14,6 @@ class TaskNotFound(LoomError):
     """The project has no store for the task named (neither archived nor live)."""
 
     code = "TASK_NOT_FOUND"
-
-
-def live_task_id(path: Path) -> str | None:
-    """The task id recorded in a store, None when it has no task row (or there is no store)."""
-    row = dbmod.read_snapshot(Path(path), lambda conn: conn.execute(
-        "SELECT task_id FROM pipeline_state WHERE id = 1").fetchone())
-    return row[0] if row else None
 
 
 def task_store(project: Path, task_id: str | None = None) -> Path:
@@ -37,6 +31,6 @@ def task_store(project: Path, task_id: str | None = None) -> Path:
     found = find_archive(project, task_id)
     if found is not None:
         return found
-    if live_task_id(live) == task_id:
+    if read.task_id(live) == task_id:
         return live
     raise TaskNotFound(f"no task '{task_id}' in {project} (see 'loom history')")
