@@ -8,6 +8,7 @@ from typing import Any
 
 from loom_core.kernel import now as nowmod
 from loom_core.store import db as dbmod
+from loom_core.store import read
 from loom_core.store.state import StateStore  # noqa: F401  (callers pass an open store)
 
 DEFAULT_STALL_MINUTES = 50.0
@@ -55,13 +56,6 @@ def driver_alive(project: Path | str) -> bool:
 
 
 RESUME = "loom proceed"
-# cost and turns of every attempt; tokens of failed attempts (the kernel's counters hold the delivered ones)
-_FAILED = "json_extract(usage, '$.failed')"
-USAGE_SQL = ("SELECT sum(cost_usd), count(cost_usd), "
-             + ", ".join(f"sum(CASE WHEN {_FAILED} THEN coalesce(json_extract(usage, '$.{k}'), 0) ELSE 0 END)"
-                         for k in ("tokens_in", "tokens_out", "tokens_cached"))
-             + f", sum(coalesce(json_extract(usage, '$.num_turns'), 0)), sum(CASE WHEN {_FAILED} THEN 1 ELSE 0 END) "
-             "FROM transcripts")
 
 
 def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
@@ -100,17 +94,16 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
 def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_min: float | None,
                     store: StateStore | None) -> dict[str, Any]:
     if store is None:
-        read = _read_fast(dbmod.state_path(project))
-        if read is None:
+        facts = read.status_facts(dbmod.state_path(project))
+        if facts is None:
             return out
-        st, book, last_tick, cost = read
+        st, tick_seq, act = facts.state, facts.tick_seq, facts.activity
     else:
         st = store.state()
         if not st.exists:
             return out
-        book = store.bookkeeping()
-        last_tick = store.conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
-        cost = store.conn.execute(USAGE_SQL).fetchone()
+        tick_seq, act = store.bookkeeping()["tick_seq"], read.activity(store.conn)
+    use = act.usage
     p, c, d = st.pipeline, st.counters, st.driver
     flow = d.get("flow_name")
     pua = d.get("pending_user_answer")
@@ -123,7 +116,7 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
     stalled = None
     if p["status"] == "in_progress" and not pua:
         oldest = max((x["age_s"] for x in pending), default=0.0)
-        idle = nowmod.seconds_between(last_tick[0], now) if last_tick else 0.0
+        idle = nowmod.seconds_between(act.last_tick, now) if act.last_tick else 0.0
         if pending and oldest >= threshold:
             stalled = f"agent pending for {_age(oldest)} — likely a dropped run; resume with 'loom proceed'"
         elif idle >= threshold:
@@ -148,56 +141,13 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         "gate": pua["gate"] if pua else None, "gate_event_id": pua["gate_event_id"] if pua else None,
         "gate_message": pua["message"] if pua else None,
         "pending": pending, "spawns": c.get("agents_count", 0),
-        "tokens": {"in": c.get("total_tokens_in", 0) + int(cost[2] or 0),
-                   "out": c.get("total_tokens_out", 0) + int(cost[3] or 0),
-                   "cached": c.get("total_tokens_cached", 0) + int(cost[4] or 0)},
-        "turns": int(cost[5] or 0), "failed_attempts": int(cost[6] or 0),
-        "cost_usd": round(cost[0], 6) if cost and cost[1] else None,
+        "tokens": {"in": c.get("total_tokens_in", 0) + use.failed_tokens_in,
+                   "out": c.get("total_tokens_out", 0) + use.failed_tokens_out,
+                   "cached": c.get("total_tokens_cached", 0) + use.failed_tokens_cached},
+        "turns": use.turns, "failed_attempts": use.failed_attempts, "cost_usd": use.cost_usd,
         "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": round(elapsed, 3),
-        "elapsed": _age(elapsed), "stalled": stalled, "ticks": book["tick_seq"],
+        "elapsed": _age(elapsed), "stalled": stalled, "ticks": tick_seq,
         "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
         "open_blockers": st.count_blocking(),
     })
     return out
-
-
-def _read_fast(path: Path):
-    """The status facts in one read-only snapshot, without opening a full store (the console
-    polls every project every few seconds). None when the slot holds no task."""
-    return dbmod.read_snapshot(path, _facts)
-
-
-def _facts(conn):
-    import json
-
-    from loom_core.kernel.state import TaskState
-
-    versions = {v for (v,) in conn.execute("SELECT version FROM kernel_schema_versions")}
-    if versions and max(versions) > dbmod.LATEST_SCHEMA:
-        from loom_core.errors import SchemaTooNew
-
-        raise SchemaTooNew(f"the state file was written by a newer loom (schema {max(versions)} > "
-                           f"{dbmod.LATEST_SCHEMA}); upgrade loom to open it; nothing was changed")
-    p = conn.execute("SELECT * FROM pipeline_state").fetchone()
-    if p is None:
-        return None
-    s = TaskState()
-    s.pipeline = {k: p[k] for k in p.keys()}
-    s.pipeline["decisions"] = json.loads(p["decisions"])
-    c = conn.execute("SELECT * FROM pipeline_counters").fetchone()
-    s.counters = {k: c[k] for k in c.keys()} if c else {}
-    d = conn.execute("SELECT flow_name, step_index, pending_user_answer, tick_seq FROM driver_state").fetchone()
-    if d is None:
-        from loom_core.errors import StateCorrupt
-
-        raise StateCorrupt("the state file's driver_state row is missing (edited behind loom's back)")
-    s.driver = {"flow_name": d["flow_name"], "step_index": d["step_index"],
-                "pending_user_answer": json.loads(d["pending_user_answer"]) if d["pending_user_answer"] else None}
-    s.phases = {r["name"]: {"status": r["status"]} for r in conn.execute("SELECT name, status FROM phases")}
-    s.pending = {r["agent_run_id"]: dict(r) for r in conn.execute("SELECT * FROM pending_agents")}
-    s.findings = {r["id"]: dict(r) for r in conn.execute(
-        "SELECT id, status, superseded_by_iteration, severity, phase, origin FROM findings "
-        "WHERE severity = 'blocking' AND status = 'open'")}
-    last_tick = conn.execute("SELECT ts FROM audit WHERE type = 'tick' ORDER BY id DESC LIMIT 1").fetchone()
-    cost = conn.execute(USAGE_SQL).fetchone()
-    return s, {"tick_seq": d["tick_seq"]}, last_tick, cost
