@@ -1,0 +1,103 @@
+"""The store's read side: a read-only snapshot creates nothing and leaves nothing behind, what is not a
+loom store is a typed error, and one rule says which file holds a task (live, archived, unknown)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from loom_core.bundles.spec import BUNDLE
+from loom_core.control import views
+from loom_core.engine.engine import Engine
+from loom_core.errors import NoActiveTask, StateCorrupt
+from loom_core.store import read
+from loom_core.store.archive import history_dir
+from loom_core.store.locate import TaskNotFound, task_store
+
+NOW = "2026-03-01T10:00:00.000Z"
+
+
+def listing(d) -> list[str]:
+    return sorted(os.listdir(d)) if d.exists() else []
+
+
+def make_task(project, *, archive: bool) -> str:
+    e = Engine(project, bundle=BUNDLE)
+    e.create("spec it")
+    task_id = e.state().pipeline["task_id"]
+    if archive:
+        e.rotate(reason="test", force=True)
+    e.close()
+    return task_id
+
+
+def test_reading_a_missing_store_creates_nothing(tmp_path):
+    db = tmp_path / "nowhere" / ".loom" / "state.db"
+    assert read.chain(db) == read.Chain(None, (), ())
+    assert read.status_facts(db) is None and read.ticks(db) == [] and read.gate(db) is None
+    assert read.recording(db) == read.Recording(None, ())
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_corrupt_or_foreign_file_is_a_typed_error_and_is_left_as_it_was(tmp_path):
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"not a database at all, just bytes" * 10)
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = {p: p.read_bytes() for p in (corrupt, foreign)}
+    with pytest.raises(StateCorrupt, match="not an SQLite database"):
+        read.chain(corrupt)
+    with pytest.raises(StateCorrupt) as exc:
+        read.status_facts(foreign)
+    assert exc.value.code == "STORE_FOREIGN"
+    assert {p: p.read_bytes() for p in before} == before
+    assert listing(tmp_path) == ["corrupt.db", "foreign.db"]
+
+
+def test_reading_an_archived_store_leaves_no_wal_or_shm_behind(project):
+    task_id = make_task(project, archive=True)
+    hist = history_dir(project)
+    files = listing(hist)
+    assert files == ["index.jsonl", f"{task_id}.db"]  # archiving leaves no side files either
+    path = hist / f"{task_id}.db"
+    assert read.chain(path).task.task_id == task_id
+    assert read.task_id(path) == task_id and read.ticks(path) and read.chain_report(path).ok
+    assert listing(hist) == files
+
+
+def test_a_reader_never_removes_the_log_of_a_store_another_connection_has_open(project, engine):
+    engine.create("spec it")
+    db = project / ".loom" / "state.db"
+    assert os.path.exists(str(db) + "-wal")  # the engine's connection is open
+    assert read.task_id(db) == engine.state().pipeline["task_id"]
+    assert os.path.exists(str(db) + "-wal") and os.path.exists(str(db) + "-shm")
+    assert engine.store.verify_chain().ok
+
+
+def test_task_store_names_the_live_store_an_archive_or_refuses_by_type(project):
+    with pytest.raises(NoActiveTask):
+        task_store(project)
+    with pytest.raises(TaskNotFound) as exc:
+        task_store(project, "t-nope")
+    assert exc.value.code == "TASK_NOT_FOUND" and views.store_path(project, "t-nope") is None
+    assert views.store_path(project) is None
+    old = make_task(project, archive=True)
+    live = make_task(project, archive=False)
+    db = project / ".loom" / "state.db"
+    assert task_store(project) == db and task_store(project, live) == db
+    assert task_store(project, old) == history_dir(project) / f"{old}.db"
+    assert views.store_path(project, old) == task_store(project, old)
+    assert views.store_path(project, "t-nope") is None  # never the live store of another task
+    with pytest.raises(TaskNotFound):
+        task_store(project, "t-nope")
+
+
+def test_task_store_names_a_directory_at_the_store_path(project):
+    (project / ".loom" / "state.db").mkdir(parents=True)
+    with pytest.raises(StateCorrupt, match="directory"):
+        task_store(project)
