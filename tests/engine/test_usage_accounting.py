@@ -19,8 +19,8 @@ from loom_core.engine.drive import Driver
 from loom_core.engine.engine import Engine
 from loom_core.errors import ExecutorError
 from loom_core.kernel.types import Intent
-from tests.conftest import ROOT, run_loom
 from tests.agents.test_claude_code import make_fake
+from tests.conftest import ROOT, run_loom
 from tests.support import scripts
 
 NOW = "2026-01-01T00:00:01.000Z"
