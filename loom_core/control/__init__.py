@@ -15,8 +15,8 @@ _WHERE = {
     "LocalControl": "loom_core.control.local",
     "Catalog": "loom_core.control.catalog", "Project": "loom_core.control.catalog",
     # what a surface passes in and gets back
-    "RunOptions": "loom_core.engine.runner", "RunResult": "loom_core.engine.runner",
-    "ProjectBusy": "loom_core.engine.runner", "demo_task": "loom_core.engine.runner",
+    "RunOptions": "loom_core.engine.options", "RunResult": "loom_core.engine.options",
+    "ProjectBusy": "loom_core.engine.lock", "demo_task": "loom_core.engine.runner",
     "in_place_warning": "loom_core.engine.runner", "in_place_refusal": "loom_core.engine.runner",
     "EngineEvent": "loom_core.engine.events", "EventSink": "loom_core.engine.events",
     "NullSink": "loom_core.engine.events",

@@ -6,11 +6,7 @@ drives, and on an accepted finish commits the work to ``loom/<task_id>`` in the 
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import threading
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,249 +15,18 @@ from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.drive import DriveOptions, Driver, Outcome
 from loom_core.engine.engine import Engine
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
-from loom_core.errors import ConfigError, GateAlreadyAnswered, KernelRefusal, LoomError, NoActiveTask
-from loom_core.kernel.gates import PRESETS
+from loom_core.engine.exec_file import exec_file, load_exec, save_exec
+from loom_core.engine.lock import ProjectBusy, ProjectLock
+from loom_core.engine.options import COMPLEXITIES, MAX_SPAWNS, POLICIES, RunOptions, RunResult
+from loom_core.engine.options import user_settings as _settings
+from loom_core.engine.project_config import CHECK_COMMANDS, configured_checks, project_config
+from loom_core.errors import ConfigError, GateAlreadyAnswered, KernelRefusal, NoActiveTask
 from loom_core.store import db as dbmod
-from loom_core.store import loomdir
-
-POLICIES = ("human", "on-blockers", "auto")
-COMPLEXITIES = ("trivial", "simple", "medium", "complex", "question")
-
-
-class ProjectBusy(LoomError):
-    code = "PROJECT_BUSY"
-
-
-MAX_SPAWNS = 10_000
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
-    "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int,),
-    "demo_delay_s": (int, float), "in_place": (bool,)}
-_TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
-               "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
-               "max_spawns": "a whole number or null", "max_concurrent": "a whole number",
-               "demo_delay_s": "a number of seconds", "in_place": "true or false"}
-
-
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}" if name in ("bundle", "backend", "policy", "complexity", "max_spawns") \
-        else name
-
-
-@dataclass
-class RunOptions:
-    bundle: str = "code"
-    backend: str = "auto"
-    policy: str | None = None
-    complexity: str | None = None
-    fast: bool = False
-    replace: bool = False
-    max_spawns: int | None = None
-    max_concurrent: int = 4
-    demo_delay_s: float = 0.0
-    in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
-
-    def validate(self) -> None:
-        """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""
-        for name, kinds in _FIELD_TYPES.items():
-            value = getattr(self, name)
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise ConfigError(f"{_flag(name)} must be {_TYPE_WORDS[name]}, got {value!r}"[:200], code="USAGE")
-        from loom_core.bundles import available
-        from loom_core.config.settings import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'", code="USAGE")
-        if self.bundle not in available():
-            raise ConfigError(f"--bundle must be one of {', '.join(sorted(available()))}, got '{self.bundle}'",
-                              code="USAGE")
-        if self.max_spawns is not None and not 0 <= self.max_spawns <= MAX_SPAWNS:
-            raise ConfigError(f"--max-spawns must be between 0 (no cap) and {MAX_SPAWNS}, got {self.max_spawns}",
-                              code="USAGE")
-        if self.max_spawns is None and os.environ.get("LOOM_MAX_SPAWNS", "").strip():
-            self.spawn_cap()  # a bad LOOM_MAX_SPAWNS is refused now, not after the task exists
-        if not 1 <= self.max_concurrent <= 8:
-            raise ConfigError(f"max_concurrent must be between 1 and 8, got {self.max_concurrent}", code="USAGE")
-        if not 0 <= self.demo_delay_s <= 60:
-            raise ConfigError(f"demo_delay_s must be between 0 and 60 seconds, got {self.demo_delay_s}", code="USAGE")
-        if self.fast and self.complexity not in (None, "trivial"):
-            raise ConfigError(f"--fast means --complexity trivial; it cannot be combined with --complexity "
-                              f"{self.complexity}", code="USAGE")
-        if self.complexity is not None and self.complexity not in COMPLEXITIES:
-            raise ConfigError(f"--complexity must be one of {', '.join(COMPLEXITIES)}, got '{self.complexity}'",
-                              code="USAGE")
-        if self.policy is not None and self.policy not in POLICIES and self.policy not in PRESETS:
-            raise ConfigError(f"--policy must be one of {', '.join(POLICIES + tuple(PRESETS))}, got "
-                              f"'{self.policy}'", code="USAGE")
-
-    def gate_policies(self) -> dict[str, str]:
-        if self.policy is None:
-            return {}
-        if self.policy in PRESETS:
-            return dict(PRESETS[self.policy])
-        return {"classify": self.policy, "plan": self.policy, "final": self.policy}
-
-    def initial_decisions(self) -> dict[str, Any]:
-        level = "trivial" if self.fast else self.complexity
-        return {"complexity": level, "complexity_pinned": True} if level else {}
-
-    def spawn_cap(self) -> int:
-        if self.max_spawns is not None:
-            return self.max_spawns
-        raw = os.environ.get("LOOM_MAX_SPAWNS", "").strip()
-        if not raw:
-            return _settings().general.max_spawns
-        try:
-            cap = int(raw)
-        except ValueError:
-            raise ConfigError(f"LOOM_MAX_SPAWNS must be a whole number, got '{raw}'", code="USAGE") from None
-        if not 0 <= cap <= MAX_SPAWNS:
-            raise ConfigError(f"LOOM_MAX_SPAWNS must be between 0 (no cap) and {MAX_SPAWNS}, got {cap}", code="USAGE")
-        return cap
-
-
-@dataclass
-class RunResult:
-    outcome: Outcome
-    merge: Any = None  # MergeResult | None
-    warning: str | None = None
-    sandbox: str | None = None
-    task_id: str | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return self.outcome.exit_code
-
-
-def _settings():
-    from loom_core.config.settings import load_settings
-
-    return load_settings()
-
-
-def project_config(project: Path) -> dict[str, Any]:
-    path = dbmod.loom_dir(project) / "loom.json"
-    if not path.exists():
-        return {}
-    from loom_core.config.paths import check_regular
-
-    check_regular(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return data
-
-
-CHECK_COMMANDS = ("test", "lint", "typecheck")
-
-
-def configured_checks(project: Path) -> dict[str, str] | str:
-    """Check commands: the project's `.loom/loom.json` wins over the user's settings. The string
-    ``"none"`` there (``{"checks": "none"}``) opts the project out: no check runs, on purpose.
-    ``{python}`` in a command stands for the checks interpreter (the project's environment)."""
-    own = project_config(project).get("checks")
-    if own == "none":
-        return "none"
-    if own is not None and not isinstance(own, dict):
-        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands, or be \"none\"")
-    user = {k: v for k, v in _settings().checks.model_dump().items() if k in CHECK_COMMANDS and v}
-    checks = {**user, **(own or {})}
-    return {k: str(v) for k, v in checks.items() if v}
-
-
-def _flock_briefly(fh: Any, tries: int = 25, pause_s: float = 0.01) -> None:
-    """LOCK_EX, retried for ~0.25 s: a reader's liveness probe (``status.driver_alive``) holds a shared
-    lock for microseconds and must never make a starting drive busy."""
-    import time
-
-    for i in range(tries):
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if i == tries - 1:
-                raise
-            time.sleep(pause_s)
-
-
-class ProjectLock:
-    """An advisory lock on ``.loom/lock`` held while a process drives the project; the
-    kernel releases it if the process dies."""
-
-    def __init__(self, project: Path) -> None:
-        self.path = dbmod.loom_dir(project) / "lock"
-        self._fh = None
-
-    def acquire(self) -> ProjectLock:
-        loomdir.ensure(self.path.parent)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
-        try:
-            _flock_briefly(fh)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise ProjectBusy(f"{self.path.parent.parent} is being driven by {holder}; stop it or wait") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
-
-    def __enter__(self) -> ProjectLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
-
-def exec_file(project: Path) -> Path:
-    return dbmod.loom_dir(project) / "task-exec.json"
-
-
-def save_exec(project: Path, opts: RunOptions) -> None:
-    path = exec_file(project)
-    loomdir.ensure(path.parent)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(opts), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_exec(project: Path) -> RunOptions:
-    """The options the project's task was started with (``.loom/task-exec.json``); defaults when there is
-    none. A damaged or wrongly typed file is refused with the field and the fix, never guessed around."""
-    path = exec_file(project)
-    if not path.exists():
-        return RunOptions()
-    from loom_core.config.paths import check_regular
-
-    check_regular(path)
-    hint = f"fix or delete {path} (then name the backend with --backend)"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:
-        raise ConfigError(f"{path} cannot be read ({exc}); {hint}"[:400]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}; {hint}")
-    opts = RunOptions(**{k: v for k, v in data.items() if k in RunOptions.__dataclass_fields__})
-    try:
-        opts.validate()
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}; {hint}") from None
-    return opts
 
 
 class TaskRunner:
+    """One project's task verbs (start, proceed, answer, recover), each under the project lock."""
+
     def __init__(self, project: Path | str, opts: RunOptions | None = None, *, sink: EventSink | None = None,
                  clock: Clock | None = None, cancel: threading.Event | None = None) -> None:
         self.project = Path(project).resolve()
@@ -461,7 +226,6 @@ class TaskRunner:
             finally:
                 engine.close()
 
-
     RECOVERIES = ("retry", "retry-failed", "cancel-pending", "force-close", "abandon")
 
     def recover(self, choice: str) -> dict[str, Any]:
@@ -482,6 +246,7 @@ class TaskRunner:
                 self._drop_sandbox()
             return {"choice": choice, "next": d["kind"], "verdict": d.get("verdict"), "summary": d.get("summary")}
 
+
 def in_place_warning(project: Path) -> str:
     return (f"{project} is not a git repository: agents will edit files in {project} directly; there is no "
             f"isolation, no diff review and no branch")
@@ -498,4 +263,7 @@ def demo_task() -> str:
     return DEMO_TASK
 
 
-__all__ = ["RunOptions", "RunResult", "TaskRunner", "ProjectLock", "ProjectBusy"]
+# the names callers used from here before the split (options, project config, lock, exec file)
+__all__ = ["CHECK_COMMANDS", "COMPLEXITIES", "MAX_SPAWNS", "POLICIES", "ProjectBusy", "ProjectLock", "RunOptions",
+           "RunResult", "TaskRunner", "configured_checks", "demo_task", "exec_file", "in_place_refusal",
+           "in_place_warning", "load_exec", "project_config", "save_exec"]
