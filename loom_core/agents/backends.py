@@ -12,7 +12,7 @@ behind the path guard; a single plain call only when there is no sandbox directo
 cache keeps the two shapes apart: ``agentic`` True = editing, False = read-only.
 
 A file-editing agent on a raw provider runs under an external
-harness — aider or opencode, chosen by ``LOOM_HARNESS`` › the ``harness`` setting — when one is
+harness — aider or opencode, chosen by the ``harness`` setting (``LOOM_HARNESS``) — when one is
 configured and its CLI is on PATH (the provider's family, model and credential go to it); else it
 runs loom's native tool loop. A configured harness that is not installed is a one-time notice, never
 an error; an unknown harness name is a ConfigError.
@@ -157,11 +157,11 @@ class Resolver:
                                 read_only=True, single_shot=ProviderExecutor(provider, label=entry.label))
 
     def harness_name(self) -> str | None:
-        """The configured external harness (``LOOM_HARNESS`` › settings ``harness``), or None.
+        """The configured external harness (the ``harness`` setting; ``LOOM_HARNESS`` sets it), or None.
         An unknown name → ConfigError listing aider / opencode."""
         from loom_core.agents.executors.harness import check_kind
 
-        raw = os.environ.get("LOOM_HARNESS", "").strip() or (getattr(self.settings, "harness", None) or "")
+        raw = getattr(self.settings, "harness", None) or ""
         return check_kind(raw) if raw else None
 
     def _harness(self, backend: str) -> tuple[Any, str | None]:

@@ -11,15 +11,12 @@ from loom_core.store import db as dbmod
 from loom_core.store import read
 from loom_core.store.state import StateStore  # noqa: F401  (callers pass an open store)
 
-DEFAULT_STALL_MINUTES = 50.0
-
 
 def stall_minutes() -> float:
-    raw = os.environ.get("LOOM_STALL_MINUTES", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_STALL_MINUTES
-    except ValueError:
-        return DEFAULT_STALL_MINUTES
+    """The ``general.stall_minutes`` setting (``LOOM_STALL_MINUTES`` overrides it; a bad value is a ConfigError)."""
+    from loom_core.config.settings import load_settings
+
+    return load_settings().general.stall_minutes
 
 
 def _age(seconds: float) -> str:

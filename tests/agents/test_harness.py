@@ -547,10 +547,11 @@ def test_no_harness_configured_uses_the_tool_loop(tmp_path, on_path, anthropic_e
 
 
 def test_unknown_harness_is_a_config_error(monkeypatch, anthropic_env):
-    resolver = Resolver(LoomSettings(), secrets=_NoSecrets())
-    monkeypatch.setenv("LOOM_HARNESS", "cursor")
+    from loom_core.config.settings import load_settings
+
+    monkeypatch.setenv("LOOM_HARNESS", "cursor")  # read through the settings, so refused when they load
     with pytest.raises(ConfigError) as info:
-        resolver.executor("anthropic", agentic=True)
+        Resolver(load_settings(), secrets=_NoSecrets()).executor("anthropic", agentic=True)
     assert "aider" in str(info.value) and "opencode" in str(info.value)
     with pytest.raises(ValueError, match="aider, opencode"):
         LoomSettings(harness="cursor")

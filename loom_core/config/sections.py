@@ -1,0 +1,170 @@
+"""The settings' sections: one pydantic model per ``[section]`` of the file, a docstring under every field."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loom_core.kernel.gates import BUILTIN_POLICIES, PRESETS
+
+MAX_SPAWNS = 10_000  # the most agent runs a cap may allow
+TIERS = ("fast", "balanced", "premium")
+FAMILIES = ("anthropic", "openrouter", "ollama", "openai", "google")
+HARNESSES = ("aider", "opencode")
+SECRET_REF = re.compile(r"^secret:[A-Za-z0-9_.-]+$")
+ENV_PREFIX = "LOOM_"
+SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SECTION>__<FIELD>
+    "LOOM_MAX_SPAWNS": ("general", "max_spawns", f"a whole number between 0 (no cap) and {MAX_SPAWNS}"),
+    "LOOM_STALL_MINUTES": ("general", "stall_minutes", "a number of minutes above 0"),
+}
+
+
+def one_of(value: str, known: tuple[str, ...], what: str) -> str:
+    if value not in known:
+        raise ValueError(f"unknown {what} '{value}' (known: {', '.join(known)})")
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore", validate_assignment=True)
+
+
+class GeneralSettings(_Section):
+    """How tasks run unless a task says otherwise."""
+
+    default_policy: str = Field("on-blockers", json_schema_extra={"enum": list(BUILTIN_POLICIES) + list(PRESETS)})
+    """Gate policy for new tasks started without --policy: on-blockers stops only when a blocking finding is open, human stops at every gate, auto never stops; or a preset. Unset = the bundle's own gate defaults."""
+
+    max_spawns: int = Field(40, ge=0, le=MAX_SPAWNS)
+    """Most agent runs one task may start before it is parked (0 = no agent runs). LOOM_MAX_SPAWNS overrides it."""
+
+    stall_minutes: float = Field(50.0, gt=0)
+    """Minutes without progress after which a running task is shown as stalled. LOOM_STALL_MINUTES overrides it."""
+
+    max_concurrent: int = Field(4, ge=1, le=8)
+    """Agents run at the same time within one task (1-8)."""
+
+    @field_validator("default_policy")
+    @classmethod
+    def _policy_known(cls, v: str) -> str:
+        return one_of(v, tuple(BUILTIN_POLICIES) + tuple(PRESETS), "policy")
+
+    def policy_if_set(self) -> str | None:
+        """``default_policy`` when the file or the environment names it; None leaves the bundle's defaults."""
+        return self.default_policy if "default_policy" in self.model_fields_set else None
+
+
+class UiSettings(_Section):
+    """The console's look."""
+
+    theme: Literal["dark", "light"] = "dark"
+    """Colour theme of the console."""
+
+    animation: bool = False
+    """Animate the console: scrolling and transitions (off suits slow links and SSH)."""
+
+
+def _check_ref(value: str | None, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not SECRET_REF.match(value):
+        raise ValueError(f"{what} must be a reference like 'secret:<name>' (store the value with "
+                         f"`loom secrets set <name>` or the Secrets tab), never the key itself")
+    return value
+
+
+class KeyedProvider(_Section):
+    """A hosted API reached with a key."""
+
+    base_url: str | None = None
+    """API base URL; empty = the provider's default. A literal URL or a secret:<name> reference."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_a_url(cls, v: str | None) -> str | None:
+        if v is None or v == "" or SECRET_REF.match(v) or re.match(r"^https?://\S+$", v):
+            return v or None
+        raise ValueError("base_url must be an http(s):// URL or a reference like 'secret:<name>' (a key goes in "
+                         "the secret store, never here)")
+
+    api_key: str | None = None
+    """The API key as a secret:<name> reference (the value lives in the secret store, never here)."""
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_a_ref(cls, v: str | None) -> str | None:
+        return _check_ref(v, "api_key")
+
+
+class AnthropicProvider(KeyedProvider):
+    """Anthropic's API."""
+
+    api_key: str | None = "secret:anthropic"
+    """The API key as a secret:<name> reference (the value lives in the secret store, never here)."""
+
+
+class OpenRouterProvider(KeyedProvider):
+    """OpenRouter's API."""
+
+    api_key: str | None = "secret:openrouter"
+    """The API key as a secret:<name> reference (the value lives in the secret store, never here)."""
+
+
+class OllamaProvider(_Section):
+    """A local or remote Ollama server."""
+
+    host: str = "http://localhost:11434"
+    """Ollama server address."""
+
+
+class ProvidersSettings(_Section):
+    """Where each backend is reached and which stored secret it uses."""
+
+    anthropic: AnthropicProvider = Field(default_factory=AnthropicProvider)
+    """Anthropic API settings."""
+
+    openrouter: OpenRouterProvider = Field(default_factory=OpenRouterProvider)
+    """OpenRouter API settings."""
+
+    ollama: OllamaProvider = Field(default_factory=OllamaProvider)
+    """Ollama settings."""
+
+
+class ChecksSettings(_Section):
+    """Shell commands the checks runner uses; empty = detected from the project."""
+
+    test: str | None = None
+    """Command that runs the test suite, e.g. `pytest -q`."""
+
+    lint: str | None = None
+    """Command that runs the linter, e.g. `ruff check .`."""
+
+    typecheck: str | None = None
+    """Command that runs the type checker, e.g. `mypy .`."""
+
+    timeout_s: int = Field(default=600, ge=1)
+    """Time cap in seconds for each check command (the whole process group is stopped after it)."""
+
+    test_timeout_s: int | None = Field(default=None, ge=1)
+    """Time cap in seconds for the test suite alone; empty = `timeout_s`."""
+
+
+def check_model_ref(value: str) -> str:
+    """`provider:model` (family before the first ':'), a tier, or a bare concrete model name."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("a model reference is 'provider:model', a tier (fast, balanced, premium) or a model name")
+    if ":" in value:
+        family, model = value.split(":", 1)
+        if family not in FAMILIES:
+            raise ValueError(f"unknown provider '{family}' (known: {', '.join(FAMILIES)})")
+        if not model:
+            raise ValueError(f"'{value}' names no model after '{family}:'")
+    return value
+
+
+__all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
+           "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
+           "ProvidersSettings", "ChecksSettings", "check_model_ref", "one_of"]
