@@ -3,7 +3,8 @@
 ``LOOM_CRASH_AT=<point>:<n>`` makes the process SIGKILL itself the n-th time it passes the
 named point (``*`` matches every point, so ``*:17`` dies at the 17th crash point crossed).
 ``LOOM_CRASH_TRACE=<file>`` appends every crossed point's name (to enumerate them).
-Unset, ``crashpoint`` is a no-op costing one global read.
+Unset, ``crashpoint`` is a no-op costing one global read. It lives below the engine, the agents and
+the workspace (all of them mark points) and imports nothing of loom.
 """
 
 from __future__ import annotations

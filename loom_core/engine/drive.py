@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loom_core.agents.executors import ExecResult, Executor, failed_usage, usage_dict
-from loom_core.engine.crash import crashpoint
+from loom_core.crash import crashpoint
 from loom_core.engine.engine import Engine, Response
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
 from loom_core.errors import ExecutorError, InvariantViolation, KernelRefusal, LoomError, NoActiveTask

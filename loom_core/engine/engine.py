@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.bundles import load_bundle
+from loom_core.crash import crashpoint
 from loom_core.engine.clock import Clock, SystemClock
-from loom_core.engine.crash import crashpoint
 from loom_core.errors import InvariantViolation, KernelRefusal, NoActiveTask
 from loom_core.kernel import codec, fsm
 from loom_core.kernel import invariants as invmod

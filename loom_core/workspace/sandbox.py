@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pygit2
 
-from loom_core.engine.crash import crashpoint
+from loom_core.crash import crashpoint
 from loom_core.errors import SandboxError
 from loom_core.store import loomdir
 from loom_core.workspace import fs, manifest, provision, transfer

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loom_core.agents.executors import ExecResult, Usage
-from loom_core.engine.crash import crashpoint
+from loom_core.crash import crashpoint
 from loom_core.kernel.ids import slug
 from loom_core.kernel.types import Intent
 
