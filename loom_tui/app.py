@@ -52,7 +52,7 @@ class LoomApp(App):
         self._start = start
         self._refresh_s = refresh_s
         self._watch = watch
-        self.animation_level = "none"  # SSH-friendly: no animation by default
+        self.animation_level = "none"  # SSH-friendly: no animation unless ui.animation says so (on mount)
         self.stopping = False  # "stop and quit" chosen: exit once the last drive has stopped
         self.drafts: dict[str, str] = {}  # task text kept per project when the user chose not to submit it
 
@@ -60,7 +60,8 @@ class LoomApp(App):
     def on_mount(self) -> None:
         from loom_tui.screens.fleet import FleetScreen
 
-        self.theme = os.environ.get("LOOM_THEME") or self._theme_from_settings()
+        theme = self._theme_from_settings()  # also sets the animation level
+        self.theme = os.environ.get("LOOM_THEME") or theme
         from loom_core.config.secrets import on_notice
 
         self._unhook_notices = on_notice(self._store_notice)  # never print to the terminal under the console
@@ -93,10 +94,13 @@ class LoomApp(App):
             self.call_from_thread(self.notify, message, title="secrets", severity="warning", timeout=10)
 
     def _theme_from_settings(self) -> str:
+        """The theme from the ``ui`` settings; ``ui.animation`` sets the animation level on the way."""
         try:
             from loom_core.config.settings import load_settings
 
-            return "textual-light" if load_settings().ui.theme == "light" else "textual-dark"
+            ui = load_settings().ui
+            self.animation_level = "full" if ui.animation else "none"
+            return "textual-light" if ui.theme == "light" else "textual-dark"
         except LoomError as exc:
             self.notify(str(exc), title="settings ignored", severity="warning")
             return "textual-dark"

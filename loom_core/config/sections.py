@@ -34,14 +34,16 @@ class _Section(BaseModel):
 class GeneralSettings(_Section):
     """How tasks run unless a task says otherwise."""
 
+    # acts on tasks started without --policy, only when the file or the environment names it (policy_if_set);
+    # a preset (PRESETS) is accepted too. LOOM_MAX_SPAWNS and LOOM_STALL_MINUTES override the two below.
     default_policy: str = Field("on-blockers", json_schema_extra={"enum": list(BUILTIN_POLICIES) + list(PRESETS)})
-    """Gate policy for new tasks started without --policy: on-blockers stops only when a blocking finding is open, human stops at every gate, auto never stops; or a preset. Unset = the bundle's own gate defaults."""
+    """Gate policy for new tasks: on-blockers stops only when a blocking finding is open, human stops at every gate, auto never stops."""
 
     max_spawns: int = Field(40, ge=0, le=MAX_SPAWNS)
-    """Most agent runs one task may start before it is parked (0 = no agent runs). LOOM_MAX_SPAWNS overrides it."""
+    """Most agent runs one task may start before it is parked (0 = no agent runs)."""
 
     stall_minutes: float = Field(50.0, gt=0)
-    """Minutes without progress after which a running task is shown as stalled. LOOM_STALL_MINUTES overrides it."""
+    """Minutes without progress after which a running task is shown as stalled."""
 
     max_concurrent: int = Field(4, ge=1, le=8)
     """Agents run at the same time within one task (1-8)."""
@@ -63,7 +65,7 @@ class UiSettings(_Section):
     """Colour theme of the console."""
 
     animation: bool = False
-    """Animate the console: scrolling and transitions (off suits slow links and SSH)."""
+    """Animate the console (off suits slow links and SSH)."""
 
 
 def _check_ref(value: str | None, what: str) -> str | None:

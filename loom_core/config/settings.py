@@ -40,8 +40,6 @@ from loom_core.config.sections import (
 from loom_core.config.toml_out import to_toml
 from loom_core.errors import ConfigError
 
-BACKENDS = registry.choices()  # kept for engine/options.py until it asks the registry itself
-
 
 class LoomSettings(BaseSettings):
     """loom's user-level settings."""

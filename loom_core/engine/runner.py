@@ -77,7 +77,7 @@ class TaskRunner:
         self.emit("backend", name=ex.name, label=ex.label, sandbox=str(workspace.root), isolated=workspace.isolated)
         return Driver(engine, ex, sink=self.sink, cancel=self.cancel,
                       options=DriveOptions(max_total_spawns=self.opts.spawn_cap(),
-                                           max_concurrent=self.opts.max_concurrent))
+                                           max_concurrent=self.opts.concurrency()))
 
     def _finish(self, engine: Engine, workspace, outcome: Outcome) -> RunResult:
         """Land accepted work on ``loom/<task_id>``; a task finished in any way loses its sandbox (a failed

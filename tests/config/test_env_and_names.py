@@ -90,3 +90,53 @@ def test_default_policy_takes_the_kernels_policies_and_presets_and_acts_only_whe
     assert load_settings().general.policy_if_set() == "review-plan-only"
     with pytest.raises(ConfigError, match=f"unknown policy 'sometimes' \\(known: {', '.join(known)}\\)"):
         set_key("general.default_policy", "sometimes")
+
+
+# ---------------------------------------------------------------------- the settings act where they say
+def test_a_run_takes_its_cap_concurrency_and_policy_from_the_settings_unless_given(monkeypatch):
+    from loom_core.engine.options import RunOptions
+
+    opts = RunOptions()
+    assert (opts.spawn_cap(), opts.concurrency(), opts.gate_policies()) == (40, 4, {})
+    set_key("general.max_concurrent", "2")
+    set_key("general.default_policy", "human")
+    monkeypatch.setenv("LOOM_MAX_SPAWNS", "3")
+    assert (opts.spawn_cap(), opts.concurrency()) == (3, 2)
+    assert opts.gate_policies() == {"classify": "human", "plan": "human", "final": "human"}
+    set_key("general.default_policy", "review-final-only")
+    assert opts.gate_policies() == dict(PRESETS["review-final-only"])
+    given = RunOptions(policy="auto", max_spawns=9, max_concurrent=1)
+    given.validate()
+    assert (given.spawn_cap(), given.concurrency(), given.gate_policies()["plan"]) == (9, 1, "auto")
+
+
+def test_a_runs_complexities_and_policies_come_from_its_bundle_and_the_kernel():
+    from loom_core.engine.options import RunOptions
+
+    with pytest.raises(ConfigError, match="--complexity must be one of trivial, simple, medium, complex, question"):
+        RunOptions(complexity="huge").validate()
+    with pytest.raises(ConfigError, match="spec bundle has no complexities"):
+        RunOptions(bundle="spec", complexity="medium").validate()
+    with pytest.raises(ConfigError, match=f"--policy must be one of {', '.join(tuple(BUILTIN_POLICIES) + tuple(PRESETS))}"):
+        RunOptions(policy="sometimes").validate()
+    with pytest.raises(ConfigError, match=f"--backend must be one of {', '.join(registry.choices())}, got 'gpt'"):
+        RunOptions(backend="gpt").validate()
+
+
+@pytest.mark.parametrize("animation, level", [(False, "none"), (True, "full")])
+def test_ui_animation_sets_the_consoles_animation_level(tmp_path, animation, level):
+    import asyncio
+
+    from loom_core.control.catalog import Catalog
+    from loom_tui.app import make_app
+
+    set_key("ui.animation", str(animation).lower())
+
+    async def go():
+        catalog = Catalog([], tmp_path / "workspace.json")
+        catalog.add(tmp_path)
+        app = make_app(catalog, watch=False)
+        async with app.run_test(size=(80, 24)):
+            assert app.animation_level == level
+
+    asyncio.run(go())

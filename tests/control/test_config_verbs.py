@@ -17,7 +17,7 @@ SECRET = "sk-TOPSECRET-0123456789"
 
 @pytest.fixture
 def control(tmp_path):
-    return LocalControl(Catalog(tmp_path / "workspace.json"))
+    return LocalControl(Catalog([], tmp_path / "workspace.json"))
 
 
 def _file() -> dict:
