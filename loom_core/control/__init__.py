@@ -22,6 +22,8 @@ _WHERE = {
     "NullSink": "loom_core.engine.events",
     "Clock": "loom_core.engine.clock", "SystemClock": "loom_core.engine.clock", "FixedClock": "loom_core.engine.clock",
     "create_demo_project": "loom_core.workspace.demo_project",
+    "load_invariants": "loom_core.control.housekeeping",
+    "UsageTotal": "loom_core.engine.drive",
     # names a surface offers (import-light: the CLI's help reads them)
     "ConfigVerbs": "loom_core.control.config", "backend_names": "loom_core.control.config",
     "backend_help": "loom_core.control.config", "policy_names": "loom_core.control.config",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from loom_core.control.catalog import Catalog, Project
 from loom_core.control.client import ProjectRef
 from loom_core.control.config import ConfigVerbs
+from loom_core.control.housekeeping import HousekeepingVerbs
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.events import EventSink, NullSink
 from loom_core.errors import LoomError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl(ConfigVerbs):
+class LocalControl(ConfigVerbs, HousekeepingVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0) -> None:
         self._catalog = catalog
@@ -73,9 +74,11 @@ class LocalControl(ConfigVerbs):
         return self.catalog.add(path, label=label, now=self.clock.now(), create=create)
 
     def remove_project(self, ref: ProjectRef) -> Project:
-        p = self.project(ref)
-        self.catalog.remove(p.id)
-        return p
+        """Take the project out of the catalog (nothing on disk is touched); NOT_IN_CATALOG if it is not there."""
+        removed = self.catalog.remove(self.project(ref).id)
+        if removed is None:
+            raise LoomError(f"project {ref} is not in the catalog", code="NOT_IN_CATALOG")
+        return removed
 
     # ------------------------------------------------------------------ reads
     def row(self, p: Project, now: str | None = None) -> dict[str, Any]:
@@ -157,20 +160,16 @@ class LocalControl(ConfigVerbs):
 
     def verify(self, ref: ProjectRef, task_id: str | None = None) -> Any:
         from loom_core.engine.verify import verify
+        from loom_core.store.locate import task_store
 
         proj = self._path(ref)
-        path = self.store_of(proj, task_id)
-        if path is None:
-            raise LoomError(f"no active task in {proj} (name an archived one with --task)", code="NO_ACTIVE_TASK")
-        return verify(proj, path)
+        return verify(proj, task_store(proj, task_id))  # NoActiveTask / TaskNotFound name what is missing
 
     def replay(self, ref: ProjectRef, task_id: str, *, extra_invariants: list[Any] | None = None) -> Any:
         from loom_core.engine.replay import replay
+        from loom_core.store.locate import task_store
 
-        path = self.store_of(ref, task_id)
-        if path is None:
-            raise LoomError(f"no task '{task_id}' in {self._path(ref)} (see 'loom history')", code="TASK_NOT_FOUND")
-        return replay(path, extra_invariants=extra_invariants or [])
+        return replay(task_store(self._path(ref), task_id), extra_invariants=extra_invariants or [])
 
     def states(self, ref: ProjectRef, task_id: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
         """Each tick's task state of a recorded run (re-fed into a scratch store), and its bundle's phase
@@ -191,12 +190,18 @@ class LocalControl(ConfigVerbs):
         return got, order
 
     # ------------------------------------------------------------------ task verbs
+    def run_options(self, ref: ProjectRef) -> RunOptions:
+        """The options the project's task was started with (defaults when there is none)."""
+        from loom_core.engine.exec_file import load_exec
+
+        return load_exec(self._path(ref))
+
     def _runner(self, ref: ProjectRef, opts: RunOptions | None = None, *,
                 cancel: threading.Event | None = None) -> TaskRunner:
-        from loom_core.engine.runner import TaskRunner, load_exec
+        from loom_core.engine.runner import TaskRunner
 
         p = self.project(ref)
-        opts = opts or load_exec(p.path)
+        opts = opts or self.run_options(p.path)
         if opts.backend == "demo" and self.demo_delay_s:
             opts.demo_delay_s = self.demo_delay_s
         return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel)
@@ -218,8 +223,9 @@ class LocalControl(ConfigVerbs):
     def submit(self, ref: ProjectRef, task: str, opts: RunOptions) -> RunResult:
         return self._drive(ref, opts, lambda runner: runner.start(task))
 
-    def proceed(self, ref: ProjectRef) -> RunResult:
-        return self._drive(ref, None, lambda runner: runner.proceed())
+    def proceed(self, ref: ProjectRef, opts: RunOptions | None = None) -> RunResult:
+        """Drive the task on; ``opts`` replace the options it was started with (``loom proceed --backend``)."""
+        return self._drive(ref, opts, lambda runner: runner.proceed())
 
     resume = proceed
 

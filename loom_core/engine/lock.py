@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from loom_core.errors import LoomError
+from loom_core.errors import LoomError, StateReadOnly
 from loom_core.store import db as dbmod
 from loom_core.store import loomdir
 
@@ -39,8 +40,13 @@ class ProjectLock:
         self._fh = None
 
     def acquire(self) -> ProjectLock:
-        loomdir.ensure(self.path.parent)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
+        try:
+            loomdir.ensure(self.path.parent)
+            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lock's lifetime
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise StateReadOnly(f"{self.path.parent} is read-only; loom needs to write its state there") from None
         try:
             _flock_briefly(fh)
         except BlockingIOError:

@@ -1,7 +1,7 @@
 """Plain terminal mode (Rich): progress lines for `loom run` / `loom demo`, and the gate prompt.
 
-Everything here is driven by engine events; nothing reads the store behind the engine's back
-except the gate view, which shows the exact agent output being approved and the diff.
+Everything here is driven by engine events; what a gate shows (the exact agent output being approved,
+the files it names, the diff) is read through the facade.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 
-from loom_core.engine.events import EngineEvent
+if TYPE_CHECKING:
+    from loom_core.control import EngineEvent
 
 
 class PlainSink:
@@ -78,10 +79,14 @@ class PlainSink:
         self.c.print(f"[bold]{escape(d['message'])}[/]")
 
 
-def sandbox_diff(project: Path) -> str:
-    from loom_core.control.views import sandbox_diff as diff
+def _control() -> Any:
+    from loom_core.control import LocalControl
 
-    return diff(project)
+    return LocalControl()
+
+
+def sandbox_diff(project: Path) -> str:
+    return _control().diff(Path(project))
 
 
 _WORK_REF = re.compile(r"\.loom/work/([\w.-]+)")
@@ -89,10 +94,8 @@ _WORK_REF = re.compile(r"\.loom/work/([\w.-]+)")
 
 def work_file(project: Path, name: str) -> Path | None:
     """Absolute path of the task's ``.loom/work/<name>``: in the sandbox, or the project when in place."""
-    from loom_core.control.views import work_dirs
-
     try:
-        dirs = work_dirs(Path(project))
+        dirs = _control().work_dirs(Path(project))
     except Exception:  # noqa: BLE001 - a damaged sandbox: fall back to the project
         dirs = []
     for d in (*dirs, Path(project) / ".loom" / "work"):
@@ -127,9 +130,7 @@ def show_gate(console: Console, project: Path, outcome: Any) -> None:
         shown.add(text.strip())
         cut = f"\n… ({len(text) - 6000} more characters in {path})" if len(text) > 6000 else ""
         console.print(Panel(escape(text[:6000] + cut), title=escape(f"{path.name} — {path}"), border_style="dim"))
-    from loom_core.control.views import gate_view
-
-    view = gate_view(project)
+    view = _control().gate(Path(project))
     if view and view.get("output") and view["output"].strip() not in shown:
         console.print(Panel(escape(view["output"][-6000:]), title=f"output of {view['agent']} (what you approve)",
                             border_style="dim"))

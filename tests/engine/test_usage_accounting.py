@@ -120,8 +120,9 @@ def test_claude_code_reports_what_a_failed_session_cost(tmp_path):
 
 
 def test_plain_drive_total_counts_the_drives_on_both_sides_of_a_gate(tmp_path, monkeypatch, capsys):
-    from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-    from loom_core.surfaces import cli, plain
+    from loom_core.engine.runner import RunOptions, demo_task
+    from loom_core.surfaces import plain
+    from loom_core.surfaces.cli.tasks import drive_plain
     from loom_core.workspace.demo_project import create_demo_project
 
     project = tmp_path / "demo"
@@ -135,12 +136,9 @@ def test_plain_drive_total_counts_the_drives_on_both_sides_of_a_gate(tmp_path, m
 
     monkeypatch.setattr(plain, "ask_gate", accept)
 
-    def call(sink):
-        r = TaskRunner(project, opts, sink=sink)
-        return r, r.start(demo_task())
-
     with pytest.raises(typer.Exit):
-        cli._drive_plain(project, call, interactive=True, as_json=False)
+        drive_plain(project, lambda control: control.submit(project, demo_task(), opts), interactive=True,
+                    as_json=False, opts=opts)
     assert len(answered) >= 1
     out = capsys.readouterr().out
     m = re.search(r"drive total: (\d+) spawn\(s\), (\d+) in / (\d+) out tokens", out)

@@ -1,0 +1,143 @@
+"""The ``loom`` command line.
+
+Only typer and the standard library are imported at module load, so ``loom --help`` stays
+fast; every command imports what it needs inside its body and works through the facade
+(:mod:`loom_core.control`). Errors are printed as one line (``loom: <message>``) with no
+traceback. Exit codes: 0 ok/accepted, 1 rejected/failed/error, 2 usage error, 3 parked at a gate.
+
+The commands live by group: :mod:`.tasks` (run, proceed, answer, recover, reset, demo, init),
+:mod:`.reads` (status, gc, history, verify, replay), :mod:`.projects`, :mod:`.settings`
+(config, secrets, models); :mod:`.common` holds what they share.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from loom_core import __version__
+from loom_core.surfaces.cli import reads, tasks
+from loom_core.surfaces.cli.projects import projects_app
+from loom_core.surfaces.cli.settings import config_app, models_app, secrets_app
+
+app = typer.Typer(
+    name="loom",
+    help="Drive chains of LLM agents through classify → plan → implement → review → validate, "
+         "with every step committed to <project>/.loom/state.db.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loom {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context,
+         version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Bare `loom` opens the console."""
+    if ctx.invoked_subcommand is None:
+        try:
+            from loom_tui.app import run_console  # type: ignore[import-not-found]
+        except ImportError:
+            typer.echo(ctx.get_help())
+            return
+        run_console()
+
+
+@app.command()
+def console() -> None:
+    """Open the full-screen console over every project in the catalog (same as bare `loom`)."""
+    from loom_tui.app import run_console
+
+    run_console()
+
+
+for command in (reads.status, reads.gc, reads.history, tasks.reset, reads.verify, reads.replay, tasks.recover,
+                tasks.run, tasks.proceed, tasks.answer, tasks.demo, tasks.init):
+    app.command()(command)
+app.add_typer(projects_app, name="projects")
+app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(models_app, name="models")
+
+DEEP_TREES = 10_000  # recursion limit: walking a tree nested ~1,200 deep needs more than Python's default 1,000
+
+
+def allow_deep_trees() -> None:
+    """Let the standard library's recursive walkers (os.walk, shutil.rmtree / copytree, Path.rglob) handle
+    directory trees nested deeper than Python's default recursion limit allows."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), DEEP_TREES))
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
+    loom stores text and paths in JSON, SQLite and git, which all need UTF-8; the argument itself is
+    never echoed (it may be a secret)."""
+    for i, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = arg[exc.start].encode("utf-8", "surrogateescape").hex()
+            return f"argument {i} is not valid UTF-8 (byte 0x{byte} at character {exc.start}); loom needs " \
+                   "UTF-8 text and paths: write it in UTF-8 or set a UTF-8 locale"
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    from loom_core.errors import LoomError
+
+    allow_deep_trees()
+    bad = _not_utf8(sys.argv[1:] if argv is None else argv)
+    if bad:
+        typer.echo(f"loom: {bad}", err=True)
+        sys.exit(2)
+    from typer import _click as click  # typer bundles its own click
+    from typer.exceptions import Abort
+
+    try:
+        rv = app(args=argv, prog_name="loom", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `loom projects` alone: its help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors as one line, like every other error
+        where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
+        typer.echo(f"loom: {' '.join(exc.format_message().split())}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except Abort:
+        typer.echo("loom: aborted", err=True)
+        sys.exit(1)
+    except LoomError as exc:
+        typer.echo(f"loom: {exc}", err=True)
+        sys.exit(2 if exc.code == "USAGE" else 1)
+    except KeyboardInterrupt:
+        typer.echo("loom: interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        typer.echo(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", err=True)
+        sys.exit(1)
+    except RecursionError:
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        typer.echo("loom: a directory tree or document is nested too deeply to process; nothing further was "
+                   "done", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line; LOOM_DEBUG=1 shows the traceback
+        if os.environ.get("LOOM_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        typer.echo(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
+                   err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

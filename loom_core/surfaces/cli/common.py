@@ -1,0 +1,53 @@
+"""What the command modules share: option types, the project path, the facade, JSON and size output.
+
+Only typer and the standard library at module load (``loom --help`` stays light).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loom_core.control import backend_help
+
+if TYPE_CHECKING:
+    from loom_core.control.local import LocalControl
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-C", help="Project directory (default: current directory).",
+                                          exists=True, file_okay=False, resolve_path=True)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=backend_help())]  # the names from the registry
+PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Gate policy for every gate: human, "
+                                               "on-blockers (default) or auto; or a preset (full-supervised, "
+                                               "review-plan-only, review-final-only, full-autonomous).")]
+ComplexityOpt = Annotated[str | None, typer.Option("--complexity", "-c", help="Pin the flow: trivial, simple, "
+                                                   "medium, complex or question (skips the classifier).")]
+FastOpt = Annotated[bool, typer.Option("--fast", help="The single-pass fast lane (= --complexity trivial).")]
+MaxSpawnsOpt = Annotated[int | None, typer.Option("--max-spawns", help="Cap on agent runs in this drive (default "
+                                                  "40, env LOOM_MAX_SPAWNS; 0 = off).")]
+
+
+def project_dir(path: Path | None) -> Path:
+    return (path or Path.cwd()).resolve()
+
+
+def control(**kwargs: Any) -> LocalControl:
+    """The facade every command goes through (in-process; built per command, cheap)."""
+    from loom_core.control import LocalControl
+
+    return LocalControl(**kwargs)
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
