@@ -17,9 +17,9 @@ from loom_core.engine.engine import Engine
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
 from loom_core.engine.exec_file import exec_file, load_exec, save_exec
 from loom_core.engine.lock import ProjectBusy, ProjectLock
-from loom_core.engine.options import COMPLEXITIES, MAX_SPAWNS, POLICIES, RunOptions, RunResult
+from loom_core.engine.options import RunOptions, RunResult
 from loom_core.engine.options import user_settings as _settings
-from loom_core.engine.project_config import CHECK_COMMANDS, configured_checks, project_config
+from loom_core.engine.project_config import configured_checks, project_config
 from loom_core.errors import ConfigError, GateAlreadyAnswered, KernelRefusal, NoActiveTask
 from loom_core.store import db as dbmod
 
@@ -264,6 +264,5 @@ def demo_task() -> str:
 
 
 # the names callers used from here before the split (options, project config, lock, exec file)
-__all__ = ["CHECK_COMMANDS", "COMPLEXITIES", "MAX_SPAWNS", "POLICIES", "ProjectBusy", "ProjectLock", "RunOptions",
-           "RunResult", "TaskRunner", "configured_checks", "demo_task", "exec_file", "in_place_refusal",
-           "in_place_warning", "load_exec", "project_config", "save_exec"]
+__all__ = ["ProjectBusy", "ProjectLock", "RunOptions", "RunResult", "TaskRunner", "configured_checks", "demo_task",
+           "exec_file", "in_place_refusal", "in_place_warning", "load_exec", "project_config", "save_exec"]
