@@ -222,8 +222,8 @@ class Resolver:
 def _checks_text(root) -> str:
     """An agent's ``run_checks`` tool: the checks step's own machinery (proven environment,
     check-only tools, tree reverted, baseline comparison) on the sandbox it works in."""
-    from loom_core.engine.options import user_settings as _settings
-    from loom_core.engine.project_config import configured_checks
+    from loom_core.config.project import configured_checks
+    from loom_core.config.settings import load_settings as _settings
     from loom_core.workspace.checks import checks_text, sandbox_info
 
     limits = _settings().checks

@@ -1,44 +1,5 @@
-"""A project's own settings (``.loom/loom.json``) and the check commands that follow from them and the
-user's settings."""
+"""Moved to :mod:`loom_core.config.project` (below the engine, so agents may read it too)."""
 
-from __future__ import annotations
+from loom_core.config.project import CHECK_COMMANDS, configured_checks, project_config
 
-import json
-from pathlib import Path
-from typing import Any
-
-from loom_core.engine.options import user_settings
-from loom_core.errors import ConfigError
-from loom_core.store import db as dbmod
-
-CHECK_COMMANDS = ("test", "lint", "typecheck")
-
-
-def project_config(project: Path) -> dict[str, Any]:
-    path = dbmod.loom_dir(project) / "loom.json"
-    if not path.exists():
-        return {}
-    from loom_core.config.paths import check_regular
-
-    check_regular(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return data
-
-
-def configured_checks(project: Path) -> dict[str, str] | str:
-    """Check commands: the project's `.loom/loom.json` wins over the user's settings. The string
-    ``"none"`` there (``{"checks": "none"}``) opts the project out: no check runs, on purpose.
-    ``{python}`` in a command stands for the checks interpreter (the project's environment)."""
-    own = project_config(project).get("checks")
-    if own == "none":
-        return "none"
-    if own is not None and not isinstance(own, dict):
-        raise ConfigError("'checks' in .loom/loom.json must map test/lint/typecheck to commands, or be \"none\"")
-    user = {k: v for k, v in user_settings().checks.model_dump().items() if k in CHECK_COMMANDS and v}
-    checks = {**user, **(own or {})}
-    return {k: str(v) for k, v in checks.items() if v}
+__all__ = ["CHECK_COMMANDS", "configured_checks", "project_config"]
