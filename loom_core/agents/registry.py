@@ -157,13 +157,17 @@ def help_text() -> str:
     return f"Model backend: {', '.join(choices())}. auto = {AUTO_ABOUT}; demo = offline and scripted."
 
 
-def usable_rows(resolver: Any = None) -> list[dict[str, Any]]:
+def usable_rows(resolver: Any = None, *, check: bool = True) -> list[dict[str, Any]]:
     """``name``, ``label``, ``about``, ``needs_key``, ``usable``, ``why`` for every backend (``auto`` first).
-    Nothing is probed over the network; a broken config makes each check say so instead of raising."""
+    Nothing is probed over the network; a broken config makes each check say so instead of raising. Without
+    ``check`` nothing runs at all (``usable`` and ``why`` are None): the table alone, instantly."""
     from loom_core.errors import LoomError
 
     rows: list[dict[str, Any]] = [{"name": AUTO, "label": AUTO_LABEL, "about": AUTO_ABOUT, "needs_key": False,
                                    "usable": True, "why": AUTO_ABOUT}]
+    if not check:
+        return rows + [{"name": b.name, "label": b.label, "about": b.about, "needs_key": b.needs_key, "usable": None,
+                        "why": None} for b in BACKENDS]
     error = None
     if resolver is None:
         try:

@@ -139,7 +139,7 @@ class ControlClient(Protocol):
 
     def set_model(self, agent: str, ref: str, bundle: str = "code") -> dict[str, Any]: ...
 
-    def backends(self) -> list[dict[str, Any]]:
+    def backends(self, *, check: bool = True) -> list[dict[str, Any]]:
         """Every backend (``auto`` first) with ``usable`` and ``why``."""
 
     def policies(self) -> tuple[str, ...]: ...

@@ -191,11 +191,12 @@ class ConfigVerbs:
                     {"agent": agent, "override": None})
 
     # ------------------------------------------------------------------ backends, policies, complexities
-    def backends(self) -> list[dict[str, Any]]:
-        """Each backend with whether it can run here and why not (no network probe)."""
+    def backends(self, *, check: bool = True) -> list[dict[str, Any]]:
+        """Each backend (``auto`` first): ``name``, ``label``, ``about``, ``needs_key``, and whether it can run
+        here and why not (no network probe; may start ``claude --version``). ``check=False``: the table only."""
         from loom_core.agents.registry import usable_rows
 
-        return usable_rows()
+        return usable_rows(check=check)
 
     def policies(self) -> tuple[str, ...]:
         return policy_names()

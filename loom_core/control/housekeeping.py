@@ -31,15 +31,16 @@ class HousekeepingVerbs:
 
         return history(self._path(ref))  # type: ignore[attr-defined]
 
-    def in_place_question(self, ref: Any) -> str | None:
+    def in_place_question(self, ref: Any, *, any_task: bool = False) -> str | None:
         """The warning to confirm before a first task runs in a directory that is not a git repository
-        (agents would edit it directly); None for a repository or a project that already has a task."""
+        (agents would edit it directly); None for a repository or a project that already has a task
+        (with ``any_task``, for a repository only: every new task there needs the consent)."""
         from loom_core.engine.runner import in_place_warning
         from loom_core.store import db as dbmod
         from loom_core.workspace import discover
 
         proj = self._path(ref)  # type: ignore[attr-defined]
-        if not proj.is_dir() or discover(proj) is not None or dbmod.state_path(proj).exists():
+        if not proj.is_dir() or discover(proj) is not None or (not any_task and dbmod.state_path(proj).exists()):
             return None
         return in_place_warning(proj)
 

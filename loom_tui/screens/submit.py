@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -13,18 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, Select, Static, TextArea
 
-from loom_core.engine.runner import RunOptions
+from loom_core.control import RunOptions, policy_names
 from loom_core.errors import LoomError
 
-POLICIES = [("bundle default", None), ("on-blockers", "on-blockers"), ("human", "human"), ("auto", "auto"),
-            ("full-supervised", "full-supervised"), ("review-plan-only", "review-plan-only"),
-            ("review-final-only", "review-final-only"), ("full-autonomous", "full-autonomous"),
-            ("demo-gates", "demo-gates")]
-COMPLEXITIES = [("auto", None), ("trivial (fast)", "trivial"), ("simple", "simple"), ("medium", "medium"),
-                ("complex", "complex"), ("question (answer, no edits)", "question")]
-BACKENDS = [("auto (Claude Code CLI, else the first configured provider)", "auto"),
-            ("demo (offline, scripted)", "demo"), ("Claude Code CLI", "claude-code"), ("Anthropic API", "anthropic"),
-            ("OpenRouter", "openrouter"), ("Ollama", "ollama")]
 DOCKER_LATER = "Docker isolation arrives with the container backend"
 
 
@@ -45,15 +35,21 @@ def docker_reason() -> str:
     return f"{DOCKER_LATER} (Docker {version} found)"
 
 
-def in_place_warning(project) -> str | None:
-    """What running in place means, for a project that is not in a git repository; None for a git one."""
-    from loom_core.engine.runner import in_place_warning as warning
-    from loom_core.workspace import discover
+def policy_options() -> list[tuple[str, str | None]]:
+    """The policy select: the bundle's own defaults, then the kernel's policies and presets."""
+    return [("bundle default", None)] + [(name, name) for name in policy_names()]
 
-    try:
-        return None if discover(Path(project)) is not None else warning(Path(project))
-    except Exception:  # noqa: BLE001 - an unreadable project: the run itself will say why
-        return None
+
+def complexity_options(names: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """The complexity select: auto (the classifier decides), then the bundle's complexities."""
+    words = {"trivial": "trivial (fast)", "question": "question (answer, no edits)"}
+    return [("auto", None)] + [(words.get(name, name), name) for name in names]
+
+
+def backend_options(rows: list[dict]) -> list[tuple[str, str]]:
+    """The backend select from the facade's rows; one that cannot run here says why (auto and demo always can)."""
+    return [(r["label"] if r["name"] in ("auto", "demo") or r["usable"] in (True, None) else f"{r['label']} — {r['why']}",
+             r["name"]) for r in rows]
 
 
 def validate(text: str, fast: bool, complexity: str | None) -> str | None:
@@ -79,11 +75,22 @@ class SubmitScreen(ModalScreen[bool]):
         self.pid = pid
         drafts = getattr(self.app, "drafts", {})
         self._text = text or drafts.pop(pid, "")  # text the user kept when they chose not to replace a task
+        control = self.app.control
         try:
-            self.project = self.app.service.project(pid)
+            self.project = control.project(pid)
         except LoomError:
             self.project = None
-        self.in_place = in_place_warning(self.project.path) if self.project is not None else None
+        self.in_place = None
+        if self.project is not None:
+            try:  # every new task in a directory that is not a git repository needs the consent
+                self.in_place = control.in_place_question(pid, any_task=True)
+            except Exception:  # noqa: BLE001 - an unreadable project: the run itself will say why
+                self.in_place = None
+        try:
+            self.complexities = control.complexities((self.project.bundle if self.project else None) or "code")
+        except LoomError:
+            self.complexities = ()
+        self.backends = backend_options(control.backends(check=False))  # the table now; checked in probe()
 
     def compose(self) -> ComposeResult:
         name = self.project.name if self.project else self.pid
@@ -94,14 +101,14 @@ class SubmitScreen(ModalScreen[bool]):
                            compact=True, tab_behavior="focus")
             with Horizontal(classes="submit-row"):
                 yield Label("policy", classes="submit-label")
-                yield Select(POLICIES, value=None, allow_blank=False, id="submit-policy", compact=True,
+                yield Select(policy_options(), value=None, allow_blank=False, id="submit-policy", compact=True,
                              tooltip="Who decides at the gates (bundle default: the project's own rules)")
                 yield Label("complexity", classes="submit-label")
-                yield Select(COMPLEXITIES, value=None, allow_blank=False, id="submit-complexity", compact=True,
+                yield Select(complexity_options(self.complexities), value=None, allow_blank=False, id="submit-complexity", compact=True,
                              tooltip="Pin the task's size, or let the classifier decide (auto)")
             with Horizontal(classes="submit-row"):
                 yield Label("backend", classes="submit-label")
-                yield Select(BACKENDS, value="auto", allow_blank=False, id="submit-backend", compact=True,
+                yield Select(self.backends, value="auto", allow_blank=False, id="submit-backend", compact=True,
                              tooltip="Which models run the agents (demo: offline and scripted)")
                 yield Checkbox("fast (trivial, fewest agents)", id="submit-fast", compact=True)
             yield Checkbox("run in Docker", id="submit-docker", disabled=True, compact=True)
@@ -126,22 +133,17 @@ class SubmitScreen(ModalScreen[bool]):
     @work(thread=True, exclusive=True, group="submit-probe", exit_on_error=False)
     def probe(self) -> None:
         """Read the project's last run options and ask Docker (both blocking)."""
+        control = self.app.control
         backend = None
         if self.project is not None:
-            from loom_core.engine.runner import load_exec
-
             try:
-                backend = load_exec(self.project.path).backend
+                backend = control.run_options(self.pid).backend
             except Exception:  # noqa: BLE001
                 backend = None
         reason = docker_reason()
-        options = list(BACKENDS)
+        options = list(self.backends)
         try:  # say which backends cannot run here, and why (a key missing, the CLI not installed)
-            from loom_core.agents.backends import Resolver
-
-            resolver = Resolver()
-            options = [(label if key in ("auto", "demo") or resolver.usable(key)[0]
-                        else f"{label} — {resolver.usable(key)[1]}", key) for label, key in BACKENDS]
+            options = backend_options(control.backends())
         except Exception:  # noqa: BLE001 - a broken config must not break the form
             pass
         self.app.call_from_thread(self._probed, backend, reason, options)
@@ -154,7 +156,7 @@ class SubmitScreen(ModalScreen[bool]):
             current = select.value
             select.set_options(options)
             select.value = current
-        if backend in {v for _, v in BACKENDS} and select.value == "auto":  # untouched: last run's backend
+        if backend in {v for _, v in self.backends} and select.value == "auto":  # untouched: last run's backend
             select.value = backend
 
     # ------------------------------------------------------------------ submit
@@ -184,7 +186,7 @@ class SubmitScreen(ModalScreen[bool]):
         reason = validate(v["text"], v["fast"], v["complexity"])
         if reason is None and self.project is None:
             reason = f"project {self.pid} is not in the catalog"
-        driven_here = self.app.service.is_running(self.pid)
+        driven_here = self.app.control.is_driving(self.pid)
         row = (getattr(self.app, "rows", None) or {}).get(self.pid) or {}
         if reason is None and not driven_here and row.get("status") == "running":
             reason = "another loom process is driving this project's task: wait for it, or stop it first"

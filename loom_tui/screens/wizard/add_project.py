@@ -1,15 +1,12 @@
-"""First run: choose a backend (or the offline demo), then add a first project.
-
-``AddProjectScreen`` is the folder picker the fleet's ``a`` key opens too: a directory tree
-bounded to a root (``$LOOM_FS_ROOT`` or home), a path input that also accepts a new folder
-(created after confirmation), and "create the demo project here".
+"""The folder picker (the fleet's ``a`` key, the settings' Projects tab, the first-run guide): a directory
+tree bounded to a root (``$LOOM_FS_ROOT`` or home), a path input that also accepts a new folder (created
+after confirmation), and "create the demo project here". Catalog writes go through the facade.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,21 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.screen import ModalScreen
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
 from loom_core.errors import LoomError
-
-BACKEND_CHOICES = (
-    ("demo", "demo — offline, scripted agents on a demo project; no account needed"),
-    ("auto", "auto — use the first backend that works on this machine"),
-    ("claude-code", "claude-code — the Claude Code CLI (signs in via the CLI)"),
-    ("anthropic", "anthropic — Anthropic API (needs an API key)"),
-    ("openrouter", "openrouter — OpenRouter API (needs an API key)"),
-    ("ollama", "ollama — a local Ollama server"),
-)
-NEEDS_KEY = ("anthropic", "openrouter")
 
 
 def fs_root() -> Path:
@@ -67,7 +53,7 @@ class FolderTree(DirectoryTree):
 class AddProjectScreen(ModalScreen[str | None]):
     """Dismisses with the added project's id, or None."""
 
-    CSS_PATH = "../styles/wizard.tcss"
+    CSS_PATH = "../../styles/wizard.tcss"
     BINDINGS = [
         Binding("ctrl+s", "add", "Add", id="add.add", tooltip="Add the folder in the path field to the catalog"),
         Binding("ctrl+n", "demo", "Demo here", id="add.demo",
@@ -173,8 +159,6 @@ class AddProjectScreen(ModalScreen[str | None]):
 
     # ------------------------------------------------------------------ actions
     def action_add(self) -> None:
-        from loom_tui.screens.confirm import ConfirmDialog
-
         path = self._target()
         if path is None:
             return
@@ -187,14 +171,12 @@ class AddProjectScreen(ModalScreen[str | None]):
                 if yes:
                     self.add(path, label, create=True)
 
-            self.app.push_screen(ConfirmDialog("Create folder", f"{path} does not exist. Create it as a new, "
-                                               "empty project folder?", "Create"), done)
+            self.app.confirm("Create folder", f"{path} does not exist. Create it as a new, empty project folder?",
+                             "Create", done)
             return
         self.add(path, label)
 
     def action_demo(self) -> None:
-        from loom_tui.screens.confirm import ConfirmDialog
-
         path = self._target()
         if path is None:
             return
@@ -207,21 +189,21 @@ class AddProjectScreen(ModalScreen[str | None]):
             if yes:
                 self.add(path, label, demo=True)
 
-        self.app.push_screen(ConfirmDialog("Create the demo project", f"Write loom's demo project (a small git "
-                                           f"repository with tests) into {path}?", "Create"), done)
+        self.app.confirm("Create the demo project", f"Write loom's demo project (a small git repository with tests) "
+                         f"into {path}?", "Create", done)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
     @work(thread=True, exclusive=True, group="add-project", exit_on_error=False)
     def add(self, path: Path, label: str | None, create: bool = False, demo: bool = False) -> None:
-        service = self.app.service
+        control = self.app.control
         try:
             if demo:
-                from loom_core.workspace.demo_project import create_demo_project
+                from loom_core.control import create_demo_project
 
                 create_demo_project(path)
-            proj = service.catalog.add(path, label=label, now=service.clock.now(), create=create)
+            proj = control.add_project(path, label=label, create=create)
         except (LoomError, OSError) as exc:
             self.post_message(self.Added(None, str(exc) if isinstance(exc, LoomError) else
                                          f"{path}: {exc.strerror or exc}"))
@@ -236,8 +218,11 @@ class AddProjectScreen(ModalScreen[str | None]):
             self._error(message.error)
             return
         self.app.refresh_rows()
-        proj = self.app.service.catalog.get(message.pid)
-        self.app.notify(f"added {proj.name if proj else message.pid}", title="catalog")
+        try:
+            name = self.app.control.project(message.pid).name
+        except LoomError:
+            name = message.pid
+        self.app.notify(f"added {name}", title="catalog")
         self.dismiss(message.pid)
 
     def palette_entries(self):
@@ -245,141 +230,4 @@ class AddProjectScreen(ModalScreen[str | None]):
             ("add project: add", "Add the folder in the path field", self.action_add),
             ("add project: demo here", "Create the demo project in that folder and add it", self.action_demo),
             ("add project: cancel", "Close without adding", self.action_cancel),
-        ]
-
-
-class WizardScreen(Screen):
-    """Shown by the app when the catalog is empty."""
-
-    CSS_PATH = "../styles/wizard.tcss"
-    BINDINGS = [
-        Binding("a", "add_project", "Add project", id="wizard.add", tooltip="Pick or create a project folder"),
-        Binding("escape", "skip", "Skip", id="wizard.skip", tooltip="Close the first-run guide"),
-    ]
-
-    class BackendSaved(Message):
-        def __init__(self, backend: str, error: str | None = None) -> None:
-            super().__init__()
-            self.backend = backend
-            self.error = error
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.step = 1
-        self.backend: str | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="wizard-body"):
-            yield Static(Text("Welcome to loom", style="bold"), id="wizard-title")
-            with Vertical(id="wizard-step1"):
-                yield Static("1 · Choose how agents run (enter to choose; change it later in Settings)",
-                             classes="wizard-step-title")
-                yield OptionList(*(Option(label, id=key) for key, label in BACKEND_CHOICES), id="wizard-backends")
-                with Horizontal(id="wizard-key-row"):
-                    yield Label("API key", classes="add-label")
-                    yield Input(password=True, id="wizard-key", compact=True,
-                                placeholder="stored as a secret; enter to store, empty to skip")
-            with Vertical(id="wizard-step2"):
-                yield Static("2 · Add a first project", classes="wizard-step-title")
-                yield Static("", id="wizard-chosen", markup=False)
-                yield Static(Text.assemble("Press ", ("a", "bold"), " to pick a folder, type a new one, or create "
-                                           "the demo project there (^n in the picker). ",
-                                           ("escape", "bold"), " skips."))
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.sub_title = "first run"
-        self.query_one("#wizard-step2").display = False
-        self.query_one("#wizard-key-row").display = False
-        self.query_one(OptionList).focus()
-
-    # ------------------------------------------------------------------ step 1
-    @on(OptionList.OptionSelected, "#wizard-backends")
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.backend = event.option.id
-        self.save_backend(self.backend)
-
-    @work(thread=True, exclusive=True, group="wizard", exit_on_error=False)
-    def save_backend(self, backend: str) -> None:
-        from loom_core.config.settings import load_file_settings, save_settings
-
-        try:
-            s = load_file_settings()
-            s.backend = backend  # type: ignore[assignment]
-            save_settings(s)
-        except Exception as exc:
-            self.post_message(self.BackendSaved(backend, str(exc)))
-            return
-        self.post_message(self.BackendSaved(backend))
-
-    def on_wizard_screen_backend_saved(self, message: BackendSaved) -> None:
-        if message.error:
-            self.notify(message.error, title="settings not saved", severity="error", timeout=8)
-            return
-        self.notify(f"backend: {message.backend}", title="settings")
-        if message.backend in NEEDS_KEY:
-            self.query_one("#wizard-key-row").display = True
-            self.query_one("#wizard-key", Input).focus()
-            return
-        self.to_step2()
-
-    @on(Input.Submitted, "#wizard-key")
-    def _key_submitted(self, event: Input.Submitted) -> None:
-        value = event.value
-        event.input.value = ""
-        if value and self.backend:
-            self.store_key(self.backend, value)
-        else:
-            self.to_step2()
-
-    @work(thread=True, exclusive=True, group="wizard-key", exit_on_error=False)
-    def store_key(self, name: str, value: str) -> None:
-        from loom_core.config.secrets import SecretStore
-
-        try:
-            SecretStore().set(name, value)
-        except LoomError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self._key_stored, name)
-
-    def _key_stored(self, name: str) -> None:
-        self.notify(f"stored as secret:{name}", title="secrets")
-        self.to_step2()
-
-    # ------------------------------------------------------------------ step 2
-    def to_step2(self) -> None:
-        self.step = 2
-        self.query_one("#wizard-step1").display = False
-        self.query_one("#wizard-step2").display = True
-        self.query_one("#wizard-chosen", Static).update(f"backend: {self.backend}")
-        self.refresh_bindings()
-        self.action_add_project()
-
-    def action_add_project(self) -> None:
-        self.app.push_screen(AddProjectScreen(), self._added)
-
-    def _added(self, pid: Any) -> None:
-        if pid:
-            self.call_after_refresh(self.dismiss_wizard)
-
-    def dismiss_wizard(self) -> None:
-        if self.app.screen is self:
-            self.app.pop_screen()
-        elif self in self.app.screen_stack:  # something opened on top: close the guide once it is back
-            self.call_after_refresh(self.dismiss_wizard)
-
-    def action_skip(self) -> None:
-        self.dismiss_wizard()
-
-    def check_action(self, action: str, parameters) -> bool | None:
-        if action == "add_project" and self.step < 2:
-            return None
-        return True
-
-    def palette_entries(self):
-        return [
-            ("wizard: add project", "Pick or create a project folder", self.action_add_project),
-            ("wizard: skip", "Close the first-run guide", self.action_skip),
         ]
