@@ -1,8 +1,10 @@
 """LoomApp: wiring only. Screens live in ``loom_tui/screens``, styles in ``loom_tui/styles``.
 
-Engine work (SQLite, git, backends) runs in thread workers; engine events arrive as messages
-(``EngineUpdate``, ``LogLines``, ``RunFinished``) and are forwarded to the screens that show
-that project. The event loop never blocks on the engine.
+The console talks to loom only through the facade, ``app.control`` (a
+:class:`~loom_core.control.LocalControl`). Its verbs run in thread workers; engine events arrive as
+messages (``EngineUpdate``, ``LogLines``, ``RunFinished``) and are forwarded to the screens that show
+that project. The event loop never blocks on the engine. Screens never import each other to move
+between views: they ask the app (``open_project``, ``open_history``, ``open_replay``, …).
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from loom_core.control.catalog import Catalog
-from loom_core.control.local import ConsoleService
-from loom_core.engine.runner import RunOptions
-from loom_core.errors import LoomError
+from loom_core.control import Catalog, LocalControl, RunOptions
+from loom_core.errors import GateAlreadyAnswered, LoomError
 from loom_tui.bridge import TuiSink
 from loom_tui.commands import LoomCommands
 from loom_tui.messages import EngineUpdate, FleetRows, LogLines, RunFinished
 
 REFRESH_S = 2.0
+ANSWERED_ELSEWHERE = "this gate was answered elsewhere meanwhile; nothing sent"
 
 
 class LoomApp(App):
@@ -40,13 +41,12 @@ class LoomApp(App):
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False, tooltip="Switch light / dark"),
     ]
 
-    def __init__(self, service: ConsoleService | None = None, *, open_project: str | None = None,
+    def __init__(self, control: LocalControl | None = None, *, open_project: str | None = None,
                  start: tuple[str, str, RunOptions] | None = None, refresh_s: float = REFRESH_S,
                  watch: bool = True) -> None:
         super().__init__()
-        self.service = service or ConsoleService(sink_for=lambda pid: TuiSink(self, pid))
-        if service is not None and getattr(service, "sink_for", None) is not None:
-            service.sink_for = lambda pid: TuiSink(self, pid)
+        self.control = control or LocalControl()
+        self.control.sink_for = lambda pid: TuiSink(self, pid)
         self.rows: dict[str, dict[str, Any]] = {}
         self._open_project = open_project
         self._start = start
@@ -66,7 +66,7 @@ class LoomApp(App):
 
         self._unhook_notices = on_notice(self._store_notice)  # never print to the terminal under the console
         self.push_screen(FleetScreen())
-        if not self.service.catalog.projects:
+        if not self.control.projects():
             from loom_tui.screens.wizard import WizardScreen
 
             self.push_screen(WizardScreen())
@@ -106,50 +106,60 @@ class LoomApp(App):
             return "textual-dark"
 
     # ------------------------------------------------------------------ workers
+    @property
+    def service(self) -> LocalControl:
+        """The facade's old name, kept for the screens not moved to ``app.control`` yet."""
+        return self.control
+
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def refresh_rows(self) -> None:
-        self.post_message(FleetRows(self.service.rows()))
+        self.post_message(FleetRows(self.control.fleet()))
 
     @work(thread=True, group="engine", exit_on_error=False)
     def submit_task(self, pid: str, text: str, opts: RunOptions) -> None:
-        self._drive(pid, lambda: self.service.submit(pid, text, opts))
+        self._drive(pid, lambda: self.control.submit(pid, text, opts))
 
     @work(thread=True, group="engine", exit_on_error=False)
     def replace_task(self, pid: str, text: str, opts: RunOptions) -> None:
         """Stop the drive of ``pid`` between steps, then start ``text`` in place of its task."""
-        import time
-
-        self.service.pause(pid)
-        deadline = time.monotonic() + 3600
-        while self.service.is_running(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.control.pause(pid)
+        self.control.wait_stopped(pid, timeout_s=3600)
         opts.replace = True
-        self._drive(pid, lambda: self.service.submit(pid, text, opts))
+        self._drive(pid, lambda: self.control.submit(pid, text, opts))
 
     @work(thread=True, group="engine", exit_on_error=False)
     def proceed_task(self, pid: str) -> None:
-        self._drive(pid, lambda: self.service.proceed(pid))
+        self._drive(pid, lambda: self.control.proceed(pid))
 
     @work(thread=True, group="engine", exit_on_error=False)
-    def answer_gate(self, pid: str, decision: str, note: str | None = None, then_proceed: bool = True) -> None:
+    def answer_gate(self, pid: str, decision: str, note: str | None = None, *, gate_event_id: str | None = None,
+                    then_proceed: bool = True) -> None:
+        """Answer the gate the dialog showed (``gate_event_id``), then drive on. A gate answered elsewhere
+        meanwhile is not answered again: the user is told, nothing is sent."""
         try:
-            self.service.answer(pid, decision, note)
+            self.control.answer(pid, decision, note, gate_event_id=gate_event_id)
+        except GateAlreadyAnswered:
+            self.call_from_thread(self.notify, ANSWERED_ELSEWHERE, severity="warning")
+            self.post_message(RunFinished(pid))
+            return
         except LoomError as exc:
             self.post_message(RunFinished(pid, error=str(exc)))
             return
+        self.call_from_thread(self.notify, f"{decision}{' — ' + note if note else ''}", title="gate answer sent")
         if then_proceed:
-            self._drive(pid, lambda: self.service.proceed(pid))
+            self._drive(pid, lambda: self.control.proceed(pid))
 
     @work(thread=True, group="engine", exit_on_error=False)
     def cancel_task(self, pid: str) -> None:
+        """Stop this console's drive of ``pid`` and abandon the task (the facade does both, under the lock)."""
         try:
-            self.service.cancel_task(pid)
+            self.control.cancel(pid)
             self.post_message(RunFinished(pid, error=None))
         except LoomError as exc:
             self.post_message(RunFinished(pid, error=str(exc)))
 
     def pause_task(self, pid: str) -> None:
-        self.service.pause(pid)
+        self.control.pause(pid)
         self.notify("pausing: the drive stops after the current step", title="task")
 
     def _drive(self, pid: str, fn) -> None:
@@ -210,7 +220,7 @@ class LoomApp(App):
 
     # ------------------------------------------------------------------ quitting
     def driving_names(self) -> list[str]:
-        return [p.name for p in self.service.catalog.projects if self.service.is_running(p.id)]
+        return [p.name for p in self.control.projects() if self.control.is_driving(p.id)]
 
     async def action_quit(self) -> None:
         """Quit at once when nothing is being driven; otherwise ask (never blank the screen while agents work)."""
@@ -230,9 +240,8 @@ class LoomApp(App):
             if choice != "stop":
                 return
             self.stopping = True
-            for p in self.service.catalog.projects:
-                if self.service.is_running(p.id):
-                    self.service.pause(p.id)
+            for p in self.control.projects():
+                self.control.pause(p.id)  # False (nothing to do) when this console does not drive it
             self.push_screen(StoppingScreen(self.driving_names()))
             self.set_interval(0.25, self._check_stopped)
             self._check_stopped()
@@ -252,11 +261,51 @@ class LoomApp(App):
             if isinstance(screen, StoppingScreen):
                 screen.still_running(names)
 
-    # ------------------------------------------------------------------ navigation
-    def open_project(self, pid: str) -> None:
+    # ------------------------------------------------------------------ navigation (screens never import screens)
+    def open_project(self, pid: str, task_id: str | None = None) -> None:
+        """The project view: the live task, or an archived one (``task_id`` a task id or history ref) read-only."""
         from loom_tui.screens.project import ProjectScreen
 
-        self.push_screen(ProjectScreen(pid))
+        self.push_screen(ProjectScreen(pid, task_id))
+
+    def open_history(self, pid: str) -> None:
+        from loom_tui.screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen(pid))
+
+    def open_replay(self, pid: str, task_id: str, title: str | None = None) -> None:
+        from loom_tui.screens.replay import ReplayScreen
+
+        self.push_screen(ReplayScreen(pid, task_id, title=title))
+
+    def open_run(self, pid: str, task_id: str | None, runs: list[dict[str, Any]], index: int,
+                 *, archived: bool = False) -> None:
+        """The run inspector over ``runs`` (the chain's rows), at ``index``."""
+        from loom_tui.screens.inspector import RunInspector
+
+        self.push_screen(RunInspector(pid, task_id, runs, index, archived=archived))
+
+    def open_gate(self, pid: str) -> None:
+        from loom_tui.screens.gate import open_gate
+
+        open_gate(self, pid)
+
+    def open_submit(self, pid: str) -> None:
+        from loom_tui.screens.submit import SubmitScreen
+
+        self.push_screen(SubmitScreen(pid))
+
+    def open_add_project(self, then=None) -> None:
+        """The folder picker; ``then(project id | None)`` once it closes."""
+        from loom_tui.screens.wizard import AddProjectScreen
+
+        self.push_screen(AddProjectScreen(), then)
+
+    def confirm(self, title: str, body: str, yes: str, then) -> None:
+        """Ask ``title`` (a yes/no dialog); ``then(True | False | None)`` with the answer."""
+        from loom_tui.screens.confirm import ConfirmDialog
+
+        self.push_screen(ConfirmDialog(title, body, yes=yes), then)
 
     def action_settings(self) -> None:
         from loom_tui.screens.settings import SettingsScreen
@@ -273,12 +322,11 @@ class LoomApp(App):
 
 def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:
     """One factory for the CLI, the tests and the screenshots."""
-    service = ConsoleService(catalog, demo_delay_s=kw.pop("demo_delay_s", 0.0))
-    return LoomApp(service, **kw)
+    return LoomApp(LocalControl(catalog, demo_delay_s=kw.pop("demo_delay_s", 0.0)), **kw)
 
 
 def run_console() -> None:
-    from loom_core.surfaces.cli import allow_deep_trees
+    from loom_core.config.runtime import allow_deep_trees
 
     allow_deep_trees()
     make_app().run()
@@ -286,11 +334,10 @@ def run_console() -> None:
 
 def run_demo_console(project: Path, opts: RunOptions) -> None:
     """`loom demo` without --plain: the console on the demo project with the task running."""
-    from loom_core.engine.runner import demo_task
-    from loom_core.surfaces.cli import allow_deep_trees
+    from loom_core.config.runtime import allow_deep_trees
+    from loom_core.control import demo_task
 
     allow_deep_trees()
-    cat = Catalog.load()
-    proj = cat.add(project)
-    app = make_app(cat, open_project=proj.id, start=(proj.id, demo_task(), opts), demo_delay_s=0.4)
-    app.run()
+    control = LocalControl(demo_delay_s=0.4)
+    proj = control.add_project(project)
+    LoomApp(control, open_project=proj.id, start=(proj.id, demo_task(), opts)).run()

@@ -8,7 +8,7 @@ import time
 
 from textual.app import App
 
-from loom_core.engine.events import EngineEvent
+from loom_core.control import EngineEvent
 from loom_tui.messages import EngineUpdate, LogLines
 
 BATCH_S = 0.1

@@ -1,6 +1,9 @@
-"""Small formatters shared by the screens (tokens, durations, ages)."""
+"""Small formatters shared by the screens (tokens, local times, clipping, status styles); ages and durations are
+:mod:`loom_core.control.humanize`."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 def fmt_tokens(n: int | None) -> str:
@@ -13,29 +16,23 @@ def token_line(tin: int | None, tout: int | None, cached: int | None) -> str:
     return s + f" · {fmt_tokens(cached)} cached" if cached else s
 
 
-def fmt_ms(ms: int | float | None) -> str:
-    if ms is None:
+def fmt_time(iso: str | None, with_date: bool = True) -> str:
+    """A stored UTC timestamp on the local clock."""
+    if not iso:
         return "—"
-    if ms < 1000:
-        return f"{int(ms)} ms"
-    s = ms / 1000
-    if s < 60:
-        return f"{s:.1f} s"
-    return f"{int(s // 60)}m {int(s % 60):02d}s"
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return dt.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
 
 
-def fmt_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # one palette for status badges and cells, shared by the fleet and the project view
 STATUS_STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
                 "paused": "bold yellow", "stopped": "bold yellow", "accepted": "green", "rejected": "yellow", "abandoned": "red",
                 "failed_force_closed": "red", "unavailable": "red", "lost": "bold white on red", "idle": "dim", "archived": "bold blue"}
+SEVERITY_STYLE = {"blocking": "bold red", "warn": "yellow", "info": "dim"}  # findings, in every view

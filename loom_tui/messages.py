@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from loom_core.engine.events import EngineEvent
+from loom_core.control import EngineEvent
 
 
 class EngineUpdate(Message):

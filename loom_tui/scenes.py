@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loom_core.control.catalog import Catalog
-from loom_core.engine.clock import FixedClock
+from loom_core.control import Catalog, FixedClock
 
 START = "2026-11-20T09:00:00.000Z"
 NOW = "2026-11-20T09:12:34.000Z"
@@ -81,11 +80,10 @@ def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
 
 
 def make(catalog: Catalog, **kw: Any):
-    from loom_core.control.local import ConsoleService
+    from loom_core.control import LocalControl
     from loom_tui.app import LoomApp
 
-    service = ConsoleService(catalog, clock=FixedClock(NOW, step_ms=0))
-    return LoomApp(service, watch=False, **kw)
+    return LoomApp(LocalControl(catalog, clock=FixedClock(NOW, step_ms=0)), watch=False, **kw)
 
 
 async def _settle(pilot, rounds: int = 6) -> None:

@@ -18,18 +18,13 @@ def ship_branch(app: App, pid: str, branch: str, *, push: bool = False, squash: 
 
     def run() -> None:
         from loom_core.errors import LoomError
-        from loom_core.workspace import ship
 
-        try:
-            project = app.service.project(pid).path
-        except LoomError as exc:
-            app.call_from_thread(app.notify, str(exc), title="git", severity="error")
-            return
-        for wanted, fn in ((push, ship.push), (squash, ship.squash_merge)):
+        control = app.control
+        for wanted, fn in ((push, control.push), (squash, control.merge)):
             if not wanted:
                 continue
             try:
-                app.call_from_thread(app.notify, fn(project, branch), title="git")
+                app.call_from_thread(app.notify, fn(pid, branch), title="git")
             except LoomError as exc:
                 app.call_from_thread(app.notify, f"{exc.code}: {exc}", title="git", severity="error", timeout=10)
         if done is not None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loom_core.control.humanize import duration as _age
 from loom_core.kernel import now as nowmod
 from loom_core.store import db as dbmod
 from loom_core.store import read
@@ -17,15 +18,6 @@ def stall_minutes() -> float:
     from loom_core.config.settings import load_settings
 
     return load_settings().general.stall_minutes
-
-
-def _age(seconds: float) -> str:
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60} min"
-    return f"{s // 3600}h {s % 3600 // 60}m"
 
 
 def driver_alive(project: Path | str) -> bool:

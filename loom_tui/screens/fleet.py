@@ -10,7 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from loom_tui.fmt import STATUS_STYLE
+from loom_tui.fmt import STATUS_STYLE, fmt_tokens
+from loom_tui.widgets.table import LoomTable
 
 COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
            ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
@@ -20,10 +21,6 @@ ATTENTION = {"parked": 0, "stalled": 0, "unavailable": 1, "running": 2}
 
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _tokens(n: int) -> str:
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 class NameCell(Text):
@@ -47,13 +44,13 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
         "status": Text(label, style=STATUS_STYLE.get(status, "")),
         "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
         "elapsed": row.get("elapsed") or "—",
-        "tokens": f"{_tokens(tok.get('in', 0))}/{_tokens(tok.get('out', 0))}" if tok else "—",
+        "tokens": f"{fmt_tokens(tok.get('in', 0))}/{fmt_tokens(tok.get('out', 0))}" if tok else "—",
         "cost": f"${cost:.2f}" if cost is not None else "—",
     }
 
 
-class FleetTable(DataTable):
-    BINDINGS = [Binding("j", "cursor_down", show=False), Binding("k", "cursor_up", show=False)]
+class FleetTable(LoomTable):
+    """One row per catalog project, keyed by project id."""
 
 
 class FleetScreen(Screen):
@@ -78,7 +75,7 @@ class FleetScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="fleet-counts")
-        table = FleetTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+        table = FleetTable(id="fleet-table")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -154,13 +151,7 @@ class FleetScreen(Screen):
 
     # ------------------------------------------------------------------ actions
     def selected(self) -> str | None:
-        table = self.query_one(FleetTable)
-        if not self._rows or table.cursor_row is None or table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return self.query_one(FleetTable).cursor_key() if self._rows else None
 
     def action_open(self) -> None:
         pid = self.selected()
@@ -174,30 +165,22 @@ class FleetScreen(Screen):
     def action_new_task(self) -> None:
         pid = self.selected()
         if pid:
-            from loom_tui.screens.submit import SubmitScreen
-
-            self.app.push_screen(SubmitScreen(pid))
+            self.app.open_submit(pid)
 
     def action_gate(self) -> None:
         pid = self.selected()
         if pid and self._rows.get(pid, {}).get("status") == "parked":
-            from loom_tui.screens.gate import open_gate
-
-            open_gate(self.app, pid)
+            self.app.open_gate(pid)
         elif pid:
             self.notify("this project is not parked at a gate", severity="warning")
 
     def action_add_project(self) -> None:
-        from loom_tui.screens.wizard import AddProjectScreen
-
-        self.app.push_screen(AddProjectScreen())
+        self.app.open_add_project()
 
     def action_history(self) -> None:
         pid = self.selected()
         if pid:
-            from loom_tui.screens.history import HistoryScreen
-
-            self.app.push_screen(HistoryScreen(pid))
+            self.app.open_history(pid)
 
     def action_sort(self) -> None:
         self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
@@ -207,7 +190,7 @@ class FleetScreen(Screen):
     def action_remove(self) -> None:
         pid = self.selected()
         if pid:
-            self.app.service.catalog.remove(pid)
+            self.app.control.remove_project(pid)
             self.app.refresh_rows()
             self.notify("removed from the catalog (files on disk untouched)")
 

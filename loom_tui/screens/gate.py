@@ -2,12 +2,12 @@
 blockers, the exact output being approved and the sandbox diff — and the answer keys.
 
 ``open_gate(app, pid)`` loads the view in a thread worker, pushes :class:`GateDialog`, and sends
-the answer through ``app.answer_gate`` (which answers and then drives on)."""
+the answer through ``app.answer_gate`` with the ``gate_event_id`` the dialog showed (a gate answered
+elsewhere meanwhile is not answered twice), which answers and then drives on."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -18,29 +18,30 @@ from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
+from loom_tui.fmt import SEVERITY_STYLE
+
+if TYPE_CHECKING:
+    from loom_core.control import LocalControl
+
 # the agent whose output a gate of this role approves (else the latest run's output)
 # documents worth showing next to that output, relative to the sandbox's .loom/work/
 ROLE_DOCS = {"plan": "plan.md"}
-SEVERITY_STYLE = {"blocking": "bold red", "warn": "yellow", "info": "dim"}
 MAX_BLOCKERS = 8
 GateAnswer = tuple[str, str | None]
 
 
 # ---------------------------------------------------------------------- loading (thread)
 
-def load_gate(project: Path) -> dict[str, Any] | None:
-    """``readmodel.gate_view`` plus the output of the agent the gate approves and its document.
+def load_gate(control: LocalControl, pid: str) -> dict[str, Any] | None:
+    """``control.gate`` plus the document of the agent the gate approves (e.g. the plan).
     Blocking I/O: call from a thread."""
-    from loom_core.control import views as readmodel
-
-    view = readmodel.gate_view(project)
+    view = control.gate(pid)
     if view is None:
         return None
     view = dict(view)
     view["document"] = None
-    work_dirs = readmodel.work_dirs(project)
     doc = ROLE_DOCS.get(view.get("role") or "")
-    for d in work_dirs:
+    for d in control.work_dirs(pid) if doc else ():
         if doc and (d / doc).is_file():
             view["document"] = (f".loom/work/{doc}", (d / doc).read_text(encoding="utf-8", errors="replace"))
             break
@@ -235,8 +236,8 @@ def open_gate(app: App, pid: str) -> None:
 
     def load() -> None:
         try:
-            project = app.service.project(pid)
-            view = load_gate(project.path)
+            project = app.control.project(pid)
+            view = load_gate(app.control, pid)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never raised into the loop
             app.call_from_thread(app.notify, f"could not read the gate: {exc}", severity="error")
             return
@@ -259,22 +260,4 @@ def _answered(app: App, pid: str, gate_event_id: str | None, answer: GateAnswer 
     if answer is None:
         return
     decision, note = answer
-
-    def check_and_send() -> None:
-        """Answer only the gate that was shown: a gate answered elsewhere meanwhile is not re-answered."""
-        from loom_core.control import views as readmodel
-
-        try:
-            current = readmodel.gate_view(app.service.project(pid).path)
-        except Exception as exc:  # noqa: BLE001
-            app.call_from_thread(app.notify, f"could not read the gate: {exc}", severity="error")
-            return
-        if current is None or current.get("gate_event_id") != gate_event_id:
-            app.call_from_thread(app.notify, "this gate was answered elsewhere meanwhile; nothing sent",
-                                 severity="warning")
-            return
-        app.call_from_thread(app.answer_gate, pid, decision, note)
-
-    app.notify(f"{decision}{' — ' + note if note else ''}", title="gate answer sent")
-    app.run_worker(check_and_send, thread=True, group=f"gate-answer-{pid}", exit_on_error=False,
-                   name=f"answer-gate {pid}", description="answer the gate")
+    app.answer_gate(pid, decision, note, gate_event_id=gate_event_id)

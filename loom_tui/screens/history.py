@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -14,33 +12,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from loom_core.control.humanize import duration
 from loom_core.errors import LoomError
+from loom_tui.fmt import clip, fmt_time
+from loom_tui.widgets.table import LoomTable
 
 COLUMNS = (("task", "task"), ("verdict", "verdict"), ("elapsed", "elapsed"), ("archived", "archived"))
 BADGE = {"accepted": "green", "rejected": "yellow", "discarded": "bold red", "abandoned": "red",
          "failed_force_closed": "red"}
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
-
-
-def fmt_time(iso: str | None, with_date: bool = True) -> str:
-    """A stored UTC timestamp on the local clock."""
-    if not iso:
-        return "—"
-    try:
-        dt = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
-    except ValueError:
-        return iso
-    return dt.strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
 
 
 def verdict_of(row: dict[str, Any]) -> str:
@@ -54,16 +33,10 @@ def badge(verdict: str) -> Text:
     return Text(verdict, style=BADGE.get(verdict, ""))
 
 
-class HistoryTable(DataTable):
+class HistoryTable(LoomTable):
     BINDINGS = [
         Binding("enter", "screen.open", "Open", id="history.open_row", tooltip="Show the archived task read-only"),
-        Binding("j", "cursor_down", show=False),
-        Binding("k", "cursor_up", show=False),
     ]
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class HistoryScreen(Screen):
@@ -86,13 +59,13 @@ class HistoryScreen(Screen):
         super().__init__()
         self.pid = pid
         self._rows: dict[str, dict[str, Any]] = {}
-        self._project: Path | None = None
         self._name = pid
+        self._known = False  # the project is in the catalog
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="history-title")
-        table = HistoryTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        table = HistoryTable(id="history-table")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -101,13 +74,13 @@ class HistoryScreen(Screen):
 
     def on_mount(self) -> None:
         try:
-            proj = self.app.service.project(self.pid)
+            proj = self.app.control.project(self.pid)
         except LoomError as exc:
             self.query_one("#history-title", Static).update(Text(str(exc), style="red"))
             self.query_one("#history-empty", Static).update("")
             self.query_one(HistoryTable).display = False
             return
-        self._project = proj.path
+        self._known = True
         self._name = proj.name
         self.sub_title = f"history · {proj.name}"
         self.query_one("#history-title", Static).update(Text.assemble(("History  ", "bold"), (proj.name, "bold"),
@@ -117,10 +90,8 @@ class HistoryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def load(self) -> None:
-        from loom_core.control.views import archived
-
         try:
-            rows = archived(self._project) if self._project else []
+            rows = self.app.control.history(self.pid) if self._known else []
         except (LoomError, OSError) as exc:
             self.post_message(self.Loaded(None, str(exc)))
             return
@@ -142,7 +113,7 @@ class HistoryScreen(Screen):
             label = str(row.get("task_short") or row.get("task") or row.get("task_id") or "?")
             elapsed = row.get("elapsed_s") if isinstance(row.get("elapsed_s"), (int, float)) else None
             when = row.get("archived_at") if isinstance(row.get("archived_at"), str) else None
-            table.add_row(clip(label, 36), badge(str(verdict_of(row))), fmt_duration(elapsed), fmt_time(when), key=key)
+            table.add_row(clip(label, 36), badge(str(verdict_of(row))), duration(elapsed, fine=True), fmt_time(when), key=key)
         empty.update("No archived tasks yet — a finished task is archived when the next one starts.")
         empty.display = not message.rows
         table.display = bool(message.rows)
@@ -150,21 +121,13 @@ class HistoryScreen(Screen):
 
     # ------------------------------------------------------------------ actions
     def selected(self) -> dict[str, Any] | None:
-        table = self.query_one(HistoryTable)
-        if not self._rows or table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
-        return self._rows.get(key)
+        key = self.query_one(HistoryTable).cursor_key() if self._rows else None
+        return None if key is None else self._rows.get(key)
 
     def action_open(self) -> None:
         row = self.selected()
         if row and row.get("task_id"):
-            from loom_tui.screens.project import ProjectScreen
-
-            self.app.push_screen(ProjectScreen(self.pid, task_id=row.get("ref") or row["task_id"]))
+            self.app.open_project(self.pid, row.get("ref") or row["task_id"])
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -172,21 +135,13 @@ class HistoryScreen(Screen):
 
     def action_replay(self) -> None:
         row = self.selected()
-        if not row or self._project is None:
+        if not row or not self._known:
             return
-        from loom_tui.screens.replay import ReplayScreen
-
-        if row.get("db_file"):
-            path = self._project / row["db_file"]
-        else:
-            from loom_core.control.views import store_path
-
-            path = store_path(self._project, row.get("task_id"))
-        if path is None or not Path(path).exists():
+        ref = row.get("ref") or row.get("task_id")
+        if not ref or not self.app.control.store_of(self.pid, ref):
             self.notify("the archived store of this task is missing", severity="error")
             return
-        title = f"{self._name} · {row.get('task_short') or row.get('task_id')}"
-        self.app.push_screen(ReplayScreen(Path(path), title=title))
+        self.app.open_replay(self.pid, ref, title=f"{self._name} · {row.get('task_short') or row.get('task_id')}")
 
     def action_reload(self) -> None:
         self.load()

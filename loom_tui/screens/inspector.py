@@ -3,7 +3,6 @@ files it touched. Works over the live store and over an archived one."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -15,8 +14,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Header, Static
 
-from loom_tui.fmt import fmt_ms, token_line
-from loom_tui.screens.gate import SEVERITY_STYLE
+from loom_core.control.humanize import millis
+from loom_tui.fmt import SEVERITY_STYLE, token_line
 
 
 def finding_lines(findings: list[dict[str, Any]]) -> Text:
@@ -68,11 +67,11 @@ class RunInspector(Screen):
         Binding("p", "toggle_prompt", "Prompt", id="run.prompt", tooltip="Show or hide the prompt the agent got"),
     ]
 
-    def __init__(self, pid: str, store: Path, runs: list[dict[str, Any]], index: int, *,
+    def __init__(self, pid: str, task_id: str | None, runs: list[dict[str, Any]], index: int, *,
                  archived: bool = False) -> None:
         super().__init__()
         self.pid = pid
-        self.store = store
+        self.task_id = task_id  # None: the live task; else a task id or history ref
         self.runs = runs  # the chain's runs (readmodel.chain), for stepping and for the run's round
         self.run_ids = [r["agent_run_id"] for r in runs]
         self.index = index
@@ -101,10 +100,9 @@ class RunInspector(Screen):
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def load(self) -> None:
-        from loom_core.control.views import run_detail
-
         try:
-            self.post_message(RunLoaded(own_round(run_detail(self.store, self.run_id), self.runs, self.index)))
+            detail = self.app.control.run_detail(self.pid, self.run_id, self.task_id)
+            self.post_message(RunLoaded(own_round(detail, self.runs, self.index)))
         except Exception as exc:  # noqa: BLE001
             self.post_message(RunLoaded(None, f"{type(exc).__name__}: {exc}"))
 
@@ -122,7 +120,7 @@ class RunInspector(Screen):
         u = d.get("usage") or {}
         turns = f" · {u['num_turns']} turn(s)" if u.get("num_turns") else ""
         head.append(f"\n{token_line(u.get('tokens_in'), u.get('tokens_out'), u.get('tokens_cached'))}{turns}"
-                    f" · {fmt_ms(d.get('duration_ms'))}", style="dim")
+                    f" · {millis(d.get('duration_ms'))}", style="dim")
         if d.get("cost_usd") is not None:
             head.append(f" · ${d['cost_usd']:.4f}", style="dim")
         self.query_one("#run-head", Static).update(head)

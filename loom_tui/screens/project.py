@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Log, Static
 
-from loom_tui.fmt import STATUS_STYLE, fmt_age
+from loom_tui.render import project as header
 from loom_tui.shipping import ship_after_accept, ship_branch
-from loom_tui.widgets.agent_chain import AgentChain, gate_chip
+from loom_tui.widgets.agent_chain import AgentChain
 
 STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
 DEBOUNCE_S = 0.15
@@ -67,7 +67,7 @@ class ProjectScreen(Screen):
         self._loaded = False
         self._ready = False  # composed and mounted: forwarded engine messages may touch widgets
         try:
-            self.project = self.app.service.project(pid)  # in memory: the catalog is already loaded
+            self.project = self.app.control.project(pid)  # in memory: the catalog is already loaded
         except Exception:  # noqa: BLE001 - shown as "not in the catalog"
             self.project = None
 
@@ -109,7 +109,7 @@ class ProjectScreen(Screen):
 
     @property
     def driving(self) -> bool:
-        return self.app.service.is_running(self.pid)
+        return self.app.control.is_driving(self.pid)
 
     @property
     def status(self) -> str:
@@ -133,34 +133,24 @@ class ProjectScreen(Screen):
 
     @work(thread=True, exclusive=True, group="chain", exit_on_error=False)
     def load_chain(self) -> None:
-        from loom_core.control import views as readmodel
-        from loom_core.workspace.ship import branch_exists
-
+        control = self.app.control
         if self.project is None:
             self.post_message(ChainLoaded(None, False, "not in the catalog"))
             return
-        try:
-            path = readmodel.store_path(self.project.path, self.task_id)
-            if path is None or (self.task_id and path == readmodel.store_path(self.project.path)
-                                and not self._live_is(path)):
+        try:  # an archived task id that is still the live task (not archived yet) reads the live store
+            self.store = control.store_of(self.pid, self.task_id)
+            data = control.chain(self.pid, self.task_id) if self.store is not None else None
+            if data is None:
                 self.store = None
                 self.post_message(ChainLoaded(None, False))
                 return
-            self.store = path
-            data = readmodel.chain(path)
             task = data["task"]
             branch = bool(task.get("verdict") == "accepted" and task.get("task_id")
-                          and branch_exists(self.project.path, f"loom/{task['task_id']}"))
+                          and control.branch_exists(self.pid, f"loom/{task['task_id']}"))
         except Exception as exc:  # noqa: BLE001
             self.post_message(ChainLoaded(None, False, f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(ChainLoaded(data, branch))
-
-    def _live_is(self, path: Path) -> bool:
-        """An archived task id that is still the live task (not archived yet) reads the live store."""
-        from loom_core.control import views as readmodel
-
-        return readmodel.chain(path)["task"].get("task_id") == self.task_id
 
     def on_chain_loaded(self, message: ChainLoaded) -> None:
         self._loaded = True
@@ -199,106 +189,26 @@ class ProjectScreen(Screen):
         self.load_chain()
 
     # ------------------------------------------------------------------ header
-    def _elapsed(self) -> str:
+    def facts(self) -> header.Facts:
         task = self.chain["task"]
-        row = self.row if not self.archived else {}
-        started = task.get("started_at") or row.get("started_at")
-        if not started:
-            return ""
-        from loom_core.kernel import now as nowmod
-
-        ended = task.get("ended_at") or row.get("ended_at")
-        if ended:
-            return f"took {fmt_age(nowmod.seconds_between(started, ended))}"
-        return fmt_age(nowmod.seconds_between(started, self.app.service.clock.now()))
-
-    def _badge(self) -> Text:
-        st, row = self.status, self.row
-        if st == "parked":
-            label = f"parked: {row.get('gate')}"
-        elif st == "running" and row.get("pending"):
-            label = f"running · {len(row['pending'])} pending"
-        elif st == "paused":
-            label = "paused — not driven here"
-        elif st == "stopped":
-            label = "stopped — not driven"
-        elif st == "archived":
-            v = self.chain["task"].get("verdict") or self.chain["task"].get("status")
-            label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
-        else:
-            label = st
-        return Text(f" {label} ", style="bold " + STATUS_STYLE.get(st, ""))
+        return header.Facts(
+            name=self.project.name, dir=self.project.dir, status=self.status, now=self.app.control.clock.now(),
+            row=self.row, task=task, gates=self.chain.get("gates") or [], archived=self.archived,
+            driving=self.driving, in_progress=self.in_progress, has_branch=self.has_branch, loaded=self._loaded,
+            verdict=self.verdict, task_id=self.shown_task_id)
 
     def _render_header(self) -> None:
         if self.project is None:
             self.query_one("#project-title", Static).update(Text(f"{self.pid}: not in the catalog", style="bold red"))
             return
-        row, task = self.row, self.chain["task"]
-        title = Text()
-        title.append(self.project.name, style="bold")
-        title.append("  ")
-        title.append_text(self._badge())
-        elapsed = self._elapsed()
-        if elapsed:
-            title.append(f"  {elapsed}", style="dim")
-        if not self.archived and row.get("flow"):
-            title.append(f"  {row['flow']} @ step {row.get('step')}", style="")
-            if row.get("phase"):
-                title.append(f" · {row['phase']}")
-        self.query_one("#project-title", Static).update(title)
-        meta = Text(no_wrap=True, overflow="ellipsis")
-        meta.append(self.project.dir, style="dim")
-        text = task.get("task") or row.get("task")
-        if text:
-            meta.append("  ·  ", style="dim")
-            meta.append(text.splitlines()[0])
-        self.query_one("#project-meta", Static).update(meta)
-        self.query_one("#project-hint", Static).update(self._hint())
-        self.query_one("#project-hint").display = bool(self._hint().plain)
-        gates = self.chain.get("gates") or []
-        gl = Text(no_wrap=True, overflow="ellipsis")
-        gl.append("gates ", style="dim")
-        for g in sorted(gates, key=lambda g: g.get("decided_at") or "~"):
-            gl.append_text(gate_chip(g, live=self.in_progress))
-            gl.append("  ")
-        self.query_one("#project-gates", Static).update(gl)
-        self.query_one("#project-gates").display = bool(gates)
-
-    def _hint(self) -> Text:
-        st, row = self.status, self.row
-        if self.archived:
-            return Text("read-only view of an archived task" + (" · u push · m squash-merge its branch"
-                                                                 if self.has_branch else ""), style="dim")
-        if st == "parked":
-            return Text(f"⚑ waiting for you at {row.get('gate')} — press g to answer", style="bold yellow")
-        if st == "stalled":
-            return Text(f"⚠ {row.get('stalled')} — press r to resume", style="bold red")
-        if st == "running" and not self.driving:
-            return Text("driven by another loom process (it holds the project's lock); it shows here as it goes",
-                        style="dim")
-        if st == "paused":
-            return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
-        if st == "stopped":
-            return Text("stopped — no loom process drives it — r resumes (loom proceed), c abandons",
-                        style="bold yellow")
-        if st == "unavailable":
-            return Text(f"⚠ {row.get('error')}", style="red")
-        if self.row.get("task_id") and not self.in_progress and self._loaded:
-            verdict = self.verdict or st
-            head = Text(no_wrap=True, overflow="ellipsis")
-            head.append(f"{'✓' if verdict == 'accepted' else '■'} Task {verdict}",
-                        style="bold green" if verdict == "accepted" else "bold yellow")
-            if self.has_branch:
-                head.append(" — u push · m squash-merge ", style="")
-                head.append(f"loom/{self.shown_task_id}", style="dim")
-            elif verdict == "accepted":
-                head.append(" — no loom/<task> branch (no changes, or not a git repository)", style="dim")
-            summary = (self.chain["task"].get("completion_summary") or "").strip()
-            if summary:
-                head.append("\n")
-                head.append(" ".join(summary.split()), style="dim")
-            return head
-        return Text("")
+        f = self.facts()
+        self.query_one("#project-title", Static).update(header.title(f))
+        self.query_one("#project-meta", Static).update(header.meta(f))
+        hint = header.hint(f)
+        self.query_one("#project-hint", Static).update(hint)
+        self.query_one("#project-hint").display = bool(hint.plain)
+        self.query_one("#project-gates", Static).update(header.gates_line(f))
+        self.query_one("#project-gates").display = bool(f.gates)
 
     def _tick(self) -> None:
         if self.in_progress:
@@ -337,9 +247,7 @@ class ProjectScreen(Screen):
         if outcome is None:
             return
         if outcome.kind == "paused" and getattr(outcome, "gate", None) and self.app.screen is self:
-            from loom_tui.screens.gate import open_gate
-
-            open_gate(self.app, self.pid)
+            self.app.open_gate(self.pid)
         else:
             ship_after_accept(self.app, self.pid, outcome, done=self.load_chain)
 
@@ -385,23 +293,17 @@ class ProjectScreen(Screen):
         run = chain.selected()
         if run is None or self.store is None:
             return
-        from loom_tui.screens.inspector import RunInspector
-
-        self.app.push_screen(RunInspector(self.pid, self.store, list(self.chain["runs"]), chain.keys.index(run),
-                                          archived=self.archived))
+        self.app.open_run(self.pid, self.task_id, list(self.chain["runs"]), chain.keys.index(run),
+                          archived=self.archived)
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_gate(self) -> None:
-        from loom_tui.screens.gate import open_gate
-
-        open_gate(self.app, self.pid)
+        self.app.open_gate(self.pid)
 
     def action_new_task(self) -> None:
-        from loom_tui.screens.submit import SubmitScreen
-
-        self.app.push_screen(SubmitScreen(self.pid))
+        self.app.open_submit(self.pid)
 
     action_new_task_over = action_new_task
 
@@ -413,25 +315,20 @@ class ProjectScreen(Screen):
         self.notify("resuming", title=self.project.name if self.project else self.pid)
 
     def action_cancel(self) -> None:
-        from loom_tui.screens.confirm import ConfirmDialog
-
         def done(yes: bool | None) -> None:
             if yes:
                 self.app.cancel_task(self.pid)
 
-        self.app.push_screen(ConfirmDialog(
+        self.app.confirm(
             "Cancel the task?", f"{self.row.get('task_short') or self.row.get('task') or 'the task'} is abandoned: "
-            "the drive stops and the task ends as abandoned. Its sandbox work is not merged.",
-            yes="Abandon"), done)
+            "the drive stops and the task ends as abandoned. Its sandbox work is not merged.", "Abandon", done)
 
     def _confirm_ship(self, branch: str, title: str, body: str, yes: str, **what: bool) -> None:
-        from loom_tui.screens.confirm import ConfirmDialog
-
         def answered(ok: bool | None) -> None:
             if ok:
                 ship_branch(self.app, self.pid, branch, done=self.load_chain, **what)
 
-        self.app.push_screen(ConfirmDialog(title, body, yes=yes), answered)
+        self.app.confirm(title, body, yes, answered)
 
     def action_push(self) -> None:
         branch = f"loom/{self.shown_task_id}"
@@ -446,9 +343,7 @@ class ProjectScreen(Screen):
                            "Squash-merge", squash=True)
 
     def action_history(self) -> None:
-        from loom_tui.screens.history import HistoryScreen
-
-        self.app.push_screen(HistoryScreen(self.pid))
+        self.app.open_history(self.pid)
 
     def action_toggle_log(self) -> None:
         box = self.query_one("#project-log-box", Collapsible)

@@ -1,16 +1,14 @@
 """Replay: step through a recorded run tick by tick, seeing the task state as of each tick.
 
-The states come from re-feeding the recorded events into a temporary store
-(``loom_core.engine.replay.states``) in a thread worker, once, and are cached per tick.
+The states come from re-feeding the recorded events into a temporary store (``control.states``) in a
+thread worker, once, and are cached per tick; the panel's text is :mod:`loom_tui.render.replay`.
 ``v`` verifies the audit chain and replays the run against its record.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from rich.console import Group
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -21,115 +19,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from loom_core.errors import LoomError
-from loom_tui.screens.history import fmt_time
+from loom_tui.fmt import fmt_time
+from loom_tui.render.replay import plain, render_state, tick_summary
+from loom_tui.widgets.table import LoomTable
 
 TICK_COLUMNS = (("seq", "#"), ("time", "time"), ("event", "event"), ("directive", "directive"),
                 ("what", "gate / agents"))
-PHASE_MARK = {"completed": ("✓", "green"), "in_progress": ("▶", "bold yellow"), "skipped": ("–", "dim"),
-              "pending": ("·", "dim")}
-GATE_STYLE = {"approved": "green", "auto-approved": "green", "rejected": "yellow", "auto-rejected": "yellow"}
-SEVERITY = {"blocking": "bold red", "warn": "yellow", "info": "dim"}
 
 
-def tick_summary(t: dict[str, Any]) -> str:
-    """The gate / agents cell: gates decided in the tick, a gate asked, an answer, agents started."""
-    parts = []
-    for n in t.get("notes") or []:
-        if isinstance(n, dict) and n.get("type") == "gate-decided":
-            parts.append(f"{n.get('gate')}: {n.get('decision')}")
-    if t.get("decision"):
-        parts.append(f"answer: {t['decision']}")
-    d = t.get("directive") or {}
-    if d.get("kind") == "ask-user":
-        parts.append(f"⏸ {d.get('gate')}")
-    elif d.get("kind") == "complete":
-        parts.append(f"done: {d.get('verdict')}")
-    elif d.get("kind") == "shuttle":
-        parts.append(", ".join(i.get("agent", "?") for i in d.get("intents") or []))
-    elif d.get("kind"):
-        parts.append(d.get("code") or "")
-    return " · ".join(p for p in parts if p)
-
-
-def render_state(state: dict[str, Any], tick: dict[str, Any], total: int,
-                 previous: dict[str, Any] | None = None, phase_order: list[str] | None = None) -> Group:
-    """The task as of one tick: phases, gates, agents run (with verdicts), running, open findings."""
-    d = tick.get("directive") or {}
-    head = Text.assemble((f"tick {tick['seq']} of {total}", "bold"), f" · {fmt_time(tick.get('ts'), False)} · ",
-                         (tick.get("event") or "?", "cyan"), " → ", (d.get("kind") or "?", "cyan"))
-    pipe = state.get("pipeline") or {}
-    if pipe.get("status") and pipe.get("status") != "in_progress":
-        head.append(f"  [{pipe.get('verdict') or pipe.get('status')}]", style="bold")
-    out: list[Any] = [head]
-
-    phases = Text("phases  ", style="bold")
-    rank = {p: i for i, p in enumerate(phase_order or [])}
-    rows = sorted((state.get("phases") or {}).items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
-    for name, ph in rows:
-        mark, style = PHASE_MARK.get(ph.get("status"), ("?", ""))
-        phases.append(f"{mark} {name}", style=style)
-        phases.append("  ")
-    out.append(phases)
-
-    gates = state.get("gates") or {}
-    before = (previous or {}).get("gates") or {}
-    if gates:
-        out.append(Text("gates", style="bold"))
-        for name, g in sorted(gates.items(), key=lambda kv: (kv[1].get("decided_at") or "", kv[0])):
-            line = Text("  ")
-            line.append(f"{name} ", style="bold")
-            line.append(g.get("status") or "?", style=GATE_STYLE.get(g.get("status"), "yellow"))
-            if g.get("decided_by"):
-                line.append(f" by {g['decided_by']}", style="dim")
-            if g.get("feedback"):
-                line.append(f" — {g['feedback']}")
-            if before.get(name) != g:
-                line.append("  ← this tick", style="bold magenta")
-            out.append(line)
-    pua = (state.get("driver") or {}).get("pending_user_answer")
-    if pua:
-        out.append(Text(f"  parked at {pua.get('gate')}: {str(pua.get('message') or '')[:120]}",
-                        style="bold black on yellow"))
-
-    records = state.get("agent_records") or []
-    queue: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for v in state.get("verdicts") or []:
-        queue.setdefault((v.get("agent"), v.get("phase")), []).append(v)
-    out.append(Text(f"agents run ({len(records)})", style="bold"))
-    for r in records:
-        vq = queue.get((r.get("agent"), r.get("phase"))) or []
-        v = vq.pop(0) if vq else None
-        line = Text(f"  {r.get('seq', ''):>3} {r.get('agent', '?'):<24} {r.get('phase', ''):<15}")
-        if v:
-            verdict = v.get("verdict") or ""
-            style = "green" if verdict in ("APPROVE", "PASS", "GROUNDED") else "yellow"
-            line.append(verdict, style=style)
-            if v.get("summary_line"):
-                line.append(f" {v['summary_line'][:60]}", style="dim")
-        out.append(line)
-    pending = state.get("pending") or {}
-    if pending:
-        out.append(Text("running", style="bold"))
-        for p in pending.values():
-            out.append(Text(f"      {p.get('agent', '?'):<24} {p.get('phase', ''):<15} {p.get('model') or ''}",
-                            style="yellow"))
-
-    findings = [f for f in (state.get("findings") or {}).values()
-                if f.get("status") == "open" and f.get("superseded_by_iteration") is None]
-    out.append(Text(f"open findings ({len(findings)})", style="bold"))
-    for f in findings[:20]:
-        where = f.get("file") or ""
-        if where and f.get("line_start"):
-            where += f":{f['line_start']}"
-        line = Text("  ")
-        line.append(f"{f.get('severity', '?'):<8}", style=SEVERITY.get(f.get("severity"), ""))
-        line.append(f" {f.get('category') or ''} {where} ", style="dim")
-        line.append(str(f.get("summary") or "")[:100])
-        out.append(line)
-    return Group(*out)
-
-
-class TickTable(DataTable):
+class TickTable(LoomTable):
     """Left/right and j/k step through the ticks."""
 
     BINDINGS = [
@@ -173,10 +71,11 @@ class ReplayScreen(Screen):
             self.lines = lines
             self.seq = seq
 
-    def __init__(self, path: Path, title: str | None = None) -> None:
+    def __init__(self, pid: str, task_id: str, title: str | None = None) -> None:
         super().__init__()
-        self.path = Path(path)
-        self.title_text = title or self.path.name
+        self.pid = pid
+        self.task_id = task_id  # a task id or a history ref
+        self.title_text = title or task_id
         self.ticks: list[dict[str, Any]] = []
         self.cache: dict[int, dict[str, Any]] = {}
         self._replaying = False
@@ -189,7 +88,7 @@ class ReplayScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text.assemble(("Replay  ", "bold"), self.title_text), id="replay-title")
-        table = TickTable(id="replay-ticks", cursor_type="row", zebra_stripes=True)
+        table = TickTable(id="replay-ticks")
         for key, label in TICK_COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -206,10 +105,8 @@ class ReplayScreen(Screen):
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="replay-ticks", exit_on_error=False)
     def load_ticks(self) -> None:
-        from loom_core.control.views import ticks
-
         try:
-            self.post_message(self.TicksLoaded(ticks(self.path)))
+            self.post_message(self.TicksLoaded(self.app.control.ticks(self.pid, self.task_id)))
         except (LoomError, OSError, ValueError) as exc:
             self.post_message(self.TicksLoaded(None, str(exc)))
         except Exception as exc:  # a damaged store must not take the console down
@@ -217,18 +114,8 @@ class ReplayScreen(Screen):
 
     @work(thread=True, exclusive=True, group="replay-states", exit_on_error=False)
     def replay_states(self) -> None:
-        from loom_core.bundles import load_bundle
-        from loom_core.engine.replay import states
-
         try:
-            got = states(self.path)
-            order: list[str] = []
-            first = next(iter(got.values()), None)
-            if first and first.get("pipeline", {}).get("bundle"):
-                try:
-                    order = list(load_bundle(first["pipeline"]["bundle"]).phases)
-                except LoomError:
-                    pass
+            got, order = self.app.control.states(self.pid, self.task_id)
             self.post_message(self.StatesReady(got, phase_order=order))
         except Exception as exc:
             self.post_message(self.StatesReady(None, f"{type(exc).__name__}: {exc}" if not isinstance(
@@ -236,15 +123,14 @@ class ReplayScreen(Screen):
 
     @work(thread=True, exclusive=True, group="replay-verify", exit_on_error=False)
     def run_verify(self) -> None:
-        from loom_core.engine.replay import replay, verify
-
+        control = self.app.control
         try:
-            chain = verify(self.path)
+            chain = control.verify(self.pid, self.task_id)
             if not chain.ok:
-                self.post_message(self.Verified(False, [f"audit chain BROKEN at row {chain.broken_row}: "
-                                                        f"{chain.reason}"]))
+                at = f" at row {chain.broken_row}" if chain.broken_row is not None else ""
+                self.post_message(self.Verified(False, [f"audit chain BROKEN{at}: {chain.reason}"]))
                 return
-            report = replay(self.path)
+            report = control.replay(self.pid, self.task_id)
         except Exception as exc:
             self.post_message(self.Verified(False, [f"cannot verify: {exc}"]))
             return
@@ -328,7 +214,7 @@ class ReplayScreen(Screen):
         previous = self.cache.get(self.ticks[i - 1]["seq"]) if i > 0 else {}
         group = render_state(state, tick, len(self.ticks), previous, self.phase_order)
         self.shown_seq = tick["seq"]
-        self.shown_plain = "\n".join(r.plain for r in group.renderables if isinstance(r, Text))
+        self.shown_plain = plain(group)
         body.update(group)
 
     # ------------------------------------------------------------------ actions

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.widgets import DataTable
 
-from loom_tui.fmt import fmt_ms, token_line
+from loom_core.control.humanize import millis
+from loom_tui.fmt import token_line
+from loom_tui.widgets.table import LoomTable
 
 # the columns that matter most come first: at 80 columns tokens, time and model scroll off
 COLUMNS = (("n", "#"), ("agent", "agent"), ("phase", "phase"), ("verdict", "verdict"), ("findings", "find"),
@@ -30,7 +30,7 @@ def run_cells(i: int, run: dict[str, Any]) -> dict[str, Any]:
         "findings": str(run.get("findings") or 0) if run.get("findings") else "·",
         "tokens": "—" if running else token_line(run.get("tokens_in"), run.get("tokens_out"),
                                                  run.get("tokens_cached")),
-        "duration": "…" if running else fmt_ms(run.get("duration_ms")),
+        "duration": "…" if running else millis(run.get("duration_ms")),
         "model": run.get("model") or "—",
     }
 
@@ -52,11 +52,9 @@ def gate_chip(g: dict[str, Any], live: bool = True) -> Text:
     return text
 
 
-class AgentChain(DataTable):
-    BINDINGS = [Binding("j", "cursor_down", show=False), Binding("k", "cursor_up", show=False)]
-
+class AgentChain(LoomTable):
     def __init__(self, **kw: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        super().__init__(**kw)
         self.keys: list[str] = []
 
     def on_mount(self) -> None:
@@ -64,12 +62,8 @@ class AgentChain(DataTable):
             self.add_column(label, key=key)
 
     def selected(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-        except Exception:  # noqa: BLE001 - no row under the cursor
-            return None
+        """The agent run id under the cursor."""
+        return self.cursor_key()
 
     def show(self, runs: list[dict[str, Any]]) -> None:
         """Show ``runs``: update changed cells and append new rows; rebuild only when the order

@@ -44,15 +44,15 @@ async def test_q_while_a_drive_runs_asks_and_stopping_keeps_the_screen_until_it_
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: is_screen(app, FleetScreen))  # no drive yet: settling is safe
         app.submit_task(pid, demo_task(), RunOptions(backend="demo", policy="auto"))
-        await wait_for(pilot, lambda: app.service.is_running(pid))
+        await wait_for(pilot, lambda: app.control.is_driving(pid))
 
         await pilot.press("q")
         await wait_for(pilot, lambda: is_screen(app, QuitDialog))
-        assert app.return_code is None and app.service.is_running(pid)  # asked, nothing stopped
+        assert app.return_code is None and app.control.is_driving(pid)  # asked, nothing stopped
         assert "shop" in str(app.screen.query_one("#choice-title").content)
         await pilot.press("escape")
         await wait_for(pilot, lambda: is_screen(app, FleetScreen))
-        assert app.return_code is None and app.service.is_running(pid)  # "stay": the drive goes on
+        assert app.return_code is None and app.control.is_driving(pid)  # "stay": the drive goes on
 
         await pilot.press("q")
         await wait_for(pilot, lambda: is_screen(app, QuitDialog))
@@ -61,7 +61,7 @@ async def test_q_while_a_drive_runs_asks_and_stopping_keeps_the_screen_until_it_
         if app.return_code is None:  # the screen says what it waits for while the step finishes
             assert "shop" in str(app.screen.query_one("#stopping-text").content)
         await wait_for(pilot, lambda: app.return_code is not None, timeout=30)
-        assert not app.service.is_running(pid)
+        assert not app.control.is_driving(pid)
     st = project_status(proj, NOW)
     assert st["state"] == "in_progress" and st["verdict"] != "abandoned"  # stopped between steps, resumable
 
@@ -102,7 +102,7 @@ async def test_new_task_over_a_parked_task_offers_resume_or_replace_and_keeps_th
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: is_screen(app, ChoiceDialog))
         await pilot.press("p")  # replace
-        await settle(pilot, lambda: not app.service.is_running(pid)
+        await settle(pilot, lambda: not app.control.is_driving(pid)
                      and project_status(proj, NOW)["task_id"] not in (None, old_task), timeout=30)
     st = project_status(proj, NOW)
     assert st["task"] == text
@@ -119,7 +119,7 @@ async def test_new_task_over_a_running_drive_replaces_it_after_its_step(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, pid)
         app.submit_task(pid, demo_task(), RunOptions(backend="demo", policy="auto"))
-        await wait_for(pilot, lambda: app.service.is_running(pid) and project_status(proj, NOW)["task_id"])
+        await wait_for(pilot, lambda: app.control.is_driving(pid) and project_status(proj, NOW)["task_id"])
         first = project_status(proj, NOW)["task_id"]
         await wait_for(pilot, lambda: screen.check_action("new_task_over", ()))
         await pilot.press("n")
@@ -130,10 +130,10 @@ async def test_new_task_over_a_running_drive_replaces_it_after_its_step(tmp_path
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: is_screen(app, ChoiceDialog))
         assert "being driven here" in str(app.screen.query_one("#choice-body").content)
-        assert app.service.is_running(pid)  # asking stopped nothing
+        assert app.control.is_driving(pid)  # asking stopped nothing
         await pilot.press("p")
         await wait_for(pilot, lambda: project_status(proj, NOW)["task_id"] not in (None, first)
-                       and not app.service.is_running(pid), timeout=40)
+                       and not app.control.is_driving(pid), timeout=40)
     assert project_status(proj, NOW)["task"] == text
     assert first in {e.get("task_id") for e in history(proj)}  # the stopped task is archived, not lost
 

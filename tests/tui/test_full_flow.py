@@ -47,7 +47,7 @@ async def gate_shown(pilot, screen: ProjectScreen, *, after: GateDialog | None =
     def parked_or_shown() -> bool:
         if is_screen(app, GateDialog) and app.screen is not after:
             return True
-        return (app.screen is screen and not app.service.is_running(pid)
+        return (app.screen is screen and not app.control.is_driving(pid)
                 and app.rows.get(pid, {}).get("status") == "parked")
 
     await settle(pilot, parked_or_shown, timeout=20)
@@ -123,7 +123,7 @@ async def test_submit_from_fleet_answer_both_gates_accepted(tmp_path):
             assert isinstance(diff, Syntax) and "+++ b/shop/pricing.py" in diff.code
             assert "0 <= percent <= 100" in diff.code
         await pilot.press("a")
-        await settle(pilot, lambda: app.screen is screen and not app.service.is_running(pid)
+        await settle(pilot, lambda: app.screen is screen and not app.control.is_driving(pid)
                      and app.rows[pid].get("status") == "accepted" and screen.has_branch, timeout=20)
         task_id = app.rows[pid]["task_id"]
         assert task_id and screen.verdict == "accepted"

@@ -159,7 +159,7 @@ async def test_reject_with_a_note_sends_it_back(parked):
         assert app.screen is dialog and dialog.query_one("#gate-note").value == "cover"
         dialog.query_one("#gate-note").value = "cover negative discounts too"
         await pilot.press("enter")
-        await settle(pilot, lambda: len(agents(screen)) > len(before) and not app.service.is_running(pid)
+        await settle(pilot, lambda: len(agents(screen)) > len(before) and not app.control.is_driving(pid)
                      and app.rows[pid].get("status") == "parked")
         after = agents(screen)
         assert after[len(before):].count("planner") == 1  # sent back: planned again
@@ -223,7 +223,7 @@ async def test_submit_form_refuses_then_runs_and_logs(tmp_path):
         await pilot.pause()
         assert app.screen is form
         assert "fast means complexity trivial" in str(form.query_one("#submit-error").content)
-        assert not app.service.is_running(pid)
+        assert not app.control.is_driving(pid)
 
         form.query_one("#submit-fast").value = False
         form.query_one("#submit-complexity").value = None
@@ -232,7 +232,7 @@ async def test_submit_form_refuses_then_runs_and_logs(tmp_path):
         form.query_one("#submit-squash").value = True
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await settle(pilot, lambda: app.screen is screen and not app.service.is_running(pid)
+        await settle(pilot, lambda: app.screen is screen and not app.control.is_driving(pid)
                      and app.rows[pid].get("status") == "accepted" and pid not in app.ship_on_accept,
                      timeout=15)
         # (d) the live log got the run's lines, and its title follows the last one

@@ -35,13 +35,13 @@ async def test_a_non_git_project_needs_a_confirmed_in_place_run(tmp_path):
         await pilot.pause()
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert app.screen is form and not app.service.is_running(pid)
+        assert app.screen is form and not app.control.is_driving(pid)
         assert "run in place anyway" in str(form.query_one("#submit-error").content)
         assert (proj / "shop" / "pricing.py").read_text() == original
 
         form.query_one("#submit-inplace").value = True
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await settle(pilot, lambda: app.screen is screen and not app.service.is_running(pid)
+        await settle(pilot, lambda: app.screen is screen and not app.control.is_driving(pid)
                      and app.rows[pid].get("status") == "accepted", timeout=20)
     assert "percent <= 100" in (proj / "shop" / "pricing.py").read_text()  # in place, as confirmed
