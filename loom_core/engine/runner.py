@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.bundles import load_bundle
+from loom_core.config.project import configured_checks, project_config
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.drive import DriveOptions, Driver, Outcome
 from loom_core.engine.engine import Engine
@@ -19,7 +20,6 @@ from loom_core.engine.exec_file import exec_file, load_exec, save_exec
 from loom_core.engine.lock import ProjectBusy, ProjectLock
 from loom_core.engine.options import RunOptions, RunResult
 from loom_core.engine.options import user_settings as _settings
-from loom_core.engine.project_config import configured_checks, project_config
 from loom_core.errors import ConfigError, GateAlreadyAnswered, KernelRefusal, NoActiveTask
 from loom_core.store import db as dbmod
 
