@@ -106,11 +106,6 @@ class LoomApp(App):
             return "textual-dark"
 
     # ------------------------------------------------------------------ workers
-    @property
-    def service(self) -> LocalControl:
-        """The facade's old name, kept for the screens not moved to ``app.control`` yet."""
-        return self.control
-
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def refresh_rows(self) -> None:
         self.post_message(FleetRows(self.control.fleet()))

@@ -46,9 +46,15 @@ def environment(root: Path) -> dict[str, str]:
     return {"LOOM_HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "TZ": "UTC", "LOOM_THEME": "textual-dark"}
 
 
+def _drive(project: Path, task: str, opts: Any, at: str) -> None:
+    """Submit ``task`` through the facade at the fixed time ``at`` and drive it until it parks or ends."""
+    from loom_core.control import LocalControl
+
+    LocalControl(Catalog([], None), clock=FixedClock(at)).submit(project, task, opts)
+
+
 def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
-    from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-    from loom_core.workspace.demo_project import create_demo_project
+    from loom_core.control import RunOptions, create_demo_project, demo_task
 
     if root.exists():
         shutil.rmtree(root)
@@ -64,13 +70,11 @@ def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
     with _deterministic_ids():
         shop = root / "shop"
         create_demo_project(shop)
-        TaskRunner(shop, RunOptions(backend="demo", policy="demo-gates"), clock=FixedClock(START)).start(demo_task())
+        _drive(shop, demo_task(), RunOptions(backend="demo", policy="demo-gates"), START)
         billing = root / "billing"
         create_demo_project(billing)
-        TaskRunner(billing, RunOptions(backend="demo", policy="auto"),
-                   clock=FixedClock("2026-11-19T15:00:00.000Z")).start("Round totals to cents")
-        TaskRunner(billing, RunOptions(backend="demo", policy="auto"),
-                   clock=FixedClock("2026-11-20T08:30:00.000Z")).start(demo_task())
+        _drive(billing, "Round totals to cents", RunOptions(backend="demo", policy="auto"), "2026-11-19T15:00:00.000Z")
+        _drive(billing, demo_task(), RunOptions(backend="demo", policy="auto"), "2026-11-20T08:30:00.000Z")
         docs = root / "docs-site"
         docs.mkdir()
     for p in (shop, billing, docs):
