@@ -140,3 +140,19 @@ def test_ui_animation_sets_the_consoles_animation_level(tmp_path, animation, lev
             assert app.animation_level == level
 
     asyncio.run(go())
+
+
+def test_a_named_default_policy_governs_a_real_run_started_without_policy(tmp_path):
+    from loom_core.engine.runner import demo_task
+    from loom_core.workspace.demo_project import create_demo_project
+    from tests.conftest import run_loom
+
+    unset, named = tmp_path / "unset", tmp_path / "named"
+    for proj in (unset, named):
+        create_demo_project(proj)
+    proc = run_loom("run", "--backend", "demo", demo_task(), cwd=unset, timeout=120)
+    assert proc.returncode == 0 and "parked" not in proc.stdout  # the bundle's own gates: nothing blocks
+    set_key("general.default_policy", "human")  # the run below names no --policy
+    proc = run_loom("run", "--backend", "demo", demo_task(), cwd=named, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-400:]  # parked: a person decides at the first gate
+    assert "parked at gate 'gate-classify'" in proc.stdout
