@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from loom_core.agents.executors.harness_config import HARNESSES
 from loom_core.kernel.gates import BUILTIN_POLICIES, PRESETS
 
 MAX_SPAWNS = 10_000  # the most agent runs a cap may allow
 TIERS = ("fast", "balanced", "premium")
 FAMILIES = ("anthropic", "openrouter", "ollama", "openai", "google")
-HARNESSES = ("aider", "opencode")
 SECRET_REF = re.compile(r"^secret:[A-Za-z0-9_.-]+$")
 ENV_PREFIX = "LOOM_"
 SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SECTION>__<FIELD>

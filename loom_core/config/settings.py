@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -68,7 +68,7 @@ class LoomSettings(BaseSettings):
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
     """Check commands (test, lint, typecheck)."""
 
-    harness: Literal["aider", "opencode"] | None = None
+    harness: Annotated[str, Field(json_schema_extra={"enum": list(HARNESSES)})] | None = None
     """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""
 
     @field_validator("backend")
