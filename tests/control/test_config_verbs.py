@@ -120,6 +120,9 @@ def test_backends_say_which_can_run_here_and_why_not(control, monkeypatch, no_ke
     assert rows["anthropic"]["needs_key"] and not rows["ollama"]["needs_key"]
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     assert {r["name"]: r for r in control.backends()}["anthropic"]["usable"]
+    table = control.backends(check=False)  # the table alone: nothing checked, nothing started
+    assert [r["name"] for r in table] == list(backend_names())
+    assert all(r["usable"] is None for r in table[1:]) and table[2]["label"] == "Claude Code CLI"
 
 
 def test_policies_and_complexities_come_from_the_kernel_and_the_bundle(control):
