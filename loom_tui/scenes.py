@@ -37,7 +37,7 @@ def _deterministic_ids():
 
 def _normalise(project: Path) -> None:
     """Measured durations vary from run to run: pin them for the pictures."""
-    from loom_core.store.pin import pin_durations
+    from loom_core.control import pin_durations
 
     pin_durations(project / ".loom" / "state.db")
 
