@@ -6,7 +6,7 @@ Builds N real project stores (spec-bundle tasks in assorted states) in a temp di
 console headless at 120x36 with all of them in the catalog, then applies status updates the
 way the app does (a fresh row set from the worker, about a tenth of the projects changed)
 and times ``FleetScreen.apply_rows`` on the event loop. It also times the worker-side read
-(``ConsoleService.rows()``), which runs off the loop. The UI figure is the event-loop work of one
+(``LocalControl.fleet()``), which runs off the loop. The UI figure is the event-loop work of one
 update: ``apply_rows`` plus painting the table's visible rows (``render_lines``), measured
 directly so frame pacing does not count. Last line is JSON.
 """
@@ -68,7 +68,7 @@ async def measure(cat: Catalog, updates: int) -> tuple[list[float], list[float]]
         screen = app.screen
         assert isinstance(screen, FleetScreen), screen
         t = time.perf_counter()
-        rows = app.service.rows()
+        rows = app.control.fleet()
         reads.append(time.perf_counter() - t)
         screen.apply_rows(rows)
         table = screen.query_one(FleetTable)
@@ -76,7 +76,7 @@ async def measure(cat: Catalog, updates: int) -> tuple[list[float], list[float]]
         rng = random.Random(1)
         for u in range(updates):
             t = time.perf_counter()
-            fresh = app.service.rows() if u % 10 == 0 else None
+            fresh = app.control.fleet() if u % 10 == 0 else None
             if fresh is not None:
                 reads.append(time.perf_counter() - t)
                 rows = fresh

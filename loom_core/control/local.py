@@ -298,15 +298,3 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs):
         from loom_core.workspace import ship
 
         return ship.branch_exists(self._path(ref), branch)
-
-    # ------------------------------------------------------------------ names the console used before the facade
-    rows = fleet
-
-    def is_running(self, ref: ProjectRef) -> bool:
-        return self.is_driving(ref)
-
-    def cancel_task(self, ref: ProjectRef) -> dict[str, Any]:
-        return self.cancel(ref)
-
-
-ConsoleService = LocalControl

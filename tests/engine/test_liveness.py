@@ -80,10 +80,10 @@ def test_a_driver_killed_with_sigkill_leaves_a_stopped_task(project, monkeypatch
         assert alive["status"] == "running" and alive["driven"] is True
         assert "status:  running" in _cli_status(project)
         from loom_core.control.catalog import Catalog
-        from loom_core.control.local import ConsoleService as Service
+        from loom_core.control.local import LocalControl
 
         Catalog.load().add(project, now=NOW)
-        assert [r["status"] for r in Service(Catalog.load()).rows()] == ["running"]
+        assert [r["status"] for r in LocalControl(Catalog.load()).fleet()] == ["running"]
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -92,7 +92,7 @@ def test_a_driver_killed_with_sigkill_leaves_a_stopped_task(project, monkeypatch
     assert st["status"] == "stopped" and st["pending"], st
     out = _cli_status(project)
     assert "stopped — not driven" in out and "loom proceed" in out and "never delivered" in out
-    rows = Service(Catalog.load()).rows()
+    rows = LocalControl(Catalog.load()).fleet()
     assert [r["status"] for r in rows] == ["stopped"]
     data = json.loads(run_loom("status", "--json", cwd=project, env={"PYTHONPATH": str(ROOT)}).stdout)
     assert data["status"] == "stopped" and data["resume"] == "loom proceed"
