@@ -70,15 +70,6 @@ app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(models_app, name="models")
 
-DEEP_TREES = 10_000  # recursion limit: walking a tree nested ~1,200 deep needs more than Python's default 1,000
-
-
-def allow_deep_trees() -> None:
-    """Let the standard library's recursive walkers (os.walk, shutil.rmtree / copytree, Path.rglob) handle
-    directory trees nested deeper than Python's default recursion limit allows."""
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), DEEP_TREES))
-
-
 def _not_utf8(args: list[str]) -> str | None:
     """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
     loom stores text and paths in JSON, SQLite and git, which all need UTF-8; the argument itself is
@@ -94,6 +85,7 @@ def _not_utf8(args: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from loom_core.config.runtime import allow_deep_trees
     from loom_core.errors import LoomError
 
     allow_deep_trees()
