@@ -7,9 +7,12 @@ too — the entry is popped, so it runs once)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
+
+if TYPE_CHECKING:
+    from loom_core.control import ControlClient
 
 
 def ship_branch(app: App, pid: str, branch: str, *, push: bool = False, squash: bool = False,
@@ -19,7 +22,7 @@ def ship_branch(app: App, pid: str, branch: str, *, push: bool = False, squash: 
     def run() -> None:
         from loom_core.errors import LoomError
 
-        control = app.control
+        control: ControlClient = app.control  # push and merge: verbs of the protocol
         for wanted, fn in ((push, control.push), (squash, control.merge)):
             if not wanted:
                 continue
