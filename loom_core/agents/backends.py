@@ -1,6 +1,6 @@
 """Backend resolution per spawn, fallback chains and rate-limit waits.
 
-``resolve_backend(name)`` builds a :class:`Dispatcher`, the executor the drive uses. For each
+``resolve_backend(name)`` builds a :class:`BackendRouter`, the executor the drive uses. For each
 spawn it works out the agent's model reference (config ``models`` › the bundle's tier), the
 backend that serves it, and the chain ``[primary, fallbacks…]``. ``auto`` prefers the Claude
 Code CLI when it is installed, else the first provider that is configured. ``demo`` is the
@@ -234,7 +234,7 @@ def _checks_text(root) -> str:
     return checks_text(root, configured, timeout_s=limits.timeout_s, test_timeout_s=limits.test_timeout_s)
 
 
-class Dispatcher:
+class BackendRouter:
     """The drive's executor: routes each spawn, walks its fallback chain, waits out rate limits."""
 
     idempotent = True
@@ -309,14 +309,14 @@ class Dispatcher:
             raise ExecutorError("cancelled while waiting out a rate limit", code="EXECUTOR_ABORTED")
 
 
-def resolve_backend(name: str, *, demo_delay_s: float = 0.0, settings=None, secrets=None) -> Dispatcher:
+def resolve_backend(name: str, *, demo_delay_s: float = 0.0, settings=None, secrets=None) -> BackendRouter:
     if name == "auto" and settings is None:
         from loom_core.config.settings import load_settings
 
         settings = load_settings()
         name = settings.backend
     resolver = Resolver(settings if settings is not None else _bare_settings(), secrets, demo_delay_s=demo_delay_s)
-    return Dispatcher(name, resolver)
+    return BackendRouter(name, resolver)
 
 
 def _bare_settings():

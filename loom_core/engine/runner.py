@@ -52,14 +52,14 @@ class TaskRunner:
         return self._resolved
 
     def _executor(self, engine: Engine, workspace) -> Any:
-        from loom_core.agents.dispatch import TaskExecutor
+        from loom_core.agents.spawn import SpawnExecutor
         from loom_core.workspace.checks import ChecksExecutor
 
         backend = self._backend()
         limits = _settings().checks
         checks = ChecksExecutor(lambda: workspace.root, configured_checks(self.project), limits.timeout_s,
                                 workspace=workspace, test_timeout_s=limits.test_timeout_s)
-        return TaskExecutor(backend, workspace, checks=checks)
+        return SpawnExecutor(backend, workspace, checks=checks)
 
     def _workspace(self, *, fresh: bool):
         from loom_core.workspace import Workspace

@@ -346,7 +346,7 @@ def test_plan_and_context_doc_sections(tmp_path):
 
 
 def test_documents_are_saved_only_when_the_agent_did_not_write_them(tmp_path):
-    from loom_core.agents.dispatch import TaskExecutor
+    from loom_core.agents.spawn import SpawnExecutor
 
     class Backend:
         name, label, idempotent = "b", "b", True
@@ -363,19 +363,19 @@ def test_documents_are_saved_only_when_the_agent_did_not_write_them(tmp_path):
     ws = _Workspace(tmp_path, _file_diff("a.py", ["b"]), [], ["a.py"])
     plan = tmp_path / ".loom" / "work" / "plan.md"
     planner = Intent("planner", "ar-1", "planning", "m", "plan it", extras={"writes_doc": "plan.md"})
-    TaskExecutor(Backend("```json\n{\"a\": 1}\n```\n# Plan\nstep 1\n"), ws).execute(
+    SpawnExecutor(Backend("```json\n{\"a\": 1}\n```\n# Plan\nstep 1\n"), ws).execute(
         planner, threading.Event(), lambda _l: None)
     assert plan.read_text() == "# Plan\nstep 1\n"
     # a planner that wrote the plan itself keeps it; its answer (a summary) is not saved over it
-    TaskExecutor(Backend("summary: 1 step", writes="# Plan v2\n"), ws).execute(
+    SpawnExecutor(Backend("summary: 1 step", writes="# Plan v2\n"), ws).execute(
         planner, threading.Event(), lambda _l: None)
     assert plan.read_text() == "# Plan v2\n"
     # a revision that changed nothing saves the new answer
-    TaskExecutor(Backend("# Plan v3\n"), ws).execute(planner, threading.Event(), lambda _l: None)
+    SpawnExecutor(Backend("# Plan v3\n"), ws).execute(planner, threading.Event(), lambda _l: None)
     assert plan.read_text() == "# Plan v3\n"
     # a plan reviewer gets it in its prompt; a change reviewer gets the diff; others get neither
     judge = Backend("ok")
-    ex = TaskExecutor(judge, ws)
+    ex = SpawnExecutor(judge, ws)
     ex.execute(Intent("logic-reviewer", "ar-2", "planning", "m", "review", extras={"judges": True}),
                threading.Event(), lambda _l: None)
     ex.execute(Intent("logic-reviewer", "ar-3", "implementation", "m", "review", extras={"judges": True}),

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from loom_core.agents.backends import Dispatcher, Resolver
+from loom_core.agents.backends import BackendRouter, Resolver
 from loom_core.agents.executors import Usage
 from loom_core.agents.executors.harness import (
     HarnessExecutor,
@@ -491,7 +491,7 @@ def test_backend_runs_agentic_spawn_under_the_configured_harness(tmp_path, workd
     fake = make_fake(tmp_path, "aider", AIDER_OK)
     monkeypatch.setenv("LOOM_HARNESS", "aider")
     resolver = Resolver(LoomSettings(), secrets=_NoSecrets())
-    d = Dispatcher("anthropic", resolver)
+    d = BackendRouter("anthropic", resolver)
     logs: list[str] = []
     res = d.execute(_agentic(workdir), threading.Event(), logs.append)
 
@@ -534,7 +534,7 @@ def test_harness_not_installed_falls_back_to_the_tool_loop(tmp_path, workdir, mo
 
     ex.provider = _Provider()
     logs: list[str] = []
-    d = Dispatcher("anthropic", resolver)
+    d = BackendRouter("anthropic", resolver)
     assert d.execute(_agentic(workdir), threading.Event(), logs.append).output == "nothing to do"
     d.execute(_agentic(workdir), threading.Event(), logs.append)
     assert sum("harness 'aider' is configured" in line for line in logs) == 1   # a notice, once

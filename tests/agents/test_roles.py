@@ -1,7 +1,7 @@
 """Agents do only what their role allows: a read-only role's change to the sandbox is reverted and
 becomes a blocking finding naming the agent and the files; it never reaches the branch.
 
-Units on :class:`TaskExecutor` with a backend that writes files, a whole code-bundle task on the real
+Units on :class:`SpawnExecutor` with a backend that writes files, a whole code-bundle task on the real
 kernel, store and sandbox, and a whole task on the real Claude Code CLI against the Messages stub.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from loom_core.agents.dispatch import TaskExecutor
 from loom_core.agents.executors import ExecResult, ScriptedExecutor
+from loom_core.agents.spawn import SpawnExecutor
 from loom_core.bundles.code import BUNDLE
 from loom_core.engine.clock import FixedClock
 from loom_core.engine.drive import Driver
@@ -71,7 +71,7 @@ def test_a_read_only_agents_edits_are_reverted_and_reported(sandbox):
     _, ws = sandbox
     backend = Writer()
     backend.edits["logic-reviewer"] = {"app/core.py": "hijacked = True\n", "evil.py": "x = 1\n", "README.md": None}
-    ex = TaskExecutor(backend, ws)
+    ex = SpawnExecutor(backend, ws)
     logs: list[str] = []
     res = ex.execute(_intent("logic-reviewer", "ar-1", judges=True), threading.Event(), logs.append)
 
@@ -92,7 +92,7 @@ def test_an_editing_agent_keeps_its_change_and_a_clean_reader_has_no_finding(san
     _, ws = sandbox
     backend = Writer()
     backend.edits["implementer"] = {"app/core.py": FIXED}
-    ex = TaskExecutor(backend, ws)
+    ex = SpawnExecutor(backend, ws)
     res = ex.execute(_intent("implementer", "ar-1", edits_files=True), threading.Event(), lambda _l: None)
     assert res.findings == [] and res.files_modified == ("app/core.py",)
     assert (ws.root / "app" / "core.py").read_text() == FIXED
@@ -115,14 +115,14 @@ def test_a_failed_read_only_spawn_leaves_no_edit_either(sandbox):
             raise ExecutorError("boom", code="EXECUTOR_FAILED")
 
     with pytest.raises(Exception, match="boom"):
-        TaskExecutor(Failing(), ws).execute(_intent("security", "ar-1"), threading.Event(), lambda _l: None)
+        SpawnExecutor(Failing(), ws).execute(_intent("security", "ar-1"), threading.Event(), lambda _l: None)
     assert (ws.root / "app" / "core.py").read_text() == CORE
 
 
 def _run_task(proj: Path, ws: Workspace, backend: Writer, policy: str = "auto"):
     engine = Engine(proj, bundle=BUNDLE, clock=FixedClock())
     checks = ScriptedExecutor(lambda i: CHECKS_OK)
-    driver = Driver(engine, TaskExecutor(backend, ws, checks=checks))
+    driver = Driver(engine, SpawnExecutor(backend, ws, checks=checks))
     outcome = driver.start("make f return 2", gate_policies={"classify": policy, "plan": policy, "final": policy},
                            initial_decisions={"complexity": "simple", "complexity_pinned": True})
     return engine, driver, outcome
@@ -274,7 +274,7 @@ class Checks:
 
 def _ui_task(proj: Path, ws: Workspace, backend: Writer, checks: Checks, final: str):
     engine = Engine(proj, bundle=BUNDLE, clock=FixedClock())
-    driver = Driver(engine, TaskExecutor(backend, ws, checks=checks))
+    driver = Driver(engine, SpawnExecutor(backend, ws, checks=checks))
     outcome = driver.start("make f return 2 and show it", gate_policies={"classify": "auto", "plan": "auto",
                                                                           "final": final},
                            initial_decisions={"complexity": "medium", "complexity_pinned": True})
@@ -357,10 +357,10 @@ def test_an_undelivered_editing_spawn_runs_again_from_the_tree_it_started_from(s
             return ExecResult(output="done")
 
     it = _intent("implementer", "ar-7", edits_files=True)
-    TaskExecutor(Implementer(), ws).execute(it, threading.Event(), lambda _l: None)  # ... and loom dies here
+    SpawnExecutor(Implementer(), ws).execute(it, threading.Event(), lambda _l: None)  # ... and loom dies here
     assert (ws.root / "app" / "core.py").read_text() == ""
     logs: list[str] = []
-    again = TaskExecutor(Implementer(), ws)  # a new driver process: nothing of the first attempt in memory
+    again = SpawnExecutor(Implementer(), ws)  # a new driver process: nothing of the first attempt in memory
     res = again.execute(it, threading.Event(), logs.append)
     assert seen == [CORE, CORE]
     assert (ws.root / "app" / "core.py").read_text() == FIXED
@@ -390,7 +390,7 @@ def test_a_change_seen_beside_other_read_only_agents_names_them_too(sandbox):
             gate.wait()  # the write happened before either finishes
             return ExecResult(output="ok")
 
-    ex = TaskExecutor(Pair(), ws)
+    ex = SpawnExecutor(Pair(), ws)
     out: dict[str, ExecResult] = {}
     threads = [threading.Thread(target=lambda a=a: out.__setitem__(a, ex.execute(
         _intent(a, f"ar-{a}", judges=True), threading.Event(), lambda _l: None))) for a in ("security", "performance")]

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from loom_core.agents.backends import Dispatcher, Resolver
+from loom_core.agents.backends import BackendRouter, Resolver
 from loom_core.agents.executors import ExecResult
 from loom_core.config.settings import LoomSettings
 from loom_core.errors import ConfigError, ExecutorError
@@ -81,11 +81,11 @@ class _Ok:
         return ExecResult(output=f"done by {intent.model}")
 
 
-def _dispatcher(settings: LoomSettings, executors: dict[str, object], **kw) -> Dispatcher:
+def _dispatcher(settings: LoomSettings, executors: dict[str, object], **kw) -> BackendRouter:
     resolver = Resolver(settings, secrets=_NoSecrets())
     resolver.executor = lambda backend, agentic: executors[backend]  # type: ignore[method-assign]
     resolver.usable = lambda backend: (True, "test")  # type: ignore[method-assign]
-    return Dispatcher("anthropic", resolver, **kw)
+    return BackendRouter("anthropic", resolver, **kw)
 
 
 class _NoSecrets:
@@ -150,7 +150,7 @@ def test_auto_without_anything_configured_refuses_and_never_picks_demo(tmp_path,
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     resolver = Resolver(LoomSettings(), secrets=_NoSecrets())
     with pytest.raises(ConfigError) as info:
-        Dispatcher("auto", resolver)
+        BackendRouter("auto", resolver)
     assert "--backend demo" in str(info.value)
 
 

@@ -1,4 +1,4 @@
-"""Per-spawn dispatch inside the task sandbox.
+"""Where a spawn is executed: one agent run inside the task sandbox (:class:`SpawnExecutor`).
 
 Routes each intent: a bundle-declared capability (``checks``) goes to its deterministic
 executor, everything else to the chosen backend. Every spawn runs in the task's workspace;
@@ -76,7 +76,7 @@ class _TreeLock:
                 self._cond.notify_all()
 
 
-class TaskExecutor:
+class SpawnExecutor:
     idempotent = True
 
     def __init__(self, backend: Executor, workspace, *, checks: Executor | None = None) -> None:
