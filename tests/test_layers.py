@@ -52,6 +52,7 @@ PROBES = {
     "core-without-textual": ("loom_core/config/zz_probe.py", "textual"),
     "execution-below-engine": ("loom_core/workspace/zz_probe.py", "loom_core.control"),
     "surfaces-use-the-facade": ("loom_tui/zz_probe.py", "loom_core.kernel"),
+    "layers": ("loom_core/workspace/zz_layers.py", "loom_core.agents"),  # only the stack forbids this one
 }
 
 

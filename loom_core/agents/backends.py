@@ -144,8 +144,8 @@ class Resolver:
             harness, notice = self._harness(backend)
             if harness is not None:
                 return harness
+            from loom_core.agents.executors.checks import ChecksExecutor  # noqa: F401  (the loop runs checks through the tools)
             from loom_core.agents.executors.toolloop import ToolLoopExecutor
-            from loom_core.workspace.checks import ChecksExecutor  # noqa: F401  (the loop runs checks through the tools)
 
             return ToolLoopExecutor(provider, label=f"{entry.label} + loom tools", run_checks=_checks_text,
                                     notice=notice)

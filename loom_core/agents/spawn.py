@@ -35,9 +35,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from loom_core.agents import agent_view
-from loom_core.agents.executors import ExecResult, Executor, children
+from loom_core.agents.executors import ExecResult, Executor
 from loom_core.errors import ExecutorError
 from loom_core.kernel.types import Intent
+from loom_core.workspace import children
 from loom_core.workspace.checks.treesnap import TreeSnapshot
 
 SPAWNS = Path(".loom") / "work" / "spawns"

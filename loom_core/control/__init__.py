@@ -21,7 +21,7 @@ _WHERE = {
     "EngineEvent": "loom_core.engine.events", "EventSink": "loom_core.engine.events",
     "NullSink": "loom_core.engine.events",
     "Clock": "loom_core.engine.clock", "SystemClock": "loom_core.engine.clock", "FixedClock": "loom_core.engine.clock",
-    "create_demo_project": "loom_core.workspace.demo_project",
+    "create_demo_project": "loom_core.agents.executors.demo_project",
     "pin_durations": "loom_core.store.pin",  # the screenshot scenes: measured run times pinned for the pictures
     "load_invariants": "loom_core.control.housekeeping",
     "UsageTotal": "loom_core.engine.drive",

@@ -52,8 +52,8 @@ class TaskRunner:
         return self._resolved
 
     def _executor(self, engine: Engine, workspace) -> Any:
+        from loom_core.agents.executors.checks import ChecksExecutor
         from loom_core.agents.spawn import SpawnExecutor
-        from loom_core.workspace.checks import ChecksExecutor
 
         backend = self._backend()
         limits = _settings().checks
@@ -143,7 +143,7 @@ class TaskRunner:
         if not task.strip():
             raise ConfigError("the task text is empty", code="USAGE")
         if self._backend().backend == "demo":
-            from loom_core.workspace.demo_project import require_demo_project
+            from loom_core.agents.executors.demo_project import require_demo_project
 
             require_demo_project(self.project)
         if not dbmod.state_path(self.project).exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from loom_core.workspace.demo_project import create_demo_project
+from loom_core.agents.executors.demo_project import create_demo_project
 from tests.conftest import ROOT, run_loom
 
 
@@ -101,7 +101,7 @@ def test_pdeathsig_ties_a_child_to_its_thread(tmp_path):
     script.write_text(
         "import subprocess, sys, threading, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from loom_core.agents.executors import children\n"
+        "from loom_core.workspace import children\n"
         "def run():\n"
         "    p = subprocess.Popen(['sleep', '300'], start_new_session=True, preexec_fn=children.preexec())\n"
         "    print(p.pid, flush=True)\n"
@@ -122,7 +122,7 @@ def test_pdeathsig_ties_a_child_to_its_thread(tmp_path):
 def test_reap_kills_a_dead_runs_group_only(tmp_path):
     """The pid file of a run that is gone gets its group killed; this process's own children and a group id
     now used by processes started before the recorded time (a recycled id) are left alone."""
-    from loom_core.agents.executors import children
+    from loom_core.workspace import children
 
     folder = tmp_path / ".loom" / "children"
     folder.mkdir(parents=True)

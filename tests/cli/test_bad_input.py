@@ -223,7 +223,7 @@ def test_a_fifo_in_place_of_a_loom_file_is_named_never_opened(project, tmp_path,
     if where == ".loom/task-exec.json":
         parked_task(project)
     if where == ".loom/loom.json":
-        from loom_core.workspace.demo_project import create_demo_project
+        from loom_core.agents.executors.demo_project import create_demo_project
 
         project = tmp_path / "shop"
         create_demo_project(project)
@@ -275,9 +275,9 @@ def deep_shop(tmp_path):
 
 
 def test_a_project_with_directories_nested_1200_deep_is_never_a_traceback(deep_shop):
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.engine.runner import demo_task
     from loom_core.workspace import Workspace
-    from loom_core.workspace.demo_project import create_demo_project
 
     proj = deep_shop
     create_demo_project(proj)

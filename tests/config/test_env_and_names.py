@@ -143,8 +143,8 @@ def test_ui_animation_sets_the_consoles_animation_level(tmp_path, animation, lev
 
 
 def test_a_named_default_policy_governs_a_real_run_started_without_policy(tmp_path):
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.engine.runner import demo_task
-    from loom_core.workspace.demo_project import create_demo_project
     from tests.conftest import run_loom
 
     unset, named = tmp_path / "unset", tmp_path / "named"

@@ -84,8 +84,8 @@ def test_redaction_ignores_case_and_knows_key_shapes():
 
 
 def test_a_key_pasted_into_the_task_reaches_no_id_branch_commit_or_store(tmp_path):
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.engine.runner import demo_task
-    from loom_core.workspace.demo_project import create_demo_project
 
     proj = tmp_path / "shop"
     create_demo_project(proj)

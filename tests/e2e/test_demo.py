@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from loom_core.agents.executors.demo import write_demo_project
-from loom_core.workspace.demo_project import create_demo_project
+from loom_core.agents.executors.demo_project import create_demo_project
 from tests.conftest import run_loom
 from tests.support.git import branch_files, make_repo, user_side
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.engine.runner import demo_task
 from loom_core.workspace import Workspace
-from loom_core.workspace.demo_project import create_demo_project
 from tests.conftest import run_loom
 from tests.support.git import branch_files, user_side
 

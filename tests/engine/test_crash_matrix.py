@@ -114,7 +114,7 @@ def _loom(project: Path, *args: str, crash: str | None = None) -> subprocess.Com
 
 
 def _demo(path: Path) -> Path:
-    from loom_core.workspace.demo_project import create_demo_project
+    from loom_core.agents.executors.demo_project import create_demo_project
 
     create_demo_project(path)
     return path

@@ -237,8 +237,8 @@ def _recompute_chain(db, edit_sql: str) -> None:
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory):
     """A real git project whose accepted task landed on loom/<task> (demo backend, no gates)."""
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.engine.runner import demo_task
-    from loom_core.workspace.demo_project import create_demo_project
 
     tmp = tmp_path_factory.mktemp("landed")
     proj = tmp / "shop"

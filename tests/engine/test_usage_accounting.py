@@ -120,10 +120,10 @@ def test_claude_code_reports_what_a_failed_session_cost(tmp_path):
 
 
 def test_plain_drive_total_counts_the_drives_on_both_sides_of_a_gate(tmp_path, monkeypatch, capsys):
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.engine.runner import RunOptions, demo_task
     from loom_core.surfaces import plain
     from loom_core.surfaces.cli.tasks import drive_plain
-    from loom_core.workspace.demo_project import create_demo_project
 
     project = tmp_path / "demo"
     create_demo_project(project)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.control.catalog import Catalog
 from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-from loom_core.workspace.demo_project import create_demo_project
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 import pytest
 from textual.app import App
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.control.status import project_status
 from loom_core.engine.runner import RunOptions, demo_task
 from loom_core.store.archive import history
-from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 from loom_tui.screens.choice import ChoiceDialog, QuitDialog, StoppingScreen
 from loom_tui.screens.confirm import ConfirmDialog

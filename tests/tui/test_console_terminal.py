@@ -99,8 +99,8 @@ def assert_clean_exit(t: Term) -> None:
 
 
 def test_console_starts_navigates_and_quits(tmp_path, term):
+    from loom_core.agents.executors.demo_project import create_demo_project
     from loom_core.control.catalog import Catalog
-    from loom_core.workspace.demo_project import create_demo_project
 
     home = tmp_path / "home"
     proj = tmp_path / "acme-shop"

@@ -8,8 +8,8 @@ from rich.syntax import Syntax
 from textual.widgets import Select, TextArea
 from textual.widgets._select import SelectOverlay
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.engine.runner import demo_task
-from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 from loom_tui.screens.fleet import FleetScreen, FleetTable
 from loom_tui.screens.gate import GateDialog

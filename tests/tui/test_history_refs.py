@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.control.catalog import Catalog
 from loom_core.engine.engine import Engine
 from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 from loom_tui.screens.history import HistoryScreen, HistoryTable
 from loom_tui.screens.project import ProjectScreen

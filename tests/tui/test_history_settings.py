@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.config import paths
 from loom_core.control import views as readmodel
 from loom_core.control.catalog import Catalog
 from loom_core.engine.engine import Engine
 from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 
 SIZE = (80, 24)

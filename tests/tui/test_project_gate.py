@@ -11,9 +11,9 @@ import pytest
 from rich.syntax import Syntax
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from loom_core.agents.executors.demo_project import create_demo_project
 from loom_core.control import views as readmodel
 from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
-from loom_core.workspace.demo_project import create_demo_project
 from loom_tui.app import make_app
 from loom_tui.screens.confirm import ConfirmDialog
 from loom_tui.screens.fleet import FleetScreen, FleetTable

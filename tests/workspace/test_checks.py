@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from loom_core.agents.executors.checks import ChecksExecutor
 from loom_core.errors import ExecutorError
 from loom_core.kernel.types import Intent
 from loom_core.workspace import checks
 from loom_core.workspace.checks import (
     CheckResult,
-    ChecksExecutor,
     CheckSpec,
     Location,
     detect_checks,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from loom_core.agents.executors.checks import ChecksExecutor
 from loom_core.workspace import Workspace
-from loom_core.workspace.checks import ChecksExecutor
 from loom_core.workspace.checks.layout import project_layout
 from loom_core.workspace.checks.pyenv import find_interpreter
 from tests.support.pyprojects import (

@@ -224,7 +224,7 @@ def test_gc_removes_orphans_and_dead_partials_only(tmp_path, sandboxes):
 
 
 def test_loom_status_and_gc_keep_a_parked_task_s_sandbox(tmp_path):
-    from loom_core.workspace.demo_project import create_demo_project
+    from loom_core.agents.executors.demo_project import create_demo_project
 
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()

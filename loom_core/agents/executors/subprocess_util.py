@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loom_core.agents.executors import children
 from loom_core.errors import ExecutorError
 from loom_core.procs import group_alive, kill_group, reap_group
+from loom_core.workspace import children
 
 RATE_LIMITED = "EXECUTOR_RATE_LIMITED"
 INVALID_MODEL = "EXECUTOR_INVALID_MODEL"

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from loom_core.agents.executors import children
 from loom_core.errors import ExecutorError
 from loom_core.procs import leader_exited, signal_group, terminate_group
+from loom_core.workspace import children
 from loom_core.workspace.checks.locations import KeyCollector, _LocationParser
 from loom_core.workspace.checks.model import (
     CHECK_NAMES,

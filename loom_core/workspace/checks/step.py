@@ -14,15 +14,12 @@ import hashlib
 import json
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from loom_core.agents.executors import ExecResult, Usage
 from loom_core.errors import ExecutorError
-from loom_core.kernel.types import Intent
 from loom_core.workspace.checks.baseline import Baseline, compare
 from loom_core.workspace.checks.detect import detect_checks
 from loom_core.workspace.checks.model import CheckResult, CheckSpec, Location
@@ -37,17 +34,13 @@ CACHE_ENTRIES = 64
 DISABLED = "none"
 
 
-class ChecksExecutor:
-    """Deterministic executor for the ``checks`` step. ``root_for()`` is the tree the checks run in
+class ChecksStep:
+    """The deterministic ``checks`` step (the agents' executor seam wraps it: ``agents.executors.checks``). ``root_for()`` is the tree the checks run in
     (the task's sandbox); ``project`` the user's folder (where a project environment may live);
     ``workspace`` gives both plus the baseline commit the failures are compared with.
     ``configured`` maps check names to commands, or is ``"none"``: the project opted out and
     nothing runs. A cancel raises ExecutorError (code CHECKS_CANCELLED) so a cut-short run is
     never recorded as a result."""
-
-    name = "checks"
-    label = "checks (deterministic, no model)"
-    idempotent = True
 
     def __init__(self, root_for: Callable[[], Path], configured: dict[str, str] | str | None = None,
                  timeout_s: float = 600, *, project: Path | None = None, workspace: Any = None,
@@ -60,12 +53,6 @@ class ChecksExecutor:
         self.workspace = workspace
         self.project = Path(project) if project else (Path(workspace.project) if workspace is not None else None)
         self._baseline = baseline
-
-    def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
-        started = time.monotonic()
-        text = self.run(cancel, log)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        return ExecResult(output=text, usage=Usage(duration_ms=duration_ms, num_turns=0))
 
     def timeout_for(self, name: str) -> float:
         return self.test_timeout_s if name == "test" and self.test_timeout_s else self.timeout_s
@@ -85,7 +72,7 @@ class ChecksExecutor:
 class _Run:
     """One checks run over one tree."""
 
-    def __init__(self, ex: ChecksExecutor, root: Path, cancel: threading.Event | None, log: Log | None) -> None:
+    def __init__(self, ex: ChecksStep, root: Path, cancel: threading.Event | None, log: Log | None) -> None:
         self.ex, self.root, self.cancel, self.log = ex, root, cancel, log
         self.tree_changes: list[str] = []
         self.cache = _TaskCache(root / CACHE_FILE)
@@ -264,6 +251,6 @@ def checks_text(root: Path, configured: dict[str, str] | str | None = None, *, t
     """The envelope for an agent's ``run_checks`` tool call in ``root``: the same machinery as the
     checks step, with the user's project and the baseline from :func:`sandbox_info`."""
     project, baseline = sandbox_info(root)
-    ex = ChecksExecutor(lambda: Path(root), configured, timeout_s, project=project, baseline=baseline,
+    ex = ChecksStep(lambda: Path(root), configured, timeout_s, project=project, baseline=baseline,
                         test_timeout_s=test_timeout_s)
     return ex.run()

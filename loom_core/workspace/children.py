@@ -81,7 +81,7 @@ def _me() -> list[int | None]:
 def registry(cwd: Path | str) -> Path | None:
     """``<project>/.loom/children`` for a child started in ``cwd`` (a sandbox maps to its user's
     project), or None when that project has no ``.loom`` folder."""
-    from loom_core.workspace.checks.executor import sandbox_info
+    from loom_core.workspace.checks.step import sandbox_info
 
     try:
         project = sandbox_info(Path(cwd))[0] or Path(cwd)
