@@ -56,6 +56,12 @@ class ControlClient(Protocol):
     def is_driving(self, ref: ProjectRef) -> bool:
         """Whether this client is driving the project right now."""
 
+    def wait_stopped(self, ref: ProjectRef, timeout_s: float = 120.0) -> bool:
+        """Wait until this client no longer drives the project; ``False`` on timeout."""
+
+    def now(self) -> str:
+        """The client's clock (an ISO timestamp), so ages shown agree with the engine's."""
+
     def history(self, ref: ProjectRef) -> list[dict[str, Any]]:
         """Archived tasks, newest first."""
 
@@ -66,6 +72,24 @@ class ControlClient(Protocol):
 
     def gate(self, ref: ProjectRef) -> dict[str, Any] | None:
         """The gate waiting for an answer (with its ``gate_event_id``), or ``None``."""
+
+    def store_of(self, ref: ProjectRef, task_id: str | None = None) -> Path | None:
+        """Where the live or an archived task's store is; ``None`` when there is none."""
+
+    def work_dirs(self, ref: ProjectRef) -> list[Path]:
+        """Where the task's working documents (plan, reviews) are, the sandbox's first."""
+
+    def states(self, ref: ProjectRef, task_id: str) -> tuple[dict[int, dict[str, Any]], list[str]]:
+        """Each tick's state of a recorded task, and the bundle's phase order (the replay view)."""
+
+    def history_index(self, ref: ProjectRef) -> list[dict[str, Any]]:
+        """The project's history index as ``loom history`` prints it (unreadable lines kept raw)."""
+
+    def run_options(self, ref: ProjectRef) -> RunOptions:
+        """The options the project's task was started with (``task-exec.json``)."""
+
+    def in_place_question(self, ref: ProjectRef, *, any_task: bool = False) -> str | None:
+        """The consent question for running in place in a non-git project, or ``None`` when not needed."""
 
     def diff(self, ref: ProjectRef) -> str:
         """The sandbox's diff against where the task started ("" when there is none)."""
@@ -81,8 +105,8 @@ class ControlClient(Protocol):
     def submit(self, ref: ProjectRef, task: str, opts: RunOptions) -> RunResult:
         """Start ``task`` and drive it until it ends, parks at a gate or is paused."""
 
-    def proceed(self, ref: ProjectRef) -> RunResult:
-        """Drive the current task on (``resume`` is the same verb)."""
+    def proceed(self, ref: ProjectRef, opts: RunOptions | None = None) -> RunResult:
+        """Drive the current task on (``resume`` is the same verb); ``opts`` replace its options."""
 
     def answer(self, ref: ProjectRef, decision: str, note: str | None = None, *,
                gate_event_id: str | None = None) -> dict[str, Any]:
@@ -103,6 +127,15 @@ class ControlClient(Protocol):
 
     def merge(self, ref: ProjectRef, branch: str) -> str:
         """Squash-merge ``branch`` into the user's checked-out branch (refused on a dirty tree)."""
+
+    def branch_exists(self, ref: ProjectRef, branch: str) -> bool: ...
+
+    # ---------------------------------------------------------------- housekeeping
+    def init(self, ref: ProjectRef) -> Path:
+        """Create the project's ``.loom`` folder (with its ``.gitignore``)."""
+
+    def gc(self, *, dry_run: bool = False) -> list[tuple[Path, int]]:
+        """Remove sandboxes no task owns any more; what was (or would be) removed and its size."""
 
     # ---------------------------------------------------------------- settings, secrets, models (control/config.py)
     def config(self, *, file_only: bool = False) -> dict[str, Any]:

@@ -31,10 +31,12 @@ STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop bef
 
 class LocalControl(ConfigVerbs, HousekeepingVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
-                 clock: Clock | None = None, demo_delay_s: float = 0.0) -> None:
+                 clock: Clock | None = None, demo_delay_s: float = 0.0,
+                 new_id: Callable[[], str] | None = None) -> None:
         self._catalog = catalog
         self.sink_for = sink_for or (lambda _pid: NullSink())
         self.clock = clock or SystemClock()
+        self.new_id = new_id  # the engine's id source (None: random); fixed for reproducible pictures
         self.demo_delay_s = demo_delay_s
         self._cancel: dict[str, threading.Event] = {}
         self._running: set[str] = set()
@@ -109,6 +111,9 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs):
 
         return project_status(self._path(ref), self.clock.now(), stall_after_min=stall_after_min,
                               with_sandbox=with_sandbox)
+
+    def now(self) -> str:
+        return self.clock.now()
 
     def is_driving(self, ref: ProjectRef) -> bool:
         return self._key(ref) in self._running
@@ -204,7 +209,8 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs):
         opts = opts or self.run_options(p.path)
         if opts.backend == "demo" and self.demo_delay_s:
             opts.demo_delay_s = self.demo_delay_s
-        return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel)
+        extra = {"new_id": self.new_id} if self.new_id is not None else {}
+        return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel, **extra)
 
     def _drive(self, ref: ProjectRef, opts: RunOptions | None, fn: Callable[[TaskRunner], RunResult]) -> RunResult:
         key = self._key(ref)

@@ -192,7 +192,7 @@ class ProjectScreen(Screen):
     def facts(self) -> header.Facts:
         task = self.chain["task"]
         return header.Facts(
-            name=self.project.name, dir=self.project.dir, status=self.status, now=self.app.control.clock.now(),
+            name=self.project.name, dir=self.project.dir, status=self.status, now=self.app.control.now(),
             row=self.row, task=task, gates=self.chain.get("gates") or [], archived=self.archived,
             driving=self.driving, in_progress=self.in_progress, has_branch=self.has_branch, loaded=self._loaded,
             verdict=self.verdict, task_id=self.shown_task_id)
