@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +20,6 @@ from loom_core.control import Catalog, FixedClock
 START = "2026-11-20T09:00:00.000Z"
 NOW = "2026-11-20T09:12:34.000Z"
 ROOT = Path("/tmp/loom-scenes")  # fixed, so paths in the pictures are the same everywhere
-
-
-@contextmanager
-def _deterministic_ids():
-    counter = iter(range(1, 10_000))
-    real = uuid.uuid4
-    uuid.uuid4 = lambda: uuid.UUID(int=next(counter))  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        uuid.uuid4 = real  # type: ignore[assignment]
 
 
 def _normalise(project: Path) -> None:
@@ -46,15 +33,16 @@ def environment(root: Path) -> dict[str, str]:
     return {"LOOM_HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "TZ": "UTC", "LOOM_THEME": "textual-dark"}
 
 
-def _drive(project: Path, task: str, opts: Any, at: str) -> None:
-    """Submit ``task`` through the facade at the fixed time ``at`` and drive it until it parks or ends."""
+def _drive(project: Path, task: str, opts: Any, at: str, new_id: Callable[[], str]) -> None:
+    """Submit ``task`` through the facade at the fixed time ``at`` with ids from ``new_id``, and drive it
+    until it parks or ends."""
     from loom_core.control import LocalControl
 
-    LocalControl(Catalog([], None), clock=FixedClock(at)).submit(project, task, opts)
+    LocalControl(Catalog([], None), clock=FixedClock(at), new_id=new_id).submit(project, task, opts)
 
 
 def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
-    from loom_core.control import RunOptions, create_demo_project, demo_task
+    from loom_core.control import RunOptions, create_demo_project, demo_task, sequential_ids
 
     if root.exists():
         shutil.rmtree(root)
@@ -67,16 +55,16 @@ def build(root: Path = ROOT, *, empty: bool = False) -> Catalog:
     if empty:
         catalog.save()
         return catalog
-    with _deterministic_ids():
-        shop = root / "shop"
-        create_demo_project(shop)
-        _drive(shop, demo_task(), RunOptions(backend="demo", policy="demo-gates"), START)
-        billing = root / "billing"
-        create_demo_project(billing)
-        _drive(billing, "Round totals to cents", RunOptions(backend="demo", policy="auto"), "2026-11-19T15:00:00.000Z")
-        _drive(billing, demo_task(), RunOptions(backend="demo", policy="auto"), "2026-11-20T08:30:00.000Z")
-        docs = root / "docs-site"
-        docs.mkdir()
+    ids = sequential_ids()  # one sequence over the whole fleet
+    shop = root / "shop"
+    create_demo_project(shop)
+    _drive(shop, demo_task(), RunOptions(backend="demo", policy="demo-gates"), START, ids)
+    billing = root / "billing"
+    create_demo_project(billing)
+    _drive(billing, "Round totals to cents", RunOptions(backend="demo", policy="auto"), "2026-11-19T15:00:00.000Z", ids)
+    _drive(billing, demo_task(), RunOptions(backend="demo", policy="auto"), "2026-11-20T08:30:00.000Z", ids)
+    docs = root / "docs-site"
+    docs.mkdir()
     for p in (shop, billing, docs):
         _normalise(p)
         catalog.add(p, now=START)

@@ -21,6 +21,7 @@ _WHERE = {
     "EngineEvent": "loom_core.engine.events", "EventSink": "loom_core.engine.events",
     "NullSink": "loom_core.engine.events",
     "Clock": "loom_core.engine.clock", "SystemClock": "loom_core.engine.clock", "FixedClock": "loom_core.engine.clock",
+    "sequential_ids": "loom_core.engine.engine",  # a fixed id source (the screenshot scenes)
     "create_demo_project": "loom_core.agents.executors.demo_project",
     "pin_durations": "loom_core.store.pin",  # the screenshot scenes: measured run times pinned for the pictures
     "load_invariants": "loom_core.control.housekeeping",

@@ -7,6 +7,7 @@ drives, and on an accepted finish commits the work to ``loom/<task_id>`` in the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from loom_core.bundles import load_bundle
 from loom_core.config.project import configured_checks, project_config
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.drive import DriveOptions, Driver, Outcome
-from loom_core.engine.engine import Engine
+from loom_core.engine.engine import Engine, random_id
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
 from loom_core.engine.exec_file import exec_file, load_exec, save_exec
 from loom_core.engine.lock import ProjectBusy, ProjectLock
@@ -28,7 +29,8 @@ class TaskRunner:
     """One project's task verbs (start, proceed, answer, recover), each under the project lock."""
 
     def __init__(self, project: Path | str, opts: RunOptions | None = None, *, sink: EventSink | None = None,
-                 clock: Clock | None = None, cancel: threading.Event | None = None) -> None:
+                 clock: Clock | None = None, cancel: threading.Event | None = None,
+                 new_id: Callable[[], str] = random_id) -> None:
         self.project = Path(project).resolve()
         if not self.project.is_dir():
             raise ConfigError(f"{self.project} is not a directory")
@@ -36,6 +38,7 @@ class TaskRunner:
         self.opts.validate()
         self.sink = sink or NullSink()
         self.clock = clock or SystemClock()
+        self.new_id = new_id  # the engine's id source
         self.cancel = cancel or threading.Event()
         self._resolved = None
 
@@ -149,7 +152,7 @@ class TaskRunner:
         if not dbmod.state_path(self.project).exists():
             self._require_isolation_or_consent()
         with ProjectLock(self.project):
-            engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock)
+            engine = Engine(self.project, bundle=load_bundle(self.opts.bundle), clock=self.clock, new_id=self.new_id)
             try:
                 st = engine.state()
                 if st.exists and st.status == "in_progress" and not self.opts.replace:
@@ -174,7 +177,7 @@ class TaskRunner:
         with ProjectLock(self.project):
             if not dbmod.state_path(self.project).exists():
                 raise NoActiveTask(f"no active task in {self.project}")
-            engine = Engine(self.project, clock=self.clock, create=False)
+            engine = Engine(self.project, clock=self.clock, create=False, new_id=self.new_id)
             try:
                 return self._resume(engine)
             finally:
@@ -205,7 +208,7 @@ class TaskRunner:
         with ProjectLock(self.project):
             if not dbmod.state_path(self.project).exists():
                 raise NoActiveTask(f"no active task in {self.project}")
-            engine = Engine(self.project, clock=self.clock, create=False)
+            engine = Engine(self.project, clock=self.clock, create=False, new_id=self.new_id)
             try:
                 st = engine.state()
                 pua = st.driver.get("pending_user_answer") if st.exists else None
@@ -236,7 +239,7 @@ class TaskRunner:
         with ProjectLock(self.project):
             if not dbmod.state_path(self.project).exists():
                 raise NoActiveTask(f"no active task in {self.project}")
-            engine = Engine(self.project, clock=self.clock, create=False)
+            engine = Engine(self.project, clock=self.clock, create=False, new_id=self.new_id)
             try:
                 d = engine.recover(choice).wire["directive"]
             finally:
