@@ -22,7 +22,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=backend_help())]  # the names from the registry
 PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Gate policy for every gate: human, "
                                                "on-blockers (default) or auto; or a preset (full-supervised, "
-                                               "review-plan-only, review-final-only, full-autonomous).")]
+                                               "review-plan-only, review-final-only, gates-on-blockers, "
+                                               "full-autonomous, demo-gates).")]
 ComplexityOpt = Annotated[str | None, typer.Option("--complexity", "-c", help="Pin the flow: trivial, simple, "
                                                    "medium, complex or question (skips the classifier).")]
 FastOpt = Annotated[bool, typer.Option("--fast", help="The single-pass fast lane (= --complexity trivial).")]
