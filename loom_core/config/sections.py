@@ -18,6 +18,10 @@ ENV_PREFIX = "LOOM_"
 SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SECTION>__<FIELD>
     "LOOM_MAX_SPAWNS": ("general", "max_spawns", f"a whole number between 0 (no cap) and {MAX_SPAWNS}"),
     "LOOM_STALL_MINUTES": ("general", "stall_minutes", "a number of minutes above 0"),
+    "LOOM_SERVER_HOST": ("server", "host", "a host name or address"),
+    "LOOM_SERVER_PORT": ("server", "port", "a port number (1-65535)"),
+    "LOOM_SERVER_TOKEN": ("server", "token", "a token or a secret:<name> reference"),
+    "LOOM_SERVER_STATE_DIR": ("server", "state_dir", "a directory"),
 }
 
 
@@ -66,6 +70,25 @@ class UiSettings(_Section):
 
     animation: bool = False
     """Animate the console (off suits slow links and SSH)."""
+
+
+class ServerSettings(_Section):
+    """The HTTP control plane (`loom serve`)."""
+
+    host: str = "127.0.0.1"
+    """Address the plane listens on; anything but loopback needs a token."""
+
+    port: int = Field(4317, ge=1, le=65535)
+    """Port the plane listens on."""
+
+    token: str | None = None
+    """Bearer token clients must send (a secret:<name> reference is resolved); empty = loopback only, no token."""
+
+    state_dir: str | None = None
+    """Where the plane keeps server.json and the supervised set; empty = ~/.loom/server."""
+
+    spawn_permits: int = Field(4, ge=1, le=64)
+    """Agents running at once across every project the plane drives (one shared queue)."""
 
 
 def _check_ref(value: str | None, what: str) -> str | None:
@@ -169,4 +192,4 @@ def check_model_ref(value: str) -> str:
 
 __all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
            "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
-           "ProvidersSettings", "ChecksSettings", "check_model_ref", "one_of"]
+           "ProvidersSettings", "ChecksSettings", "ServerSettings", "check_model_ref", "one_of"]

@@ -33,6 +33,7 @@ from loom_core.config.sections import (
     ChecksSettings,
     GeneralSettings,
     ProvidersSettings,
+    ServerSettings,
     UiSettings,
     check_model_ref,
     one_of,
@@ -67,6 +68,9 @@ class LoomSettings(BaseSettings):
 
     checks: ChecksSettings = Field(default_factory=ChecksSettings)
     """Check commands (test, lint, typecheck)."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """The HTTP control plane (`loom serve`): bind address, token, state folder, shared spawn permits."""
 
     harness: Annotated[str, Field(json_schema_extra={"enum": list(HARNESSES)})] | None = None
     """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""

@@ -177,4 +177,21 @@ class ControlClient(Protocol):
 
     def policies(self) -> tuple[str, ...]: ...
 
+    # ---------------------------------------------------------------- remote intake and reads (control/plane_verbs.py)
+    def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
+        """Create a task and stop at its first step (a supervisor drives it); same text in progress replays."""
+
+    def read_model(self, ref: ProjectRef) -> dict[str, Any]:
+        """The project's read model (``has_task``, ``status``, ``parked_gate``, ``pending_agents``, …)."""
+
+    def log_tail(self, ref: ProjectRef, lines: int = 60) -> list[dict[str, Any]]:
+        """The last entries of the project's supervisor log."""
+
+    def artifacts(self, ref: ProjectRef) -> list[dict[str, Any]]: ...
+
+    def artifact(self, ref: ProjectRef, path: str) -> dict[str, Any]: ...
+
+    def held_elsewhere(self, ref: ProjectRef) -> bool:
+        """Whether a drive this client does not own holds the project's lock."""
+
     def complexities(self, bundle: str = "code") -> tuple[str, ...]: ...

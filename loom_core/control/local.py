@@ -19,6 +19,7 @@ from loom_core.control.catalog import Catalog, Project
 from loom_core.control.client import ProjectRef
 from loom_core.control.config import ConfigVerbs
 from loom_core.control.housekeeping import HousekeepingVerbs
+from loom_core.control.plane_verbs import PlaneVerbs
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.events import EventSink, NullSink
 from loom_core.errors import LoomError
@@ -29,11 +30,12 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl(ConfigVerbs, HousekeepingVerbs):
+class LocalControl(ConfigVerbs, HousekeepingVerbs, PlaneVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0,
-                 new_id: Callable[[], str] | None = None) -> None:
+                 new_id: Callable[[], str] | None = None, spawn_gate: Any = None) -> None:
         self._catalog = catalog
+        self.spawn_gate = spawn_gate  # wraps every spawn of every project this client drives (the plane's permits)
         self.sink_for = sink_for or (lambda _pid: NullSink())
         self.clock = clock or SystemClock()
         self.new_id = new_id  # the engine's id source (None: random); fixed for reproducible pictures
@@ -210,7 +212,8 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs):
         if opts.backend == "demo" and self.demo_delay_s:
             opts.demo_delay_s = self.demo_delay_s
         extra = {"new_id": self.new_id} if self.new_id is not None else {}
-        return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel, **extra)
+        return TaskRunner(p.path, opts, sink=self.sink_for(p.id), clock=self.clock, cancel=cancel,
+                          spawn_gate=self.spawn_gate, **extra)
 
     def _drive(self, ref: ProjectRef, opts: RunOptions | None, fn: Callable[[TaskRunner], RunResult]) -> RunResult:
         key = self._key(ref)

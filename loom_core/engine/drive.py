@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -96,8 +97,10 @@ class DriveOptions:
 
 class Driver:
     def __init__(self, engine: Engine, executor: Executor, *, sink: EventSink | None = None,
-                 options: DriveOptions | None = None, cancel: threading.Event | None = None) -> None:
+                 options: DriveOptions | None = None, cancel: threading.Event | None = None,
+                 spawn_gate: Any = None) -> None:
         self.engine = engine
+        self.spawn_gate = spawn_gate  # a context manager around every spawn (the plane's shared semaphore)
         self.executor = executor
         self.sink = sink or NullSink()
         self.opts = options or DriveOptions()
@@ -220,8 +223,9 @@ class Driver:
         crashpoint("spawn-start")
         redact = self.redactor.redact
         try:
-            result = self.executor.execute(full, self.cancel,
-                                           lambda line: self.emit("log", agent=intent.agent, line=redact(line)))
+            with self.spawn_gate if self.spawn_gate is not None else nullcontext():
+                result = self.executor.execute(full, self.cancel,
+                                               lambda line: self.emit("log", agent=intent.agent, line=redact(line)))
         except ExecutorError as exc:
             exc.message = redact(exc.message)
             exc.args = (exc.message,)

@@ -30,7 +30,7 @@ class TaskRunner:
 
     def __init__(self, project: Path | str, opts: RunOptions | None = None, *, sink: EventSink | None = None,
                  clock: Clock | None = None, cancel: threading.Event | None = None,
-                 new_id: Callable[[], str] = random_id) -> None:
+                 new_id: Callable[[], str] = random_id, spawn_gate: Any = None) -> None:
         self.project = Path(project).resolve()
         if not self.project.is_dir():
             raise ConfigError(f"{self.project} is not a directory")
@@ -40,6 +40,7 @@ class TaskRunner:
         self.clock = clock or SystemClock()
         self.new_id = new_id  # the engine's id source
         self.cancel = cancel or threading.Event()
+        self.spawn_gate = spawn_gate  # wraps every spawn (a fleet's shared semaphore); None = no limit
         self._resolved = None
 
     def emit(self, kind: str, **data: Any) -> None:
@@ -75,10 +76,10 @@ class TaskRunner:
             self.emit("notice", message=left_out, level="warning")
         return ws
 
-    def _driver(self, engine: Engine, workspace) -> Driver:
+    def _driver(self, engine: Engine, workspace, cancel: threading.Event | None = None) -> Driver:
         ex = self._executor(engine, workspace)
         self.emit("backend", name=ex.name, label=ex.label, sandbox=str(workspace.root), isolated=workspace.isolated)
-        return Driver(engine, ex, sink=self.sink, cancel=self.cancel,
+        return Driver(engine, ex, sink=self.sink, cancel=cancel or self.cancel, spawn_gate=self.spawn_gate,
                       options=DriveOptions(max_total_spawns=self.opts.spawn_cap(),
                                            max_concurrent=self.opts.concurrency()))
 
@@ -140,9 +141,10 @@ class TaskRunner:
         clear_partials(self.project)
 
     # ------------------------------------------------------------------ verbs
-    def start(self, task: str) -> RunResult:
+    def start(self, task: str, *, client_key: str | None = None, drive: bool = True) -> RunResult:
         """New task (a finished one is archived first; an in-progress one is resumed unless
-        ``replace``)."""
+        ``replace``). ``client_key`` makes the create idempotent (a retried create replays); with
+        ``drive=False`` the task is created and left at its first step (another drive takes it on)."""
         if not task.strip():
             raise ConfigError("the task text is empty", code="USAGE")
         if self._backend().backend == "demo":
@@ -156,6 +158,9 @@ class TaskRunner:
             try:
                 st = engine.state()
                 if st.exists and st.status == "in_progress" and not self.opts.replace:
+                    if not drive:
+                        raise KernelRefusal(f"task {st.pipeline['task_id']} is still in progress in this project",
+                                            code="PROJECT_TASK_ACTIVE")
                     self.emit("notice", message=f"resuming the task already in progress ({st.pipeline['task_id']}); "
                                                 "the new text is ignored (use --replace to discard it)")
                     return self._resume(engine)
@@ -164,10 +169,13 @@ class TaskRunner:
                 if st.exists and st.status != "in_progress":
                     self._finish_ended(st, before_new_task=True)  # an interrupted landing completes first
                 ws = self._workspace(fresh=True)
-                driver = self._driver(engine, ws)
+                stopped = threading.Event()
+                if not drive:
+                    stopped.set()  # the loop stops before its first spawn: only the create is written
+                driver = self._driver(engine, ws, cancel=stopped if not drive else None)
                 save_exec(self.project, self.opts)
                 outcome = driver.start(task, replace=self.opts.replace, gate_policies=self.opts.gate_policies(),
-                                       initial_decisions=self.opts.initial_decisions())
+                                       initial_decisions=self.opts.initial_decisions(), client_key=client_key)
                 return self._finish(engine, ws, outcome)
             finally:
                 engine.close()

@@ -1,0 +1,144 @@
+"""Verbs the HTTP control plane needs beyond the console's: create a task without driving it, the
+spec's read model of a project, the supervisor's log tail, the task's working documents.
+
+:class:`PlaneVerbs` is mixed into :class:`~loom_core.control.local.LocalControl` (it uses its
+``project``, ``status``, ``work_dirs``, ``is_driving`` and ``_runner``). Everything returned is
+JSON-able data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loom_core.errors import LoomError
+
+if TYPE_CHECKING:
+    from loom_core.control.client import ProjectRef
+    from loom_core.engine.options import RunOptions
+
+ARTIFACT_CAP = 512 * 1024  # bytes of one working document a read returns
+LOG_LINES = 60
+
+
+def task_key(task: str) -> str:
+    """The deterministic idempotency key of a task's create: the same text gives the same key, so a create
+    retried after a crash (or a second identical submit) replays instead of starting a second task."""
+    return "plane-" + hashlib.sha256(task.strip().encode("utf-8")).hexdigest()[:32]
+
+
+class PlaneVerbs:
+    """Task intake and reads for remote surfaces (the HTTP plane, later the bot)."""
+
+    def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
+        """Create ``task`` and stop at its first step (a supervisor drives it on); a finished task is
+        archived first. The same text while that task is in progress replays (``replayed: true``); a
+        different task in progress is refused (``PROJECT_TASK_ACTIVE``)."""
+        from loom_core.config.redact import Redactor
+        from loom_core.errors import KernelRefusal
+
+        if not task.strip():
+            raise LoomError("the task text is empty", code="TASK_REQUIRED")
+        path = self.project(ref).path
+        before = self._pipeline(path)
+        if before and before.get("status") == "in_progress":
+            if (before.get("task") or "").strip() != Redactor.from_environment().redact(task).strip():
+                raise KernelRefusal(f"task {before.get('task_id')} is still in progress in this project; "
+                                    "cancel it first", code="PROJECT_TASK_ACTIVE")
+            return self._created(path, before, replayed=True)
+        self._runner(path, opts).start(task, client_key=task_key(task), drive=False)
+        return self._created(path, self._pipeline(path) or {}, replayed=False)
+
+    def _pipeline(self, path: Path) -> dict[str, Any] | None:
+        from loom_core.store import db as dbmod
+        from loom_core.store.read import status_facts
+
+        if not dbmod.state_path(path).exists():
+            return None
+        facts = status_facts(dbmod.state_path(path))
+        return None if facts is None else dict(facts.state.pipeline)
+
+    def _created(self, path: Path, p: dict[str, Any], *, replayed: bool) -> dict[str, Any]:
+        return {"task_id": p.get("task_id"), "driver_state_id": p.get("driver_state_id"),
+                "status": p.get("status"), "replayed": replayed, "dir": str(path)}
+
+    def read_model(self, ref: ProjectRef) -> dict[str, Any]:
+        """The project's read model (spec §5.4): an unreadable or task-less store is ``has_task: false``."""
+        path = self.project(ref).path
+        try:
+            st = self.status(path)
+        except (LoomError, OSError) as exc:
+            st = {"task_id": None, "error": str(exc)}
+        has = bool(st.get("task_id"))
+        task = st.get("task")
+        gate = ({"gate": st["gate"], "message": st.get("gate_message"), "gate_event_id": st.get("gate_event_id")}
+                if st.get("gate") else None)
+        return {
+            "project_dir": str(path), "has_task": has, "task_id": st.get("task_id"),
+            "task_label": st.get("task_short") or (task[:72] if task else None), "task": task,
+            "status": st.get("state") if has else None, "verdict": st.get("verdict"),
+            "flow": {"name": st["flow"], "step_index": st.get("step")} if st.get("flow") else None,
+            "active_phase": st.get("phase"), "parked_gate": gate,
+            "pending_agents": [{"agent": a["agent"], "phase": a["phase"], "age_ms": int(a["age_s"] * 1000)}
+                               for a in st.get("pending") or ()],
+            "stalled": bool(st.get("stalled")), "started_at": st.get("started_at"), "ended_at": st.get("ended_at"),
+            "state": st.get("status"),  # loom's own word (running, parked, stopped, …)
+            **({"error": st["error"]} if st.get("error") else {}),
+        }
+
+    def log_tail(self, ref: ProjectRef, lines: int = LOG_LINES) -> list[dict[str, Any]]:
+        """The last ``lines`` entries of the project's supervisor log (``.loom/daemon/log.jsonl``); [] when none.
+        An unreadable line is kept as ``{"raw": …}``."""
+        from loom_core.store import db as dbmod
+
+        path = dbmod.loom_dir(self.project(ref).path) / "daemon" / "log.jsonl"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(max(0, size - 64 * 1024))
+                tail = fh.read().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        out: list[dict[str, Any]] = []
+        for line in tail[-lines:]:
+            try:
+                row = json.loads(line)
+                out.append(row if isinstance(row, dict) else {"raw": line})
+            except ValueError:
+                out.append({"raw": line})
+        return out
+
+    def artifacts(self, ref: ProjectRef) -> list[dict[str, Any]]:
+        """The task's working documents (``.loom/work/*``) from the first work folder that has any."""
+        for d in self.work_dirs(ref):
+            if d.is_dir():
+                rows = [{"path": f".loom/work/{f.name}", "size": f.stat().st_size,
+                         "modified_at": datetime.fromtimestamp(f.stat().st_mtime, UTC).isoformat()}
+                        for f in sorted(d.iterdir()) if f.is_file() and not f.is_symlink()]
+                if rows:
+                    return rows
+        return []
+
+    def artifact(self, ref: ProjectRef, path: str) -> dict[str, Any]:
+        """One working document by its ``.loom/work/<name>`` path (first 512 KiB)."""
+        name = path.removeprefix(".loom/work/")
+        if not path.startswith(".loom/work/") or not name or "/" in name or name in (".", ".."):
+            raise LoomError(f"not a working document path: {path!r}", code="BAD_ARTIFACT_PATH")
+        for d in self.work_dirs(ref):
+            f = d / name
+            if f.is_file() and not f.is_symlink():
+                with open(f, "rb") as fh:
+                    data = fh.read(ARTIFACT_CAP + 1)
+                return {"path": path, "content": data[:ARTIFACT_CAP].decode("utf-8", errors="replace"),
+                        "truncated": len(data) > ARTIFACT_CAP}
+        raise LoomError(f"no working document {path}", code="ARTIFACT_NOT_FOUND")
+
+    def held_elsewhere(self, ref: ProjectRef) -> bool:
+        """Whether another drive (another process, or a drive this client does not own) holds the project."""
+        from loom_core.control.status import driver_alive
+
+        return not self.is_driving(ref) and driver_alive(self.project(ref).path)
