@@ -22,6 +22,14 @@ SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SEC
     "LOOM_SERVER_PORT": ("server", "port", "a port number (1-65535)"),
     "LOOM_SERVER_TOKEN": ("server", "token", "a token or a secret:<name> reference"),
     "LOOM_SERVER_STATE_DIR": ("server", "state_dir", "a directory"),
+    "LOOM_NOTIFY_WEBHOOK_URL": ("notify", "webhook_url", "an http(s):// URL or a secret:<name> reference"),
+    "LOOM_NOTIFY_SLACK_URL": ("notify", "slack_url", "an http(s):// URL or a secret:<name> reference"),
+    "LOOM_NOTIFY_TELEGRAM_TOKEN": ("notify", "telegram_token", "a bot token or a secret:<name> reference"),
+    "LOOM_NOTIFY_TELEGRAM_CHAT": ("notify", "telegram_chat", "a chat id"),
+    "LOOM_NOTIFY_TELEGRAM_API_URL": ("notify", "telegram_api_url", "an http(s):// URL"),
+    "LOOM_NOTIFY_SCRIPT": ("notify", "script", "a command line"),
+    "LOOM_NOTIFY_EVENTS": ("notify", "events", "comma-separated event names"),
+    "LOOM_NOTIFY_TIMEOUT_MS": ("notify", "timeout_ms", "a duration (ms, or with a ms|s|m suffix) above 0"),
 }
 
 
@@ -89,6 +97,79 @@ class ServerSettings(_Section):
 
     spawn_permits: int = Field(4, ge=1, le=64)
     """Agents running at once across every project the plane drives (one shared queue)."""
+
+
+NOTIFY_EVENTS = ("complete", "parked", "failed", "rate-limit-wait", "watch-park", "retry")
+_URL_OR_REF = re.compile(r"^(https?://\S+|secret:[A-Za-z0-9_.-]+)$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+class NotifySettings(_Section):
+    """Notifications sent by the supervisor and the plane (each channel is on when configured)."""
+
+    webhook_url: str | None = None
+    """URL that receives every event as a JSON POST; a secret:<name> reference is resolved."""
+
+    slack_url: str | None = None
+    """Slack incoming-webhook URL (one line of text per event); best kept as a secret:<name> reference."""
+
+    telegram_token: str | None = None
+    """Telegram bot token for sendMessage, as a secret:<name> reference (a literal token works too)."""
+
+    telegram_chat: str | None = None
+    """Telegram chat id the bot writes to (needs the token above)."""
+
+    telegram_api_url: str = "https://api.telegram.org"
+    """Telegram Bot API root (change it only for a self-hosted Bot API server)."""
+
+    script: str | None = None
+    """Command run for every event, with the event JSON on stdin and in $LOOM_NOTIFY_EVENT (killed on timeout)."""
+
+    events: str = "complete,parked,failed"
+    """Events sent, comma-separated: complete, parked, failed, rate-limit-wait, watch-park, retry."""
+
+    timeout_ms: int = Field(10_000, ge=1, le=600_000)
+    """Most milliseconds one delivery may take (a ms|s|m suffix is accepted from the environment)."""
+
+    @field_validator("webhook_url", "slack_url")
+    @classmethod
+    def _url_or_ref(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if not _URL_OR_REF.match(v.strip()):
+            raise ValueError("must be an http(s):// URL or a reference like 'secret:<name>'")
+        return v.strip()
+
+    @field_validator("telegram_token", "telegram_chat", "script")
+    @classmethod
+    def _blank_is_off(cls, v: str | None) -> str | None:
+        return (v or "").strip() or None
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://\S+$", v.strip()):
+            raise ValueError("must be an http(s):// URL")
+        return v.strip().rstrip("/")
+
+    @field_validator("events")
+    @classmethod
+    def _events_known(cls, v: str) -> str:
+        names = [n.strip() for n in v.split(",") if n.strip()]
+        for n in names:
+            one_of(n, NOTIFY_EVENTS, "event")
+        return ",".join(dict.fromkeys(names))
+
+    @field_validator("timeout_ms", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> object:
+        if isinstance(v, str) and (m := _DURATION.match(v)):
+            scale = {"ms": 1, None: 1, "s": 1000, "m": 60_000, "h": 3_600_000}[m.group(2)]
+            return int(float(m.group(1)) * scale)
+        return v
+
+    def event_names(self) -> frozenset[str]:
+        return frozenset(n for n in self.events.split(",") if n)
 
 
 def _check_ref(value: str | None, what: str) -> str | None:
@@ -192,4 +273,4 @@ def check_model_ref(value: str) -> str:
 
 __all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
            "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
-           "ProvidersSettings", "ChecksSettings", "ServerSettings", "check_model_ref", "one_of"]
+           "ProvidersSettings", "ChecksSettings", "ServerSettings", "NotifySettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]

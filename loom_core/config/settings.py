@@ -32,6 +32,7 @@ from loom_core.config.sections import (
     SHORT_ENV,
     ChecksSettings,
     GeneralSettings,
+    NotifySettings,
     ProvidersSettings,
     ServerSettings,
     UiSettings,
@@ -71,6 +72,9 @@ class LoomSettings(BaseSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     """The HTTP control plane (`loom serve`): bind address, token, state folder, shared spawn permits."""
+
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    """Notifications: webhook, Slack, Telegram and script channels, which events, delivery timeout."""
 
     harness: Annotated[str, Field(json_schema_extra={"enum": list(HARNESSES)})] | None = None
     """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""
