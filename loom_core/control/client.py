@@ -112,6 +112,10 @@ class ControlClient(Protocol):
                gate_event_id: str | None = None) -> dict[str, Any]:
         """Answer the waiting gate; with ``gate_event_id`` only that gate (else ``GateAlreadyAnswered``)."""
 
+    def wait_answered(self, ref: ProjectRef, gate_event_id: str, timeout_s: float = 1.0) -> bool:
+        """Wait up to ``timeout_s`` until that gate no longer waits (answered anywhere, or its task ended);
+        True when so. Cheap: no busy polling of the store."""
+
     def pause(self, ref: ProjectRef) -> bool:
         """Ask this client's drive of the project to stop after the current step; ``False`` if none."""
 

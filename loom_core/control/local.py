@@ -20,6 +20,7 @@ from loom_core.control.client import ProjectRef
 from loom_core.control.config import ConfigVerbs
 from loom_core.control.housekeeping import HousekeepingVerbs
 from loom_core.control.plane_verbs import PlaneVerbs
+from loom_core.control.supervision import SupervisionVerbs
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.events import EventSink, NullSink
 from loom_core.errors import LoomError
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl(ConfigVerbs, HousekeepingVerbs, PlaneVerbs):
+class LocalControl(ConfigVerbs, HousekeepingVerbs, PlaneVerbs, SupervisionVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0,
                  new_id: Callable[[], str] | None = None, spawn_gate: Any = None) -> None:
@@ -240,7 +241,9 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs, PlaneVerbs):
 
     def answer(self, ref: ProjectRef, decision: str, note: str | None = None, *,
                gate_event_id: str | None = None) -> dict[str, Any]:
-        return self._runner(ref).answer(decision, note, gate_event_id=gate_event_id)
+        out = self._runner(ref).answer(decision, note, gate_event_id=gate_event_id)
+        self.notify_answered()  # a supervisor parked on this client wakes at once
+        return out
 
     def pause(self, ref: ProjectRef) -> bool:
         key = self._key(ref)

@@ -34,11 +34,12 @@ def __getattr__(name: str) -> Any:
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
     "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int, type(None)),
-    "demo_delay_s": (int, float), "in_place": (bool,)}
+    "demo_delay_s": (int, float), "in_place": (bool,), "push": (bool,), "squash_merge": (bool,)}
 _TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
                "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
                "max_spawns": "a whole number or null", "max_concurrent": "a whole number or null",
-               "demo_delay_s": "a number of seconds", "in_place": "true or false"}
+               "demo_delay_s": "a number of seconds", "in_place": "true or false", "push": "true or false",
+               "squash_merge": "true or false"}
 
 
 def _flag(name: str) -> str:
@@ -65,6 +66,8 @@ class RunOptions:
     max_concurrent: int | None = None  # None: general.max_concurrent
     demo_delay_s: float = 0.0
     in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
+    push: bool = False  # ship on accept: push loom/<task> once it landed (a supervisor does it, §4.9)
+    squash_merge: bool = False  # ship on accept: squash-merge loom/<task> into the checked-out branch
 
     def validate(self) -> None:
         """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""

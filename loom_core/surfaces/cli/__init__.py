@@ -20,6 +20,7 @@ import typer
 
 from loom_core import __version__
 from loom_core.surfaces.cli import reads, tasks
+from loom_core.surfaces.cli.daemon import daemon_app
 from loom_core.surfaces.cli.projects import projects_app
 from loom_core.surfaces.cli.settings import config_app, models_app, secrets_app
 
@@ -69,6 +70,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(models_app, name="models")
+app.add_typer(daemon_app, name="daemon")
 
 def _not_utf8(args: list[str]) -> str | None:
     """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
