@@ -22,6 +22,7 @@ from loom_core import __version__
 from loom_core.surfaces.cli import reads, tasks
 from loom_core.surfaces.cli.daemon import daemon_app
 from loom_core.surfaces.cli.projects import projects_app
+from loom_core.surfaces.cli.serve import serve_app
 from loom_core.surfaces.cli.settings import config_app, models_app, secrets_app
 
 app = typer.Typer(
@@ -70,6 +71,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(models_app, name="models")
+app.add_typer(serve_app, name="serve")
 app.add_typer(daemon_app, name="daemon")
 
 def _not_utf8(args: list[str]) -> str | None:

@@ -1,0 +1,323 @@
+"""The fleet registry (spec §4.10): one watcher thread per supervised project, one shared FIFO spawn
+gate around every agent of every project, and the durable supervised set (``projects.json``).
+
+A watcher runs the daemon's :class:`Supervisor` in watch mode when that surface is installed, else a
+small built-in loop: drive an in-progress task that is not parked (``control.proceed``), back off after
+an error, wait at a gate until an answer (or :meth:`Registry.wake`) moves it. The registry talks to
+loom through the facade only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from loom_core.config.paths import atomic_write
+from loom_core.errors import LoomError
+
+log = logging.getLogger("loom.plane")
+EVENT_LINES = 60
+POLL_S = 1.0  # a parked or idle watcher looks at the store this often (an answer here wakes it at once)
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+ERRORS_BEFORE_PARK = 3
+
+
+class FifoGate:
+    """A counting semaphore served in arrival order (a context manager): agents of every project queue
+    for the same ``permits``, so a busy project cannot starve the others."""
+
+    def __init__(self, permits: int) -> None:
+        if permits < 1:
+            raise ValueError("permits must be at least 1")
+        self.permits = permits
+        self._free = permits
+        self._queue: deque[object] = deque()
+        self._cond = threading.Condition()
+        self.peak = 0  # most spawns ever inside at once (the bench reads it)
+
+    def __enter__(self) -> FifoGate:
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or self._free == 0:
+                self._cond.wait()
+            self._queue.popleft()
+            self._free -= 1
+            self.peak = max(self.peak, self.permits - self._free)
+            self._cond.notify_all()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+    @property
+    def in_use(self) -> int:
+        return self.permits - self._free
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+
+class _Sink:
+    """Engine events of one project, kept as the last lines of its live log."""
+
+    def __init__(self, lines: deque[dict[str, Any]]) -> None:
+        self.lines = lines
+
+    def emit(self, event: Any) -> None:
+        if event.kind == "log":
+            return  # agent output lines: too many for a 60-line tail
+        self.lines.append({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": "info",
+                           "event": event.kind, "detail": _short(event.data)})
+
+
+def _short(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v)[:200]) for k, v in data.items()}
+
+
+class _WakeClock:
+    """The supervisor's clock, whose waits end early when the plane wakes the project (a submit, an answer)."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.wake = wake
+
+    def now(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        if not stop.is_set():
+            self.wake.wait(max(0.0, seconds))
+            self.wake.clear()
+        return stop.is_set()
+
+
+class Watcher:
+    """Drives one project in a thread until stopped."""
+
+    def __init__(self, registry: Registry, project: Any) -> None:
+        self.registry = registry
+        self.project = project
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.phase = "starting"
+        self.errors = 0
+        self.parked_task: str | None = None  # a task parked after repeated errors: not re-driven
+        self.supervisor: Any = None  # the daemon's Supervisor when it runs this project
+        self.thread = threading.Thread(target=self._run, name=f"loom-watch-{project.id}", daemon=True)
+
+    def start(self) -> Watcher:
+        self.thread.start()
+        return self
+
+    @property
+    def state(self) -> str:
+        return self.supervisor.phase if self.supervisor is not None else self.phase
+
+    def signal(self) -> None:
+        """Ask the watcher to stop: its drive stops after the current step (the running agent is stopped)."""
+        self.phase = "stopping"
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        else:
+            self.stop_event.set()
+            self.registry.control.pause(self.project.path)
+        self.wake_event.set()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.signal()
+        self.thread.join(timeout_s)
+        self.phase = "stopped"
+
+    def note(self, event: str, **detail: Any) -> None:
+        self.registry.note(self.project.id, event, **detail)
+
+    def _run(self) -> None:
+        try:
+            supervisor = self.registry.supervisor_class()
+            if supervisor is not None:
+                self.supervisor = supervisor(self.registry.control, self.project.path, watch=True,
+                                             stop=self.stop_event, clock=_WakeClock(self.wake_event),
+                                             notifier=self.registry.notifier)
+                self.supervisor.run()
+            else:
+                self._loop()
+        except Exception as exc:  # the scaffolding crashed: say so, the project shows stopped
+            log.exception("watcher of %s crashed", self.project.dir)
+            self.note("watch-crash", message=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.phase = "stopped"
+
+    def _wait(self, seconds: float) -> None:
+        self.wake_event.wait(seconds)
+        self.wake_event.clear()
+
+    def _loop(self) -> None:
+        control = self.registry.control
+        while not self.stop_event.is_set():
+            try:
+                st = control.status(self.project.path)
+            except (LoomError, OSError) as exc:
+                self.note("read-failed", message=str(exc))
+                self._wait(POLL_S)
+                continue
+            task_id = st.get("task_id")
+            if st.get("state") != "in_progress" or st.get("gate") or task_id == self.parked_task:
+                self.phase = "parked" if st.get("gate") else "idle"
+                self._wait(POLL_S)
+                continue
+            self.phase = "driving"
+            try:
+                outcome = control.proceed(self.project.path).outcome
+            except LoomError as exc:
+                outcome = None
+                self.note("drive-threw", code=exc.code, message=str(exc))
+            if self.stop_event.is_set():
+                break
+            if outcome is not None and outcome.kind in ("complete", "paused"):
+                self.errors = 0
+                self.note("complete" if outcome.kind == "complete" else "parked",
+                          verdict=outcome.verdict, gate=outcome.gate)
+                continue
+            self.errors += 1
+            if self.errors >= ERRORS_BEFORE_PARK:
+                self.parked_task, self.errors = task_id, 0
+                self.note("watch-park", task_id=task_id, code=getattr(outcome, "code", None))
+                continue
+            self.phase = "backing-off"
+            delay = BACKOFF_S[min(self.errors - 1, len(BACKOFF_S) - 1)]
+            self.note("watch-cool-down", delay_ms=int(delay * 1000), code=getattr(outcome, "code", None))
+            self._wait(delay)
+
+
+class Registry:
+    """The projects this plane supervises. ``control`` is the facade the watchers drive through."""
+
+    def __init__(self, control: Any, state_dir: Path, *, gate: FifoGate | None = None,
+                 supervisor: str = "auto", notifier: Any = None) -> None:
+        self.control = control
+        self.state_dir = Path(state_dir)
+        self.gate = gate
+        self.supervisor = supervisor  # "auto": the daemon's Supervisor if installed; "builtin": the loop here
+        self.notifier = notifier
+        self._watchers: dict[str, Watcher] = {}
+        self._events: dict[str, deque[dict[str, Any]]] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ wiring
+    def sink_for(self, project_id: str) -> _Sink:
+        return _Sink(self._lines(project_id))
+
+    def _lines(self, project_id: str) -> deque[dict[str, Any]]:
+        with self._lock:
+            return self._events.setdefault(project_id, deque(maxlen=EVENT_LINES))
+
+    def note(self, project_id: str, event: str, **detail: Any) -> None:
+        self._lines(project_id).append({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                        "level": "info", "event": event, "detail": _short(detail)})
+
+    def events(self, project_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._events.get(project_id, ()))
+
+    def supervisor_class(self) -> Any:
+        if self.supervisor != "auto":
+            return None
+        try:
+            from loom_core.surfaces.daemon.supervisor import Supervisor
+        except ImportError:
+            return None
+        return Supervisor
+
+    # ------------------------------------------------------------------ the set
+    @property
+    def projects_file(self) -> Path:
+        return self.state_dir / "projects.json"
+
+    def saved_dirs(self) -> list[str]:
+        try:
+            data = json.loads(self.projects_file.read_text(encoding="utf-8"))
+            dirs = data.get("dirs") if isinstance(data, dict) else None
+            return [d for d in dirs if isinstance(d, str)] if isinstance(dirs, list) else []
+        except (OSError, ValueError):
+            return []
+
+    def _save(self) -> None:
+        with self._lock:
+            dirs = [w.project.dir for w in self._watchers.values()]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.projects_file, json.dumps({"dirs": dirs}, indent=2) + "\n")
+
+    def supervised(self) -> list[Any]:
+        with self._lock:
+            return [w.project for w in self._watchers.values()]
+
+    def watcher(self, project_id: str) -> Watcher | None:
+        with self._lock:
+            return self._watchers.get(project_id)
+
+    def is_supervised(self, project_id: str) -> bool:
+        return self.watcher(project_id) is not None
+
+    def register(self, ref: Any, *, persist: bool = True) -> Any:
+        """Supervise a project (idempotent). A project another process drives → ``PROJECT_LOCKED``."""
+        control = self.control
+        project = control.project(ref)
+        if not project.path.is_dir():
+            raise LoomError(f"{project.dir} is not a directory", code="DIR_NOT_FOUND")
+        with self._lock:
+            if project.id in self._watchers:
+                return project
+            if control.held_elsewhere(project.path):
+                raise LoomError(f"{project.dir} is being driven by another process; stop it first",
+                                code="PROJECT_LOCKED")
+            self._watchers[project.id] = Watcher(self, project).start()
+        self.note(project.id, "supervised", dir=project.dir)
+        if persist:
+            self._save()
+        return project
+
+    def unregister(self, project_id: str) -> bool:
+        """Stop supervising: the drive stops after its current step; the project leaves the durable set."""
+        with self._lock:
+            w = self._watchers.pop(project_id, None)
+        if w is None:
+            return False
+        w.stop()
+        self._save()
+        return True
+
+    def recover(self) -> list[str]:
+        """Re-attach every saved project; one that fails is skipped (and stays in the set)."""
+        attached = []
+        for d in self.saved_dirs():
+            try:
+                attached.append(self.register(Path(d), persist=False).id)
+            except (LoomError, OSError) as exc:
+                log.warning("recover-skip %s: %s", d, exc)
+        return attached
+
+    def wake(self, project_id: str) -> None:
+        w = self.watcher(project_id)
+        if w is not None:
+            w.wake_event.set()
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop every watcher; the durable set is kept for the next start."""
+        with self._lock:
+            watchers = list(self._watchers.values())
+            self._watchers.clear()
+        for w in watchers:
+            w.signal()
+        for w in watchers:
+            w.thread.join(timeout_s)

@@ -1,0 +1,297 @@
+"""The plane's JSON routes (spec §5.2). Every handler asks the facade (``control(request)``) or the fleet
+registry; none reads a store itself. Handlers are plain functions: starlette runs them on its thread
+pool, so a verb that blocks (a lock, a git command) never stalls the event loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from loom_core.errors import LoomError
+
+DECISIONS = ("accept", "reject", "auto-apply")
+RUN_FIELDS = ("backend", "bundle", "max_spawns", "fast")  # beyond the spec's fields: what a run may pin
+
+
+def control(request: Request) -> Any:
+    return request.app.state.control
+
+
+def registry(request: Request) -> Any:
+    return request.app.state.registry
+
+
+def body(request: Request) -> dict[str, Any]:
+    return request.scope.get("state", {}).get("json") or {}
+
+
+def ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def known(request: Request, *, supervised: bool = False) -> Any:
+    """The route's project: the supervised set first, then the catalog (a read never starts a watcher)."""
+    pid = request.path_params["pid"]
+    w = registry(request).watcher(pid)
+    if w is not None:
+        return w.project
+    if supervised:
+        raise LoomError(f"project {pid} is not supervised by this plane", code="PROJECT_NOT_FOUND")
+    try:
+        return control(request).project(pid)
+    except LoomError:
+        raise LoomError(f"no project {pid} (not supervised, not in the catalog)", code="PROJECT_NOT_FOUND") from None
+
+
+def entry(request: Request, p: Any) -> dict[str, Any]:
+    return {"id": p.id, "dir": p.dir, "supervised": registry(request).is_supervised(p.id),
+            "status": control(request).read_model(p.path)}
+
+
+# ---------------------------------------------------------------------- fleet
+def health(request: Request) -> JSONResponse:
+    return ok({"ok": True, "projects": len(registry(request).supervised())})
+
+
+def submit(request: Request) -> JSONResponse:
+    from loom_core.control import RunOptions
+
+    doc = body(request)
+    ref, task = doc.get("project"), doc.get("task")
+    if not isinstance(ref, str) or not ref.strip():
+        raise LoomError("name the project (an id or a directory)", code="PROJECT_REQUIRED")
+    if not isinstance(task, str) or not task.strip():
+        raise LoomError("the task text is required", code="TASK_REQUIRED")
+    reg = registry(request)
+    w = reg.watcher(ref)
+    if w is not None:
+        p = w.project
+    else:
+        try:
+            p = control(request).project(ref if "/" not in ref else Path(ref))
+        except LoomError:
+            raise LoomError(f"no project {ref}", code="PROJECT_NOT_FOUND") from None
+        if not p.path.is_dir():
+            raise LoomError(f"no project directory {p.dir}", code="PROJECT_NOT_FOUND")
+        if control(request).held_elsewhere(p.path):
+            raise LoomError(f"{p.dir} is being driven by another process", code="PROJECT_LOCKED")
+    opts = RunOptions(policy=doc.get("policy_preset"), complexity=doc.get("complexity"),
+                      **{k: doc[k] for k in RUN_FIELDS if k in doc})
+    created = control(request).create_task(p.path, task, opts)
+    reg.register(p.path)
+    reg.wake(p.id)
+    return ok({"id": p.id, "dir": p.dir, **{k: created[k] for k in ("task_id", "driver_state_id", "status",
+                                                                     "replayed")}})
+
+
+def list_projects(request: Request) -> JSONResponse:
+    return ok([entry(request, p) for p in registry(request).supervised()])
+
+
+def add_project(request: Request) -> JSONResponse:
+    d = body(request).get("dir")
+    if not isinstance(d, str) or not d.strip():
+        raise LoomError("name the project directory", code="DIR_REQUIRED")
+    if not Path(d).expanduser().is_dir():
+        raise LoomError(f"no directory {d}", code="DIR_NOT_FOUND")
+    p = registry(request).register(Path(d).expanduser())
+    return ok({"id": p.id, "dir": p.dir}, 201)
+
+
+def get_project(request: Request) -> JSONResponse:
+    return ok(entry(request, known(request)))
+
+
+def remove_project(request: Request) -> JSONResponse:
+    p = known(request, supervised=True)
+    registry(request).unregister(p.id)
+    return ok({"id": p.id, "unregistered": True})
+
+
+# ---------------------------------------------------------------------- task verbs
+def answer(request: Request) -> JSONResponse:
+    p = known(request, supervised=True)
+    doc = body(request)
+    gate_event_id, decision = doc.get("gate_event_id"), doc.get("decision")
+    if not isinstance(gate_event_id, str) or not gate_event_id:
+        raise LoomError("gate_event_id is required (the gate you are answering)", code="ANSWER_INVALID")
+    if decision not in DECISIONS:
+        raise LoomError(f"decision must be one of {', '.join(DECISIONS)}", code="ANSWER_INVALID")
+    intent = doc.get("reject_intent")
+    if intent not in (None, "revise", "abandon"):
+        raise LoomError("reject_intent must be revise or abandon", code="ANSWER_INVALID")
+    if decision == "reject" and intent == "abandon":
+        decision = "abandon"
+    message = doc.get("message")
+    control(request).answer(p.path, decision, message if isinstance(message, str) else None,
+                            gate_event_id=gate_event_id)
+    registry(request).wake(p.id)
+    return ok({"id": p.id, "status": control(request).read_model(p.path)})
+
+
+def cancel(request: Request) -> JSONResponse:
+    p = known(request)
+    registry(request).unregister(p.id)  # pause: the watcher stops and the project leaves the durable set
+    result = control(request).cancel(p.path)
+    archived = control(request).reset(p.path, force=True)
+    return ok({"id": p.id, "dir": p.dir, "cancelled": True, "task_id": archived.get("task_id"),
+               "archived": str(archived["archive"]) if archived.get("archive") else None,
+               "verdict": result.get("verdict")})
+
+
+def _branch(request: Request, p: Any) -> str:
+    task_id = control(request).status(p.path).get("task_id")
+    if not task_id:
+        past = control(request).history(p.path)
+        task_id = past[0].get("task_id") if past else None
+    if not task_id:
+        raise LoomError("this project has no task to ship", code="NO_TASK")
+    return f"loom/{task_id}"
+
+
+def _ship(request: Request, verb: str) -> JSONResponse:
+    p = known(request)
+    branch = _branch(request, p)
+    try:
+        msg = getattr(control(request), verb)(p.path, branch)
+        done, reason = True, None
+    except LoomError as exc:  # a refusal is an outcome, not an error
+        msg, done, reason = str(exc), False, exc.code
+    key = "pushed" if verb == "push" else "merged"
+    return ok({"id": p.id, "dir": p.dir, key: done, "branch": branch, "message": msg, "reason": reason})
+
+
+def push(request: Request) -> JSONResponse:
+    return _ship(request, "push")
+
+
+def merge(request: Request) -> JSONResponse:
+    return _ship(request, "merge")
+
+
+# ---------------------------------------------------------------------- task reads
+def history(request: Request) -> JSONResponse:
+    return ok({"tasks": control(request).history(known(request).path)})
+
+
+def trace(request: Request) -> JSONResponse:
+    p = known(request)
+    task = request.query_params.get("task") or None
+    if task is not None and ("/" in task or task.startswith(".")):
+        raise LoomError(f"not a task id: {task!r}", code="BAD_TASK_ID")
+    chain = control(request).chain(p.path, task)
+    if chain is None:
+        raise LoomError(f"no task {task or ''} in {p.dir}".replace("  ", " "),
+                        code="ARCHIVE_NOT_FOUND" if task else "NO_ACTIVE_TASK")
+    return ok({"archived": task is not None, **chain})
+
+
+def artifacts(request: Request) -> JSONResponse:
+    return ok({"artifacts": control(request).artifacts(known(request).path)})
+
+
+def artifact(request: Request) -> JSONResponse:
+    p = known(request)
+    return ok(control(request).artifact(p.path, request.query_params.get("path", "")))
+
+
+def spawn(request: Request) -> JSONResponse:
+    p = known(request)
+    run_id = request.path_params["run_id"]
+    if not run_id or "/" in run_id or len(run_id) > 200:
+        raise LoomError("not a run id", code="BAD_RUN_ID")
+    try:
+        detail = control(request).run_detail(p.path, run_id)
+    except LoomError as exc:
+        raise LoomError(str(exc), code="TRANSCRIPT_NOT_FOUND") from None
+    if detail.get("agent") is None and not detail.get("running"):  # no such run in this task
+        raise LoomError(f"no run {run_id} in {p.dir}", code="TRANSCRIPT_NOT_FOUND")
+    return ok({"run_id": run_id, "transcript": detail})
+
+
+# ---------------------------------------------------------------------- settings, secrets, catalog
+def get_config(request: Request) -> JSONResponse:
+    return ok(control(request).config())
+
+
+def put_config(request: Request) -> JSONResponse:
+    try:
+        return ok(control(request).config_save(body(request)))
+    except LoomError as exc:
+        raise LoomError(str(exc), code="BAD_CONFIG") from None
+
+
+def config_schema(request: Request) -> JSONResponse:
+    return ok(control(request).config_schema())
+
+
+def secrets(request: Request) -> JSONResponse:
+    return ok({"secrets": dict(control(request).secrets()["secrets"])})
+
+
+def put_secret(request: Request) -> JSONResponse:
+    name, value = request.path_params["name"], body(request).get("value")
+    if not isinstance(value, str) or not value:
+        raise LoomError("send {\"value\": \"…\"}", code="BAD_REQUEST")
+    got = control(request).set_secret(name, value)
+    return ok({"name": name, "stored": True, "masked": got["masked"], "ref": f"secret:{name}"})
+
+
+def providers(request: Request) -> JSONResponse:
+    rows = control(request).backends()
+    return ok({"backend_mode": control(request).config_get("backend"), "providers": rows})
+
+
+def workspace(request: Request) -> JSONResponse:
+    return ok({"projects": control(request).fleet()})
+
+
+def enroll(request: Request) -> JSONResponse:
+    doc = body(request)
+    d, label = doc.get("dir"), doc.get("label")
+    if not isinstance(d, str) or not d.strip():
+        raise LoomError("name the project directory", code="DIR_REQUIRED")
+    p = control(request).add_project(Path(d), label=label if isinstance(label, str) else None)
+    return ok({"id": p.id, "dir": p.dir, "enrolled": False, "label": p.label, "bundle": p.bundle}, 201)
+
+
+def unenroll(request: Request) -> JSONResponse:
+    p = control(request).remove_project(request.path_params["pid"])
+    return ok({"id": p.id, "removed": True})
+
+
+def routes() -> list[Route]:
+    from loom_core.surfaces.plane.sse import project_log
+
+    P = "/projects/{pid}"
+    return [
+        Route("/health", health),
+        Route("/submit", submit, methods=["POST"]),
+        Route("/projects", list_projects, methods=["GET"]),
+        Route("/projects", add_project, methods=["POST"]),
+        Route(P, get_project, methods=["GET"]),
+        Route(P, remove_project, methods=["DELETE"]),
+        Route(P + "/answer", answer, methods=["POST"]),
+        Route(P + "/cancel", cancel, methods=["POST"]),
+        Route(P + "/push", push, methods=["POST"]),
+        Route(P + "/merge", merge, methods=["POST"]),
+        Route(P + "/log", project_log),
+        Route(P + "/history", history),
+        Route(P + "/trace", trace),
+        Route(P + "/artifacts", artifacts),
+        Route(P + "/artifact", artifact),
+        Route(P + "/spawn/{run_id}", spawn),
+        Route("/config", get_config, methods=["GET"]),
+        Route("/config", put_config, methods=["PUT"]),
+        Route("/config/schema", config_schema),
+        Route("/secrets", secrets),
+        Route("/secrets/{name}", put_secret, methods=["PUT"]),
+        Route("/providers", providers),
+        Route("/workspace", workspace),
+        Route("/workspace/projects", enroll, methods=["POST"]),
+        Route("/workspace/projects/{pid}", unenroll, methods=["DELETE"]),
+    ]
