@@ -2,7 +2,9 @@
 worker, with a toast per result. Also the "on accept" choices of the submit form:
 ``app.ship_on_accept[pid] = {"push": bool, "squash": bool}``, performed once when the task ends
 accepted (:func:`ship_after_accept`, called from the project screen; safe to call from the app
-too — the entry is popped, so it runs once)."""
+too — the entry is popped, so it runs once). The form also puts them in the task's options
+(``push`` / ``squash_merge``, saved in ``.loom/task-exec.json``), so a supervisor (``loom daemon``,
+the plane) that finishes the task ships it the same way."""
 
 from __future__ import annotations
 

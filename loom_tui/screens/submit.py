@@ -195,7 +195,8 @@ class SubmitScreen(ModalScreen[bool]):
             reason = "not a git repository: tick 'run in place anyway' to let agents edit it directly, or make " \
                      "it a repository first (git init, then commit)"
         opts = RunOptions(bundle=(self.project.bundle if self.project else None) or "code", backend=v["backend"],
-                          policy=v["policy"], complexity=v["complexity"], fast=v["fast"], in_place=confirmed)
+                          policy=v["policy"], complexity=v["complexity"], fast=v["fast"], in_place=confirmed,
+                          push=v["push"], squash_merge=v["squash"])  # kept in task-exec.json: a supervisor ships too
         if reason is None:
             try:
                 opts.validate()

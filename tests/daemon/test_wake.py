@@ -3,6 +3,7 @@ from another process within a second, by watching SQLite's data_version (no busy
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 
@@ -20,6 +21,7 @@ def parked(tmp_path, monkeypatch):
     base = tmp_path / "tmpdir"
     base.mkdir()
     monkeypatch.setenv("TMPDIR", str(base))
+    monkeypatch.setattr(tempfile, "tempdir", str(base))  # gettempdir() caches; the sandbox base uses it
     proj = tmp_path / "demo"
     create_demo_project(proj)
     control = LocalControl()
