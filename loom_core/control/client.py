@@ -116,6 +116,9 @@ class ControlClient(Protocol):
         """Wait up to ``timeout_s`` until that gate no longer waits (answered anywhere, or its task ended);
         True when so. Cheap: no busy polling of the store."""
 
+    def wait_changed(self, ref: ProjectRef, timeout_s: float = 1.0) -> bool:
+        """Wait up to ``timeout_s`` until anything is committed to the project's task store; True when so."""
+
     def pause(self, ref: ProjectRef) -> bool:
         """Ask this client's drive of the project to stop after the current step; ``False`` if none."""
 

@@ -58,6 +58,31 @@ class SupervisionVerbs:
         finally:
             watch.close()
 
+    def wait_changed(self: Any, ref: ProjectRef, timeout_s: float = 1.0) -> bool:
+        """Wait up to ``timeout_s`` until anything is committed to the project's task store (a task created,
+        driven, answered, archived); True when something was. An idle watcher's way of noticing new work."""
+        from loom_core.store import db as dbmod
+        from loom_core.store.read.watch import StoreWatch
+
+        watch = StoreWatch(dbmod.state_path(self._path(ref)))
+        cond = self._answer_signal()
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        try:
+            watch.changed()  # the baseline
+            while True:
+                with cond:
+                    seen = self.__dict__.get("_answers_seen", 0)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    cond.wait(min(WATCH_EVERY_S, left))
+                    if self.__dict__.get("_answers_seen", 0) != seen:
+                        return True
+                if watch.changed():
+                    return True
+        finally:
+            watch.close()
+
 
 def _refreshed(watch: Any) -> Any:
     """A fresh watch on the same store: its first ``changed()`` is True, so the gate is re-read."""

@@ -99,6 +99,9 @@ class ScriptedControl:
     def wait_answered(self, ref: Any, gate_event_id: str, timeout_s: float = 1.0) -> bool:
         return True
 
+    def wait_changed(self, ref: Any, timeout_s: float = 1.0) -> bool:
+        return False  # nothing changes behind a scripted facade's back
+
     def run_options(self, ref: Any) -> RunOptions:
         return self.opts
 

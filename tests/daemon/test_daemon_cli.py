@@ -123,7 +123,7 @@ def test_kill_9_mid_task_then_restart_finishes_with_nothing_doubled(demo, env, t
     assert ref.returncode == 0, ref.stderr
     want = LocalControl().status(reference)
 
-    start(demo, env, "--policy", "auto", "--demo-delay", "0.3", demo_task())
+    start(demo, env, "--policy", "auto", "--demo-delay", "0.15", demo_task())
     wait_for(lambda: LocalControl().status(demo).get("spawns", 0) >= 3)
     os.kill(read_status(demo)["pid"], signal.SIGKILL)
     time.sleep(0.2)
@@ -137,3 +137,45 @@ def test_kill_9_mid_task_then_restart_finishes_with_nothing_doubled(demo, env, t
     ids = [r["agent_run_id"] for r in chain["runs"]]
     assert len(ids) == len(set(ids))
     assert LocalControl().branch_exists(demo, f"loom/{got['task_id']}")
+
+
+def test_sigint_in_the_foreground_stops_a_parked_supervisor_at_once(demo, env):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "loom_core.surfaces.cli", "daemon", "start", "--backend", "demo",
+                             "--policy", "demo-gates", demo_task()], cwd=demo, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (read_status(demo) or {}).get("phase") == "parked")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert time.monotonic() - sent < 2
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert '"event": "parked"' in err and "loom daemon: aborted" in err  # the log is echoed to stderr
+    assert read_status(demo)["phase"] == "stopped"
+    assert logged(demo, "aborted")[0]["detail"] == {"reason": "shutdown", "task_id": read_status(demo)["task_id"],
+                                                   "gate": "gate-plan"}
+    agents = {e["detail"]["agent"] for e in logged(demo, "spawn-usage")}
+    assert {"classifier", "planner"} <= agents
+    assert LocalControl().status(demo)["status"] == "parked"  # the task waits for its answer, as it was
+
+
+def test_watch_mode_drives_its_task_goes_idle_and_picks_up_a_task_created_elsewhere(demo, env):
+    from loom_core.control import RunOptions
+
+    start(demo, env, "--watch", "--policy", "auto", demo_task())
+    first = wait_for(lambda: logged(demo, "complete"), timeout=30)[0]["detail"]["task_id"]
+    wait_for(lambda: read_status(demo)["phase"] == "idle")
+    assert daemon_status(demo)["running"]
+    created = LocalControl().create_task(demo, "Reject discount percentages above 100 only",
+                                         RunOptions(backend="demo", policy="auto"))
+    assert created["task_id"] != first
+    second = wait_for(lambda: logged(demo, "complete", 2), timeout=15)[-1]
+    assert second["detail"]["task_id"] == created["task_id"] and second["detail"]["verdict"] == "accepted"
+    assert run_loom("daemon", "stop", cwd=demo).returncode == 0
+    events = [e["event"] for e in read_log(demo)]
+    assert events[-1] == "watch-stop" and "idle" in events

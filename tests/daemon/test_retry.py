@@ -42,10 +42,17 @@ def test_the_sixth_transient_failure_escalates_at_the_ceiling(tmp_path):
 
 
 def test_a_thrown_drive_is_an_error_outcome_and_is_retried_when_transient(tmp_path):
-    control = ScriptedControl([LoomError("busy", code="PROJECT_BUSY"), accepted()])
+    control = ScriptedControl([LoomError("agent died", code="EXECUTOR_FAILED"), accepted()])
     result, clock, _ = supervise(tmp_path, control)
     assert result == "accepted" and clock.sleeps == [1]
     assert "drive-threw" in events(tmp_path)
+
+
+def test_a_task_another_process_drives_is_waited_for_and_never_counted(tmp_path):
+    control = ScriptedControl([LoomError("busy", code="PROJECT_BUSY")] * 8 + [accepted()])
+    result, clock, notifier = supervise(tmp_path, control)
+    assert result == "accepted" and clock.sleeps == [5] * 8
+    assert "retry" not in events(tmp_path) and [e["event"] for e in notifier.events] == ["complete"]
 
 
 def test_a_rate_limit_waits_the_configured_time_and_is_not_counted(tmp_path, monkeypatch):

@@ -139,11 +139,13 @@ def _foreground(proj: Path, text: str | None, opts: Any, watch: bool) -> int:
     import signal
     import threading
 
-    from loom_core.surfaces.daemon import DaemonLog, Supervisor
+    from loom_core.surfaces.daemon import DaemonLog, LogSink, Supervisor
 
     log = DaemonLog.for_project(proj, echo=sys.stderr)
     notifier = _notifier(log)
-    sup = Supervisor(control(), proj, watch=watch, task=text, opts=opts, notifier=notifier, log=log)
+    sink = LogSink(log)
+    sup = Supervisor(control(sink_for=lambda _pid: sink), proj, watch=watch, task=text, opts=opts,
+                     notifier=notifier, log=log)
     got: dict[str, Any] = {}
 
     def body() -> None:

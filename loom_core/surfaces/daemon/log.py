@@ -69,3 +69,20 @@ def read_log(project: Path, last: int | None = None) -> list[dict[str, Any]]:
         if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+class LogSink:
+    """An engine event sink for a supervised drive: each agent's usage (``spawn-usage``) and the engine's and
+    executors' notices (``executor-notice``) go to the daemon log, the rest is left out."""
+
+    def __init__(self, log: DaemonLog) -> None:
+        self.log = log
+
+    def emit(self, event: Any) -> None:
+        d = event.data
+        if event.kind == "spawn-end":
+            self.log.write("spawn-usage", agent=d.get("agent"), agent_run_id=d.get("agent_run_id"),
+                           model=d.get("model"), cost_usd=d.get("cost_usd"), tokens_in=d.get("tokens_in"),
+                           tokens_out=d.get("tokens_out"), duration_ms=d.get("duration_ms"))
+        elif event.kind == "notice":
+            self.log.write("executor-notice", level=d.get("level") or "info", message=str(d.get("message"))[:500])

@@ -14,7 +14,8 @@ import time
 from loom_core.surfaces.daemon.status import now_iso
 
 TRANSIENT = frozenset({"EXECUTOR_FAILED", "EXECUTOR_NOT_FOUND", "EXECUTOR_TIMEOUT", "EXECUTOR_IDLE_TIMEOUT",
-                       "DRIVE_TIMEOUT", "EXECUTOR_OVERLOADED", "PROJECT_BUSY"})
+                       "DRIVE_TIMEOUT", "EXECUTOR_OVERLOADED"})
+BUSY = frozenset({"PROJECT_BUSY"})  # another process drives the task: wait for it, never count it as a failure
 RATE_LIMITED = frozenset({"EXECUTOR_RATE_LIMITED"})
 MAX_RETRIES = 5  # the 6th transient failure in a row escalates
 BASE_S, CEILING_S = 1.0, 60.0
@@ -24,7 +25,9 @@ IDLE_POLL_S = 5.0
 
 
 def classify(code: str | None) -> str:
-    """``transient`` | ``rate-limited`` | ``terminal`` (everything not named is terminal)."""
+    """``busy`` | ``transient`` | ``rate-limited`` | ``terminal`` (everything not named is terminal)."""
+    if code in BUSY:
+        return "busy"
     if code in RATE_LIMITED:
         return "rate-limited"
     if code in TRANSIENT:

@@ -22,7 +22,7 @@ from loom_core.surfaces.daemon import retry
 from loom_core.surfaces.daemon.log import DaemonLog
 from loom_core.surfaces.daemon.status import DaemonStatus
 
-GATE_WAIT_S = 1.0  # one wait_answered call; the stop event is looked at between calls
+GATE_WAIT_S = 0.5  # one wait_answered call; the stop event is looked at between calls
 
 
 class Supervisor:
@@ -107,9 +107,20 @@ class Supervisor:
                 self._set_phase("idle", detail="parked-on-error" if tid in self._parked_slots else None)
             except Exception as exc:  # the scaffolding must not die: log and look again later
                 self.log.write("watch-crash", level="error", error=f"{type(exc).__name__}: {exc}"[:300])
-            self.clock.sleep(retry.IDLE_POLL_S, self.stop_event)
+                self.clock.sleep(retry.IDLE_POLL_S, self.stop_event)
+                continue
+            self._idle_wait()
         self.log.write("watch-stop")
         return "stopped"
+
+    def _idle_wait(self) -> None:
+        """Up to ``IDLE_POLL_S`` between looks at an idle slot, cut short when its store changes (a task was
+        created elsewhere) or a shutdown comes."""
+        waited = 0.0
+        while waited < retry.IDLE_POLL_S and not self.stop_event.is_set():
+            if self.control.wait_changed(self.project, GATE_WAIT_S):
+                return
+            waited += GATE_WAIT_S
 
     def _recovered(self, st: dict[str, Any]) -> None:
         self._seeded = True  # a task in progress wins over new text (§4.2)
@@ -136,6 +147,7 @@ class Supervisor:
                 return self._complete(outcome, merge)
             if kind == "paused":
                 if not self._park(outcome):
+                    self.log.write("aborted", reason="shutdown", task_id=self.task_id, gate=outcome.gate)
                     return "aborted"
                 errors = 0
                 continue
@@ -146,6 +158,11 @@ class Supervisor:
             if kind == "parked":  # an invariant violation: a person must look
                 code = code or "INVARIANT_VIOLATION"
             cls = retry.classify(code) if kind != "parked" else "terminal"
+            if cls == "busy":  # a console or `loom run` drives it right now: look again later
+                self._set_phase("backing-off", detail=code)
+                if self.clock.sleep(retry.IDLE_POLL_S, self.stop_event):
+                    return "aborted"
+                continue
             if cls == "rate-limited":
                 wait = retry.rate_limit_wait_s()
                 self.log.write("rate-limit-wait", level="warn", wait_ms=int(wait * 1000), code=code)
