@@ -39,6 +39,7 @@ class FifoGate:
         self._queue: deque[object] = deque()
         self._cond = threading.Condition()
         self.peak = 0  # most spawns ever inside at once (the bench reads it)
+        self.entered = 0  # spawns let through so far
 
     def __enter__(self) -> FifoGate:
         ticket = object()
@@ -48,6 +49,7 @@ class FifoGate:
                 self._cond.wait()
             self._queue.popleft()
             self._free -= 1
+            self.entered += 1
             self.peak = max(self.peak, self.permits - self._free)
             self._cond.notify_all()
         return self

@@ -126,6 +126,10 @@ def answer(request: Request) -> JSONResponse:
         raise LoomError("reject_intent must be revise or abandon", code="ANSWER_INVALID")
     if decision == "reject" and intent == "abandon":
         decision = "abandon"
+    waiting = control(request).read_model(p.path)["parked_gate"]
+    if not waiting or waiting["gate_event_id"] != gate_event_id:  # answered, or its task moved on (no lock needed)
+        raise LoomError("this gate was already answered elsewhere, or no gate waits; nothing was sent",
+                        code="GATE_ALREADY_ANSWERED")
     message = doc.get("message")
     control(request).answer(p.path, decision, message if isinstance(message, str) else None,
                             gate_event_id=gate_event_id)
