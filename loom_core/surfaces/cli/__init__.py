@@ -24,6 +24,7 @@ from loom_core.surfaces.cli.daemon import daemon_app
 from loom_core.surfaces.cli.projects import projects_app
 from loom_core.surfaces.cli.serve import serve_app
 from loom_core.surfaces.cli.settings import config_app, models_app, secrets_app
+from loom_core.surfaces.cli.web import up, web
 
 app = typer.Typer(
     name="loom",
@@ -71,6 +72,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(models_app, name="models")
+app.command()(web)
+app.command()(up)
 app.add_typer(serve_app, name="serve")
 app.add_typer(daemon_app, name="daemon")
 
