@@ -78,3 +78,17 @@ async def test_the_submit_forms_choices_are_persisted_and_a_supervisor_ships_the
     assert not [e for e in read_log(proj) if e["event"] == "auto-merge"]
     heads = subprocess.run(["git", "-C", str(remote), "branch", "--list", branch], capture_output=True, text=True)
     assert branch in heads.stdout
+
+
+def test_loom_run_push_ships_what_it_lands_and_persists_the_choice(demo):
+    from tests.conftest import run_loom
+
+    proj, remote = demo
+    proc = run_loom("run", "--backend", "demo", "--policy", "auto", "--push", demo_task(), cwd=proj)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    branch = f"loom/{LocalControl().status(proj)['task_id']}"
+    assert "push: " in proc.stdout
+    heads = subprocess.run(["git", "-C", str(remote), "branch", "--list", branch], capture_output=True, text=True)
+    assert branch in heads.stdout
+    saved = json.loads((proj / ".loom" / "task-exec.json").read_text())
+    assert saved["push"] is True and saved["squash_merge"] is False

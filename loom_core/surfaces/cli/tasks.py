@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 
 
 def _run_options(backend: str, policy: str | None, complexity: str | None, fast: bool, replace: bool,
-                 max_spawns: int | None, bundle: str = "code") -> RunOptions:
+                 max_spawns: int | None, bundle: str = "code", *, push: bool = False,
+                 squash_merge: bool = False) -> RunOptions:
     from loom_core.control import RunOptions
 
     opts = RunOptions(bundle=bundle, backend=backend, policy=policy, complexity=complexity, fast=fast,
-                      replace=replace, max_spawns=max_spawns)
+                      replace=replace, max_spawns=max_spawns, push=push, squash_merge=squash_merge)
     opts.validate()
     return opts
 
@@ -98,7 +99,23 @@ def drive_plain(project: Path, drive: Callable[[LocalControl], RunResult], *, in
         typer.echo(plain.outcome_json(result))
     else:
         plain.print_outcome(console, result, project)
+    _ship_on_accept(loom, project, result, opts, console)
     raise typer.Exit(result.exit_code)
+
+
+def _ship_on_accept(loom: LocalControl, project: Path, result: RunResult, opts: RunOptions | None, console) -> None:
+    """``--push`` / ``--squash-merge``: ship the branch an accepted task just landed on (spec §4.9)."""
+    from loom_core.errors import LoomError
+
+    merge, o = result.merge, result.outcome
+    if opts is None or o.kind != "complete" or o.verdict != "accepted" or getattr(merge, "status", None) != "merged":
+        return
+    for wanted, verb, what in ((opts.push, loom.push, "push"), (opts.squash_merge, loom.merge, "squash-merge")):
+        if wanted:
+            try:
+                console.print(f"{what}: {verb(project, merge.branch)}", markup=False)
+            except LoomError as exc:
+                console.print(f"{what} failed: {exc}", markup=False)
 
 
 def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain words.")],
@@ -111,6 +128,10 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
         in_place: Annotated[bool, typer.Option("--in-place", help="In a directory that is not a git repository, "
                                                "let agents edit its files directly (no isolation, no diff "
                                                "review, no branch).")] = False,
+        push: Annotated[bool, typer.Option("--push", help="Ship on accept: a supervisor (loom daemon, the plane) "
+                                           "that finishes the task pushes loom/<task>.")] = False,
+        squash_merge: Annotated[bool, typer.Option("--squash-merge", help="Ship on accept: a supervisor that "
+                                                   "finishes the task squash-merges loom/<task>.")] = False,
         as_json: JsonOpt = False) -> None:
     """Drive a task to its end in the terminal. Stops at human gates: on a terminal it asks;
     without one it parks (exit 3) and prints the command to answer."""
@@ -118,7 +139,8 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
 
     proj = project_dir(project)
     text = _task_text(task)
-    opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle)
+    opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle, push=push,
+                        squash_merge=squash_merge)
     opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
     drive_plain(proj, lambda loom: loom.submit(proj, text, opts), interactive=plain.is_tty() and not as_json,
                 as_json=as_json, opts=opts)

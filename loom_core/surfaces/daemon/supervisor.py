@@ -23,6 +23,7 @@ from loom_core.surfaces.daemon.log import DaemonLog
 from loom_core.surfaces.daemon.status import DaemonStatus
 
 GATE_WAIT_S = 0.5  # one wait_answered call; the stop event is looked at between calls
+IDLE_WAIT_S = 1.0  # one wait_changed call of an idle watcher
 
 
 class Supervisor:
@@ -118,9 +119,9 @@ class Supervisor:
         created elsewhere) or a shutdown comes."""
         waited = 0.0
         while waited < retry.IDLE_POLL_S and not self.stop_event.is_set():
-            if self.control.wait_changed(self.project, GATE_WAIT_S):
+            if self.control.wait_changed(self.project, IDLE_WAIT_S):
                 return
-            waited += GATE_WAIT_S
+            waited += IDLE_WAIT_S
 
     def _recovered(self, st: dict[str, Any]) -> None:
         self._seeded = True  # a task in progress wins over new text (§4.2)
