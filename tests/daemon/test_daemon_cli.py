@@ -85,6 +85,7 @@ def test_detached_daemon_parks_wakes_on_an_answer_from_another_process_and_lands
         answered = run_loom("answer", "accept", cwd=demo)
         done = time.time()  # the answer was committed before `loom answer` exited
         assert answered.returncode == 0, answered.stderr
+        assert f"the daemon (pid {pid}) continues the task" in answered.stdout
         woken = wait_for(lambda k=n: logged(demo, "woken", k), timeout=5)[-1]
         latencies.append(ts(woken) - done)
     assert max(latencies) < 1.0, latencies

@@ -172,7 +172,12 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     proj = project_dir(project)
     _require_task(proj)
     res = control().answer(proj, decision, note)
-    if res["next"] == "complete":
+    from loom_core.surfaces.daemon.status import owner_running, read_status
+
+    daemon = read_status(proj)
+    if owner_running(daemon):  # a parked supervisor wakes on the answer and goes on by itself
+        typer.echo(f"answered gate '{res['gate']}': {decision}; the daemon (pid {daemon['pid']}) continues the task")
+    elif res["next"] == "complete":
         typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
                    "Run 'loom proceed' to land accepted work on its loom/<task> branch")
     else:
