@@ -171,3 +171,21 @@ def test_emit_survives_a_bad_event_and_a_raising_callback(receiver):
     n.emit(DONE)
     n.flush(5)
     assert receiver.got[-1][2] == DONE
+
+
+def test_secrets_never_leave_in_an_event_or_an_error(receiver, no_keyring, monkeypatch):
+    SecretStore().set("deploy", "hunter2-deploy-password")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-" + "k" * 30)
+    errors: list = []
+    n = notifier(errors, slack_url=receiver.url("/slack"), webhook_url=receiver.url("/hook"),
+                 telegram_token="999:TOKENVALUE", telegram_chat="42", telegram_api_url="http://127.0.0.1:1")
+    leaky = ("push failed: hunter2-deploy-password rejected; key sk-ant-api03-" + "k" * 30
+             + f"; bot 123456789:AA{'x' * 32}; via {receiver.url('/hook')} and 999:TOKENVALUE")
+    n.emit({"event": "failed", "task_id": "t", "code": "PUSH", "message": leaky})
+    n.flush(10)
+    bodies = {path: body for path, _, body in receiver.got}
+    for sent in (bodies["/hook"]["message"], bodies["/slack"]["text"], *(m for _, m in errors)):
+        for secret in ("hunter2", "sk-ant-api03", "AAxxxx", "/hook", "TOKENVALUE"):
+            assert secret not in sent, sent
+    assert bodies["/hook"]["message"].count("[redacted]") == 5
+    assert errors and errors[0][0] == "telegram"  # nobody listens on port 1

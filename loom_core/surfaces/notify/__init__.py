@@ -5,7 +5,9 @@ script), best-effort.
 references resolved through the secret store); ``emit(event)`` never raises and returns at once: each
 channel has its own daemon thread and queue, so a dead receiver delays only itself, by at most the
 timeout per event. Failures go to ``on_error(channel, message)`` (default: the ``loom.notify`` logger).
-``flush(timeout_s)`` waits for what is queued (tests, shutdown).
+``flush(timeout_s)`` waits for what is queued (tests, shutdown). Text fields of an event and every
+error message pass through the redactor (stored secrets, conventional key variables, key shapes, and the
+channels' own URLs and tokens) before they leave.
 
 Event: ``{event, task_id, project_id?, verdict?, gate?, code?, branch?, message?, ts}`` with ``event``
 one of :data:`EVENTS`; events outside the allowlist are dropped.
@@ -74,12 +76,23 @@ class _Lane:
                 self.notifier._done()
 
 
+def _redactor(store: Any, channels: list[Any]) -> Callable[[str], str]:
+    from loom_core.config.redact import Redactor
+
+    known = Redactor.from_environment(store)
+    own = Redactor([getattr(c, "url", "") for c in channels] + [getattr(c, "token", "") for c in channels],
+                   shapes=False)
+    return lambda text: own.redact(known.redact(text))
+
+
 class Notifier:
     """Fan-out of events to channels; see the module docstring."""
 
     def __init__(self, channels: list[Any], *, events: frozenset[str] | set[str] = DEFAULT_EVENTS,
-                 on_error: Callable[[str, str], None] | None = None, clock: Callable[[], str] = _now) -> None:
+                 on_error: Callable[[str, str], None] | None = None, clock: Callable[[], str] = _now,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.events = frozenset(events)
+        self.redact = redact or (lambda text: text)
         self.on_error = on_error or _log_error
         self.clock = clock
         self._lanes = [_Lane(c, self) for c in channels]
@@ -128,7 +141,7 @@ class Notifier:
                 channels.append(Script(cfg.script, timeout_s))
             except ValueError as exc:
                 report("script", f"cannot parse the command line: {exc}; channel off")
-        return cls(channels, events=cfg.event_names(), on_error=on_error)
+        return cls(channels, events=cfg.event_names(), on_error=on_error, redact=_redactor(store, channels))
 
     @property
     def channels(self) -> list[str]:
@@ -143,6 +156,7 @@ class Notifier:
             kind = str(event.get("event", ""))
             if not self.wants(kind):
                 return
+            event = {k: self.redact(v) if isinstance(v, str) else v for k, v in event.items()}
             event = {"task_id": None, **event, "ts": event.get("ts") or self.clock()}
             text = format_text(event)
             for lane in self._lanes:
@@ -180,7 +194,7 @@ class Notifier:
 
     def _report(self, channel: str, message: str) -> None:
         try:
-            self.on_error(channel, message)
+            self.on_error(channel, self.redact(message))
         except Exception:
             log.exception("notify on_error callback failed")
 

@@ -76,6 +76,7 @@ class Telegram(_Http):
 
     def __init__(self, token: str, chat: str, api_url: str, timeout_s: float) -> None:
         super().__init__(f"{api_url.rstrip('/')}/bot{token}/sendMessage", timeout_s)
+        self.token = token
         self.chat = chat
 
     @property
