@@ -94,11 +94,14 @@ def _detach(proj: Path, args: list[str]) -> None:
     deadline = time.monotonic() + DETACH_WAIT_S
     while time.monotonic() < deadline:
         doc = read_status(proj)
-        if doc and doc.get("pid") == child.pid:
+        if doc and doc.get("pid") == child.pid and doc.get("phase") not in ("starting", "stopped"):
             break
         if child.poll() is not None:
-            tail = out.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
-            raise LoomError(f"the daemon exited at once (exit {child.returncode}): {' '.join(tail)[:300]}")
+            tail = " ".join(out.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:])[:300]
+            if child.returncode == 0:  # nothing to supervise, or done already
+                typer.echo(f"the daemon ended at once: {tail}")
+                return
+            raise LoomError(f"the daemon exited at once (exit {child.returncode}): {tail}")
         time.sleep(0.05)
     typer.echo(f"loom daemon started (pid {child.pid}) for {proj}")
     typer.echo(f"follow it: tail -f {log_path(proj)}   (output: {out})")
