@@ -188,7 +188,7 @@ class ControlClient(Protocol):
     def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
         """Create a task and stop at its first step (a supervisor drives it); same text in progress replays."""
 
-    def read_model(self, ref: ProjectRef) -> dict[str, Any]:
+    def read_model(self, ref: ProjectRef, *, stall_after_min: float | None = None) -> dict[str, Any]:
         """The project's read model (``has_task``, ``status``, ``parked_gate``, ``pending_agents``, …)."""
 
     def log_tail(self, ref: ProjectRef, lines: int = 60) -> list[dict[str, Any]]:

@@ -65,11 +65,12 @@ class PlaneVerbs:
         return {"task_id": p.get("task_id"), "driver_state_id": p.get("driver_state_id"),
                 "status": p.get("status"), "replayed": replayed, "dir": str(path)}
 
-    def read_model(self, ref: ProjectRef) -> dict[str, Any]:
-        """The project's read model (spec §5.4): an unreadable or task-less store is ``has_task: false``."""
+    def read_model(self, ref: ProjectRef, *, stall_after_min: float | None = None) -> dict[str, Any]:
+        """The project's read model (spec §5.4): an unreadable or task-less store is ``has_task: false``.
+        ``stall_after_min`` spares a settings read per project when a caller polls many."""
         path = self.project(ref).path
         try:
-            st = self.status(path)
+            st = self.status(path, stall_after_min=stall_after_min)
         except (LoomError, OSError) as exc:
             st = {"task_id": None, "error": str(exc)}
         has = bool(st.get("task_id"))

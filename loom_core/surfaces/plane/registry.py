@@ -25,6 +25,7 @@ EVENT_LINES = 60
 POLL_S = 1.0  # a parked or idle watcher looks at the store this often (an answer here wakes it at once)
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 ERRORS_BEFORE_PARK = 3
+REFRESH_S = 0.5  # the fleet's read models are at most this much older than one refresh pass
 
 
 class FifoGate:
@@ -215,6 +216,10 @@ class Registry:
         self._watchers: dict[str, Watcher] = {}
         self._events: dict[str, deque[dict[str, Any]]] = {}
         self._lock = threading.RLock()
+        self._models: dict[str, dict[str, Any]] = {}
+        self._fleet: bytes | None = None  # the encoded fleet of the last refresh (None: build again)
+        self._refresher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     # ------------------------------------------------------------------ wiring
     def sink_for(self, project_id: str) -> _Sink:
@@ -240,6 +245,49 @@ class Registry:
         except ImportError:
             return None
         return Supervisor
+
+    # ------------------------------------------------------------------ read models, refreshed off the request path
+    def read_models(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Every supervised project with its read model as of the last refresh (at most ~``REFRESH_S`` old
+        plus one pass): a fleet poll costs no store reads, however many projects there are."""
+        if self._refresher is None:
+            with self._lock:
+                if self._refresher is None:
+                    self._refresher = threading.Thread(target=self._refresh_loop, name="loom-plane-models",
+                                                       daemon=True)
+                    self._refresher.start()
+        out = []
+        for p in self.supervised():
+            model = self._models.get(p.id)
+            if model is None:
+                model = self._models[p.id] = self.control.read_model(p.path)
+            out.append((p, model))
+        return out
+
+    def _refresh_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                stall = float(self.control.config_get("general.stall_minutes"))
+            except (LoomError, TypeError, ValueError):
+                stall = None
+            for p in self.supervised():
+                try:
+                    self._models[p.id] = self.control.read_model(p.path, stall_after_min=stall)
+                except (LoomError, OSError):
+                    pass  # a read error keeps the last model
+            self._fleet = None
+            self._closed.wait(REFRESH_S)
+
+    def fleet_json(self) -> bytes | None:
+        """``GET /projects`` as encoded once per refresh pass; ``None`` until every project has a model."""
+        fleet = self._fleet
+        if fleet is None:
+            supervised = self.supervised()
+            if self._refresher is None or any(p.id not in self._models for p in supervised):
+                return None
+            fleet = self._fleet = json.dumps([{"id": p.id, "dir": p.dir, "supervised": True,
+                                               "status": self._models[p.id]} for p in supervised]).encode()
+        return fleet
 
     # ------------------------------------------------------------------ the set
     @property
@@ -284,6 +332,7 @@ class Registry:
                 raise LoomError(f"{project.dir} is being driven by another process; stop it first",
                                 code="PROJECT_LOCKED")
             self._watchers[project.id] = Watcher(self, project).start()
+            self._fleet = None
         self.note(project.id, "supervised", dir=project.dir)
         if persist:
             self._save()
@@ -293,6 +342,8 @@ class Registry:
         """Stop supervising: the drive stops after its current step; the project leaves the durable set."""
         with self._lock:
             w = self._watchers.pop(project_id, None)
+            self._models.pop(project_id, None)
+            self._fleet = None
         if w is None:
             return False
         w.stop()
@@ -316,6 +367,7 @@ class Registry:
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
         """Stop every watcher; the durable set is kept for the next start."""
+        self._closed.set()
         with self._lock:
             watchers = list(self._watchers.values())
             self._watchers.clear()

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from loom_core.errors import LoomError
 
 DECISIONS = ("accept", "reject", "auto-apply")
-RUN_FIELDS = ("backend", "bundle", "max_spawns", "fast")  # beyond the spec's fields: what a run may pin
+RUN_FIELDS = ("backend", "bundle", "max_spawns", "fast", "demo_delay_s")  # beyond the spec's fields: what a run may pin
 
 
 def control(request: Request) -> Any:
@@ -88,8 +88,17 @@ def submit(request: Request) -> JSONResponse:
                                                                      "replayed")}})
 
 
-def list_projects(request: Request) -> JSONResponse:
-    return ok([entry(request, p) for p in registry(request).supervised()])
+async def list_projects(request: Request) -> Response:
+    """Served on the event loop from the registry's cached encoding (no thread hop, no store read), so a
+    busy fleet answers fast; the first call after a change builds it on a worker thread."""
+    import anyio
+
+    reg = registry(request)
+    fleet = reg.fleet_json()
+    if fleet is None:
+        rows = await anyio.to_thread.run_sync(reg.read_models)
+        return ok([{"id": p.id, "dir": p.dir, "supervised": True, "status": model} for p, model in rows])
+    return Response(fleet, media_type="application/json")
 
 
 def add_project(request: Request) -> JSONResponse:
