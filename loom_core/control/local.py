@@ -297,14 +297,22 @@ class LocalControl(ConfigVerbs, HousekeepingVerbs, PlaneVerbs, SupervisionVerbs)
             return {"task_id": st["task_id"], "archive": dest, "sandbox": removed}
 
     def push(self, ref: ProjectRef, branch: str, remote: str | None = None) -> str:
+        """Push ``branch`` under the project lock (nothing lands on it meanwhile)."""
+        from loom_core.engine.lock import ProjectLock
         from loom_core.workspace import ship
 
-        return ship.push(self._path(ref), branch, remote)
+        proj = self._path(ref)
+        with ProjectLock(proj):
+            return ship.push(proj, branch, remote)
 
     def merge(self, ref: ProjectRef, branch: str) -> str:
+        """Squash-merge under the project lock: never while a drive of this project lands work."""
+        from loom_core.engine.lock import ProjectLock
         from loom_core.workspace import ship
 
-        return ship.squash_merge(self._path(ref), branch)
+        proj = self._path(ref)
+        with ProjectLock(proj):
+            return ship.squash_merge(proj, branch)
 
     def branch_exists(self, ref: ProjectRef, branch: str) -> bool:
         from loom_core.workspace import ship

@@ -119,3 +119,17 @@ def test_reset_archives_under_the_lock_and_says_so(parked_control):
     assert control.status(pid)["task_id"] is None
     assert [r.get("task_id") for r in control.history(pid)] == [task_id]
     assert control.reset(pid) == {"task_id": None, "archive": None, "sandbox": None}
+
+
+def test_push_and_merge_take_the_project_lock(parked_control):
+    control, pid, proj = parked_control
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(proj)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ProjectBusy):
+            control.merge(pid, "loom/nothing")
+        with pytest.raises(ProjectBusy):
+            control.push(pid, "loom/nothing")
+    finally:
+        holder.kill()
+        holder.wait()
