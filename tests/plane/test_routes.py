@@ -147,3 +147,18 @@ def test_settings_secrets_providers_workspace(start_plane, tmp_path, no_keyring)
         envelope(c.delete(f"/workspace/projects/{pid}"), 404, "NOT_IN_CATALOG")
         envelope(c.get("/config/nope"), 404, "NOT_FOUND")
         envelope(c.patch("/config", json={}), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_an_unexpected_failure_is_one_internal_envelope(start_plane, tmp_path, monkeypatch):
+    plane = start_plane()
+    proj = demo(tmp_path, "boom")
+
+    def broken(ref):  # a bug in a verb: the client sees the envelope, never a traceback
+        raise RuntimeError("secret detail of a bug")
+
+    with client(plane) as c:
+        pid = c.post("/projects", json={"dir": str(proj)}).json()["id"]
+        monkeypatch.setattr(plane.registry.control, "history", broken)
+        resp = c.get(f"/projects/{pid}/history")
+        envelope(resp, 500, "INTERNAL")
+        assert "secret detail" not in resp.text

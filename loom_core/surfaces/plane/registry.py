@@ -105,6 +105,21 @@ class _WakeClock:
         return stop.is_set()
 
 
+class _Tagged:
+    """The fleet's notifier, each event tagged with its project id (spec §4.8: subject project/task)."""
+
+    def __init__(self, notifier: Any, project_id: str) -> None:
+        self.notifier, self.project_id = notifier, project_id
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.notifier is not None:
+            self.notifier.emit({**event, "project_id": self.project_id})
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        if self.notifier is not None:
+            self.notifier.flush(timeout_s)
+
+
 class Watcher:
     """Drives one project in a thread until stopped."""
 
@@ -151,7 +166,7 @@ class Watcher:
             if supervisor is not None:
                 self.supervisor = supervisor(self.registry.control, self.project.path, watch=True,
                                              stop=self.stop_event, clock=_WakeClock(self.wake_event),
-                                             notifier=self.registry.notifier)
+                                             notifier=_Tagged(self.registry.notifier, self.project.id))
                 self.supervisor.run()
             else:
                 self._loop()

@@ -14,7 +14,8 @@ from starlette.routing import Route
 from loom_core.errors import LoomError
 
 DECISIONS = ("accept", "reject", "auto-apply")
-RUN_FIELDS = ("backend", "bundle", "max_spawns", "fast", "demo_delay_s")  # beyond the spec's fields: what a run may pin
+RUN_FIELDS = ("push", "squash_merge",  # ship on accept, kept in task-exec.json for the supervisor
+              "backend", "bundle", "max_spawns", "fast", "demo_delay_s")  # beyond the spec: what a run may pin
 
 
 def control(request: Request) -> Any:

@@ -44,11 +44,11 @@ def resolve_token(token: str | None) -> str | None:
 def _notifier() -> Any:
     """The configured notification channels (None when that surface is not installed or not configured)."""
     try:
-        from loom_core.surfaces.notify import Notifier
+        from loom_core.surfaces.notify.live import LiveNotifier  # rebuilt when the notify settings change
     except ImportError:
         return None
     try:
-        return Notifier.from_settings()
+        return LiveNotifier()
     except LoomError as exc:
         log.warning("notifications off: %s", exc)
         return None
@@ -158,6 +158,8 @@ class Plane:
             self.app.state.stopping.set()
         if self.registry is not None:
             self.registry.shutdown()
+            if self.registry.notifier is not None:
+                self.registry.notifier.flush(5.0)  # what the watchers said before they stopped
         if self.server is not None:
             self.server.should_exit = True
         if self.thread is not None and self.thread is not threading.current_thread():
