@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,7 @@ class DaemonStatus:
         self.path = status_path(self.project)
         self.doc: dict[str, Any] = {}
         self.held = False
+        self._lock = threading.Lock()  # a signal handler's "stopping" and the drive's phases never interleave
 
     def acquire(self) -> DaemonStatus:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,22 +122,23 @@ class DaemonStatus:
 
     def update(self, phase: str | None = None, **fields: Any) -> None:
         """Atomically rewrite the file (``<path>.<pid>.tmp`` + rename); ``None`` values drop a field."""
-        if not self.held:
-            return
-        if phase is not None:
-            self.doc["phase"] = phase
-        for k, v in fields.items():
-            if v is None:
-                self.doc.pop(k, None)
-            else:
-                self.doc[k] = v
-        self.doc["updated_at"] = now_iso()
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(self.doc), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # advisory: a status file that cannot be written never stops a drive
+        with self._lock:
+            if not self.held:
+                return
+            if phase is not None:
+                self.doc["phase"] = phase
+            for k, v in fields.items():
+                if v is None:
+                    self.doc.pop(k, None)
+                else:
+                    self.doc[k] = v
+            self.doc["updated_at"] = now_iso()
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(json.dumps(self.doc), encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError:
+                pass  # advisory: a status file that cannot be written never stops a drive
 
     def release(self) -> None:
         """Mark the file ``stopped`` (kept for ``daemon status``; the next start reclaims it)."""

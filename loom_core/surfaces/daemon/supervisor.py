@@ -291,6 +291,8 @@ class Supervisor:
                        tokens_out=u.tokens_out, tokens_cached=u.tokens_cached, cache_write=u.cache_write)
 
     def _set_phase(self, phase: str, *, detail: str | None = None) -> None:
+        if self.stop_event.is_set() and phase != "stopped":
+            phase = "stopping"  # once asked to stop, nothing shows it driving or parked again
         self.phase = phase
         if self.status is not None:
             self.status.update(phase, task_id=self.task_id, detail=detail)
