@@ -39,6 +39,9 @@ class RecordingNotifier:
         pass
 
 
+BLOCK = object()  # in a script: a drive that runs until paused
+
+
 def error(code: str, task_id: str = "t-1") -> Outcome:
     return Outcome("error", task_id=task_id, code=code, message=f"{code} happened")
 
@@ -62,6 +65,7 @@ class ScriptedControl:
         self.stop, self.stop_after = stop, stop_after
         self.opts = RunOptions()
         self.status_calls = 0
+        self._paused, self._blocking = threading.Event(), False
         self.on_status: Any = None  # called with the number of status calls so far (scripted task changes)
 
     def project(self, ref: Any) -> Any:
@@ -80,6 +84,12 @@ class ScriptedControl:
     def _next(self, verb: str) -> RunResult:
         self.calls.append(verb)
         item = self.script.pop(0)
+        if item is BLOCK:  # a long drive: runs until paused
+            self._paused.clear()
+            self._blocking = True
+            self._paused.wait(10)
+            self._blocking = False
+            item = Outcome("aborted", task_id=self.task_id, code="DRIVE_ABORTED", message="the drive was cancelled")
         if isinstance(item, Exception):
             raise item
         if item.kind == "complete":
@@ -94,7 +104,10 @@ class ScriptedControl:
         return self._next("proceed")
 
     def pause(self, ref: Any) -> bool:
-        return False
+        if not self._blocking:
+            return False
+        self._paused.set()
+        return True
 
     def wait_answered(self, ref: Any, gate_event_id: str, timeout_s: float = 1.0) -> bool:
         return True

@@ -4,12 +4,13 @@ sleeps, the waits it honours, what it escalates and notifies. Sleeps are recorde
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from loom_core.errors import LoomError
 from loom_core.surfaces.daemon import Supervisor, read_log, read_status
-from tests.daemon.support import FakeClock, RecordingNotifier, ScriptedControl, accepted, error, events
+from tests.daemon.support import BLOCK, FakeClock, RecordingNotifier, ScriptedControl, accepted, error, events
 
 
 def supervise(tmp_path, control, **kw):
@@ -144,3 +145,23 @@ def test_watch_drives_a_new_task_after_a_parked_one(tmp_path):
     assert seen == [["proceed"]]  # a terminal error parked t-1 at once; it was not driven again
     assert control.calls == ["proceed", "proceed"]
     assert "complete" in events(tmp_path)
+
+
+def test_a_drive_past_its_deadline_is_stopped_and_retried_as_transient(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOM_DRIVE_DEADLINE_MS", "150")
+    control = ScriptedControl([BLOCK, accepted()])
+    started = time.monotonic()
+    result, clock, _ = supervise(tmp_path, control)
+    assert result == "accepted" and clock.sleeps == [1]
+    assert time.monotonic() - started < 5
+    retries = [e["detail"] for e in read_log(tmp_path) if e["event"] == "retry"]
+    assert retries[0]["code"] == "DRIVE_TIMEOUT" and "drive-deadline" in events(tmp_path)
+
+
+def test_a_stop_during_a_drive_pauses_it_and_ends_aborted(tmp_path):
+    control = ScriptedControl([BLOCK, accepted()])
+    sup = Supervisor(control, tmp_path, clock=FakeClock())
+    threading.Timer(0.2, sup.stop).start()
+    assert sup.run() == "aborted"
+    assert control.calls == ["proceed"] and read_status(tmp_path)["phase"] == "stopped"
+    assert [e for e in read_log(tmp_path) if e["event"] == "aborted"][0]["detail"]["reason"] == "shutdown"

@@ -56,6 +56,12 @@ def rate_limit_wait_s() -> float:
     return RATE_LIMIT_WAIT_S if got is None else got
 
 
+def drive_deadline_s() -> float | None:
+    """``LOOM_DRIVE_DEADLINE_MS``: a wall-clock cap on one drive (a breach is the transient ``DRIVE_TIMEOUT``)."""
+    got = parse_duration_s(os.environ.get("LOOM_DRIVE_DEADLINE_MS"))
+    return got or None
+
+
 class WallClock:
     """Real time: ``sleep`` waits on the stop event, so a shutdown interrupts it."""
 

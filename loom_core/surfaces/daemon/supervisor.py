@@ -45,6 +45,7 @@ class Supervisor:
         self._seeded = False  # the task text was submitted (it is never submitted twice)
         self._parked_slots: set[str] = set()  # watch mode: task ids parked on errors
         self._driving = False  # inside a submit / proceed call
+        self._timed_out = False  # this drive ran past the deadline (LOOM_DRIVE_DEADLINE_MS)
         self._thrown: tuple[str, str, str] = ("DRIVE_CRASHED", "", "error")
 
     # ------------------------------------------------------------------ public
@@ -194,7 +195,12 @@ class Supervisor:
     def _drive(self) -> tuple[Any, Any]:
         """One attempt: submit the task text once, else proceed. A thrown drive becomes an error (``drive-threw``)."""
         self._thrown = ("DRIVE_CRASHED", "", "error")
-        self._driving = True
+        self._driving, self._timed_out = True, False
+        deadline = retry.drive_deadline_s()
+        timer = threading.Timer(deadline, self._deadline_hit) if deadline else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             if self.task and not self._seeded:
                 st = self.control.status(self.project)
@@ -213,7 +219,18 @@ class Supervisor:
             return None, None
         finally:
             self._driving = False
-        return result.outcome, result.merge
+            if timer is not None:
+                timer.cancel()
+        outcome = result.outcome
+        if outcome.kind == "aborted" and self._timed_out and not self.stop_event.is_set():
+            self.log.write("drive-deadline", level="warn", deadline_ms=int((deadline or 0) * 1000))
+            outcome.kind, outcome.code = "error", "DRIVE_TIMEOUT"
+            outcome.message = "the drive ran past LOOM_DRIVE_DEADLINE_MS"
+        return outcome, result.merge
+
+    def _deadline_hit(self) -> None:
+        self._timed_out = True
+        self._pause_drive()
 
     def _new_options(self) -> Any:
         if self.opts is not None:
