@@ -1,13 +1,14 @@
 """One plane driving many projects at once: errors, `GET /projects` latency under load, plane memory.
 
-    python bench/plane.py [--projects 50] [--permits 4] [--delay 0.0] [--timeout 600]
+    python bench/plane.py [--projects 50] [--permits 4] [--delay 0.0] [--timeout 600] [--wake 5]
 
 Creates N demo projects in a temp dir, starts `loom serve` as its own process (loopback, a token, a
 private loom home and state dir), submits the demo task to every project over HTTP (backend demo,
 policy auto, so each runs to its end with nobody answering), and while they run polls `GET /projects`
 back to back, timing each call. Reports: submits accepted, busy/locked errors (HTTP 409s, and
 BUSY/LOCKED lines in the supervisors' logs), tasks finished and their verdicts, `GET /projects` p50/p99,
-the plane's RSS (current and peak, from /proc). Last line is JSON.
+the plane's RSS (current and peak, from /proc), and the cross-process gate wake latency (``--wake``
+gates answered by a separate ``loom answer`` process, see :func:`measure_wake`). Last line is JSON.
 """
 
 from __future__ import annotations
@@ -53,12 +54,65 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def measure_wake(root: Path, env: dict[str, str], n: int) -> list[float]:
+    """A fresh plane supervises ``n`` demo tasks parked at their plan gate; each is answered by a separate
+    ``loom answer accept`` process. Latency: from that process's exit (the answer is committed by then)
+    until the plane's supervisor drives again (the project is ``running``, or has moved past the gate)."""
+    projects = [root / f"gate-{i}" for i in range(n)]
+    for p in projects:
+        create_demo_project(p)
+    port = free_port()
+    env = {**env, "LOOM_SERVER_STATE_DIR": str(root / "server-wake")}
+    plane = subprocess.Popen([sys.executable, "-m", "loom_core.surfaces.cli", "serve", "--port", str(port)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    out = []
+    try:
+        wait_up(c, plane)
+        for p in projects:
+            pid = c.post("/submit", json={"project": str(p), "task": demo_task(), "backend": "demo",
+                                          "policy_preset": "demo-gates", "demo_delay_s": 0.2}).json()["id"]
+            gate = None
+            while not gate:
+                gate = c.get(f"/projects/{pid}").json()["status"]["parked_gate"]
+                time.sleep(0.02)
+            subprocess.run([sys.executable, "-m", "loom_core.surfaces.cli", "answer", "accept", "-C", str(p)],
+                           env=env, check=True, capture_output=True)
+            answered = time.perf_counter()
+            while True:
+                st = c.get(f"/projects/{pid}").json()["status"]
+                moved = st["parked_gate"] and st["parked_gate"]["gate_event_id"] != gate["gate_event_id"]
+                if st["state"] == "running" or moved or st["status"] == "completed":
+                    out.append((time.perf_counter() - answered) * 1000)
+                    break
+                time.sleep(0.005)
+    finally:
+        c.close()
+        plane.terminate()
+        plane.wait(30)
+    return out
+
+
+def wait_up(c: httpx.Client, plane: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if c.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or plane.poll() is not None:
+            raise SystemExit("the plane did not start")
+        time.sleep(0.1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--projects", type=int, default=50)
     ap.add_argument("--permits", type=int, default=4)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds each demo agent takes")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--wake", type=int, default=5, help="gates answered from another process (0 = skip)")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="loom-bench-plane-"))
@@ -77,16 +131,7 @@ def main() -> None:
                              env=env, stdout=subprocess.DEVNULL, stderr=open(root / "plane.err", "wb"))  # noqa: SIM115
     c = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if c.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or plane.poll() is not None:
-                raise SystemExit(f"the plane did not start: {(root / 'plane.err').read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_up(c, plane)
 
         statuses: dict[int, int] = {}
         codes: dict[str, int] = {}
@@ -123,6 +168,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             plane.kill()
 
+    wake = measure_wake(root, env, args.wake) if args.wake else []
     log_errors = 0
     for p in projects:
         log = p / ".loom" / "daemon" / "log.jsonl"
@@ -141,6 +187,7 @@ def main() -> None:
                             "max": round(max(lat), 1), "mean": round(statistics.mean(lat), 1)},
         "plane_rss_mb": round(rss / 1024, 1), "plane_peak_rss_mb": round(peak / 1024, 1),
         "plane_rss_mb_mean_while_driving": round(statistics.mean(rss_samples) / 1024, 1) if rss_samples else None,
+        "gate_wake_ms": ({"n": len(wake), "p50": round(pct(wake, 50)), "max": round(max(wake))} if wake else None),
         "seconds": {"create_projects": round(made_s, 1), "submit_all": round(submit_s, 1),
                     "drive_all": round(run_s, 1)},
     }
@@ -149,6 +196,9 @@ def main() -> None:
     print(f"GET /projects while driving: p50 {result['get_projects_ms']['p50']} ms, "
           f"p99 {result['get_projects_ms']['p99']} ms over {len(lat)} calls")
     print(f"plane RSS {result['plane_rss_mb']} MB (peak {result['plane_peak_rss_mb']} MB)")
+    if wake:
+        print(f"cross-process gate wake: p50 {result['gate_wake_ms']['p50']} ms, max {result['gate_wake_ms']['max']} ms "
+              f"over {len(wake)} answers")
     print(json.dumps(result))
     shutil.rmtree(root, ignore_errors=True)
 
