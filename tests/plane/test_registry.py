@@ -81,3 +81,17 @@ def test_a_project_another_process_drives_is_locked(start_plane, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_project_a_daemon_watches_is_locked(start_plane, tmp_path):
+    from tests.conftest import run_loom
+
+    proj = demo(tmp_path)
+    started = run_loom("daemon", "start", "--watch", "--detach", "-C", str(proj), cwd=tmp_path, timeout=60)
+    assert started.returncode == 0, started.stderr
+    try:
+        plane = start_plane()
+        with client(plane) as c:  # an idle watching daemon holds no drive lock: its status file says it is there
+            envelope(c.post("/projects", json={"dir": str(proj)}), 409, "PROJECT_LOCKED")
+    finally:
+        assert run_loom("daemon", "stop", str(proj), cwd=tmp_path, timeout=60).returncode == 0

@@ -218,6 +218,18 @@ class Watcher:
             self._wait(delay)
 
 
+def _daemon_elsewhere(path: Path) -> bool:
+    """Whether a ``loom daemon`` of another process supervises the project (it may be parked, lock-free)."""
+    import os
+
+    try:
+        from loom_core.surfaces.daemon.status import owner_running, read_status
+    except ImportError:
+        return False
+    doc = read_status(path)
+    return bool(doc) and doc.get("pid") != os.getpid() and owner_running(doc)
+
+
 class Registry:
     """The projects this plane supervises. ``control`` is the facade the watchers drive through."""
 
@@ -343,7 +355,7 @@ class Registry:
         with self._lock:
             if project.id in self._watchers:
                 return project
-            if control.held_elsewhere(project.path):
+            if control.held_elsewhere(project.path) or _daemon_elsewhere(project.path):
                 raise LoomError(f"{project.dir} is being driven by another process; stop it first",
                                 code="PROJECT_LOCKED")
             self._watchers[project.id] = Watcher(self, project).start()
