@@ -33,7 +33,6 @@ def start_plane(tmp_path) -> Any:
     def start(**kw: Any) -> Plane:
         kw.setdefault("state_dir", tmp_path / "server")
         kw.setdefault("port", 0)
-        kw.setdefault("supervisor", "builtin")
         kw.setdefault("sse_period_s", 0.2)
         plane = Plane(**kw).start()
         planes.append(plane)

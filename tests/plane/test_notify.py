@@ -27,7 +27,7 @@ def test_a_parked_task_notifies_with_its_project_id(start_plane, tmp_path, monke
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("LOOM_NOTIFY_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
     try:
-        plane = start_plane(supervisor="auto")
+        plane = start_plane()
         with client(plane) as c:
             pid = c.post("/submit", json={"project": str(demo(tmp_path)), "task": demo_task(), "backend": "demo",
                                           "policy_preset": "demo-gates"}).json()["id"]

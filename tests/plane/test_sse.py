@@ -9,7 +9,7 @@ from tests.plane.conftest import TOKEN, client, demo
 
 
 def test_sse_delivers_status_updates_while_a_demo_task_runs(start_plane, tmp_path):
-    plane = start_plane(token=TOKEN, demo_delay_s=0.05, supervisor="auto")
+    plane = start_plane(token=TOKEN, demo_delay_s=0.05)
     proj = demo(tmp_path)
     with client(plane, TOKEN) as c:
         pid = c.post("/projects", json={"dir": str(proj)}).json()["id"]

@@ -1,10 +1,10 @@
 """The fleet registry (spec §4.10): one watcher thread per supervised project, one shared FIFO spawn
 gate around every agent of every project, and the durable supervised set (``projects.json``).
 
-A watcher runs the daemon's :class:`Supervisor` in watch mode when that surface is installed, else a
-small built-in loop: drive an in-progress task that is not parked (``control.proceed``), back off after
-an error, wait at a gate until an answer (or :meth:`Registry.wake`) moves it. The registry talks to
-loom through the facade only.
+A watcher runs the daemon's :class:`Supervisor` in watch mode (recovery, park/wake, retry and backoff,
+merge-back, ship-on-accept, its log and status file, notifications tagged with the project id); its
+waits end early when the plane wakes it (:meth:`Registry.wake` after a submit or an answer). The
+registry talks to loom through the facade only.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from loom_core.errors import LoomError
 
 log = logging.getLogger("loom.plane")
 EVENT_LINES = 60
-POLL_S = 1.0  # a parked or idle watcher looks at the store this often (an answer here wakes it at once)
-BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
-ERRORS_BEFORE_PARK = 3
 REFRESH_S = 0.5  # the fleet's read models are at most this much older than one refresh pass
 
 
@@ -121,17 +118,18 @@ class _Tagged:
 
 
 class Watcher:
-    """Drives one project in a thread until stopped."""
+    """Runs the daemon's :class:`Supervisor` in watch mode for one project, in a thread, until stopped."""
 
     def __init__(self, registry: Registry, project: Any) -> None:
+        from loom_core.surfaces.daemon.supervisor import Supervisor
+
         self.registry = registry
         self.project = project
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
-        self.phase = "starting"
-        self.errors = 0
-        self.parked_task: str | None = None  # a task parked after repeated errors: not re-driven
-        self.supervisor: Any = None  # the daemon's Supervisor when it runs this project
+        self.supervisor = Supervisor(registry.control, project.path, watch=True, stop=self.stop_event,
+                                     clock=_WakeClock(self.wake_event),
+                                     notifier=_Tagged(registry.notifier, project.id))
         self.thread = threading.Thread(target=self._run, name=f"loom-watch-{project.id}", daemon=True)
 
     def start(self) -> Watcher:
@@ -139,83 +137,24 @@ class Watcher:
         return self
 
     @property
-    def state(self) -> str:
-        return self.supervisor.phase if self.supervisor is not None else self.phase
+    def phase(self) -> str:
+        return self.supervisor.phase
 
     def signal(self) -> None:
         """Ask the watcher to stop: its drive stops after the current step (the running agent is stopped)."""
-        self.phase = "stopping"
-        if self.supervisor is not None:
-            self.supervisor.stop()
-        else:
-            self.stop_event.set()
-            self.registry.control.pause(self.project.path)
+        self.supervisor.stop()
         self.wake_event.set()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self.signal()
         self.thread.join(timeout_s)
-        self.phase = "stopped"
-
-    def note(self, event: str, **detail: Any) -> None:
-        self.registry.note(self.project.id, event, **detail)
 
     def _run(self) -> None:
         try:
-            supervisor = self.registry.supervisor_class()
-            if supervisor is not None:
-                self.supervisor = supervisor(self.registry.control, self.project.path, watch=True,
-                                             stop=self.stop_event, clock=_WakeClock(self.wake_event),
-                                             notifier=_Tagged(self.registry.notifier, self.project.id))
-                self.supervisor.run()
-            else:
-                self._loop()
-        except Exception as exc:  # the scaffolding crashed: say so, the project shows stopped
+            self.supervisor.run()
+        except Exception as exc:  # the scaffolding crashed (e.g. a daemon took the project): say so
             log.exception("watcher of %s crashed", self.project.dir)
-            self.note("watch-crash", message=f"{type(exc).__name__}: {exc}")
-        finally:
-            self.phase = "stopped"
-
-    def _wait(self, seconds: float) -> None:
-        self.wake_event.wait(seconds)
-        self.wake_event.clear()
-
-    def _loop(self) -> None:
-        control = self.registry.control
-        while not self.stop_event.is_set():
-            try:
-                st = control.status(self.project.path)
-            except (LoomError, OSError) as exc:
-                self.note("read-failed", message=str(exc))
-                self._wait(POLL_S)
-                continue
-            task_id = st.get("task_id")
-            if st.get("state") != "in_progress" or st.get("gate") or task_id == self.parked_task:
-                self.phase = "parked" if st.get("gate") else "idle"
-                self._wait(POLL_S)
-                continue
-            self.phase = "driving"
-            try:
-                outcome = control.proceed(self.project.path).outcome
-            except LoomError as exc:
-                outcome = None
-                self.note("drive-threw", code=exc.code, message=str(exc))
-            if self.stop_event.is_set():
-                break
-            if outcome is not None and outcome.kind in ("complete", "paused"):
-                self.errors = 0
-                self.note("complete" if outcome.kind == "complete" else "parked",
-                          verdict=outcome.verdict, gate=outcome.gate)
-                continue
-            self.errors += 1
-            if self.errors >= ERRORS_BEFORE_PARK:
-                self.parked_task, self.errors = task_id, 0
-                self.note("watch-park", task_id=task_id, code=getattr(outcome, "code", None))
-                continue
-            self.phase = "backing-off"
-            delay = BACKOFF_S[min(self.errors - 1, len(BACKOFF_S) - 1)]
-            self.note("watch-cool-down", delay_ms=int(delay * 1000), code=getattr(outcome, "code", None))
-            self._wait(delay)
+            self.registry.note(self.project.id, "watch-crash", message=f"{type(exc).__name__}: {exc}")
 
 
 def _daemon_elsewhere(path: Path) -> bool:
@@ -234,11 +173,10 @@ class Registry:
     """The projects this plane supervises. ``control`` is the facade the watchers drive through."""
 
     def __init__(self, control: Any, state_dir: Path, *, gate: FifoGate | None = None,
-                 supervisor: str = "auto", notifier: Any = None) -> None:
+                 notifier: Any = None) -> None:
         self.control = control
         self.state_dir = Path(state_dir)
         self.gate = gate
-        self.supervisor = supervisor  # "auto": the daemon's Supervisor if installed; "builtin": the loop here
         self.notifier = notifier
         self._watchers: dict[str, Watcher] = {}
         self._events: dict[str, deque[dict[str, Any]]] = {}
@@ -263,15 +201,6 @@ class Registry:
     def events(self, project_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._events.get(project_id, ()))
-
-    def supervisor_class(self) -> Any:
-        if self.supervisor != "auto":
-            return None
-        try:
-            from loom_core.surfaces.daemon.supervisor import Supervisor
-        except ImportError:
-            return None
-        return Supervisor
 
     # ------------------------------------------------------------------ read models, refreshed off the request path
     def read_models(self) -> list[tuple[Any, dict[str, Any]]]:

@@ -57,7 +57,7 @@ def _notifier() -> Any:
 class Plane:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 4317, token: str | None = None,
                  state_dir: Path | None = None, permits: int = 4, projects: tuple[Path, ...] = (),
-                 catalog: Any = None, supervisor: str = "auto", sse_period_s: float = 2.0,
+                 catalog: Any = None, sse_period_s: float = 2.0,
                  demo_delay_s: float = 0.0) -> None:
         from loom_core.control import LocalControl
 
@@ -68,7 +68,7 @@ class Plane:
         self.gate = FifoGate(permits)
         self.lock = lockfile.ServerLock(self.state_dir, host, port)
         self.registry: Registry | None = None
-        self._catalog, self._supervisor, self._sse = catalog, supervisor, sse_period_s
+        self._catalog, self._sse = catalog, sse_period_s
         self._demo_delay_s = demo_delay_s
         self._local = LocalControl
         self.server: Any = None
@@ -90,8 +90,7 @@ class Plane:
             reg: Registry | None = None
             control = self._local(self._catalog, spawn_gate=self.gate, demo_delay_s=self._demo_delay_s,
                                   sink_for=lambda pid: reg.sink_for(pid))  # type: ignore[union-attr]
-            reg = self.registry = Registry(control, self.state_dir, gate=self.gate, supervisor=self._supervisor,
-                                           notifier=_notifier())
+            reg = self.registry = Registry(control, self.state_dir, gate=self.gate, notifier=_notifier())
             reg.recover()
             for d in self.projects:
                 try:
