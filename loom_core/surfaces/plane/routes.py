@@ -173,7 +173,9 @@ def _ship(request: Request, verb: str) -> JSONResponse:
     try:
         msg = getattr(control(request), verb)(p.path, branch)
         done, reason = True, None
-    except LoomError as exc:  # a refusal is an outcome, not an error
+    except LoomError as exc:  # a refusal (no remote, dirty tree, …) is an outcome, not an error
+        if exc.code in ("PROJECT_BUSY", "STATE_BUSY"):
+            raise  # a drive holds the project: 409, try again
         msg, done, reason = str(exc), False, exc.code
     key = "pushed" if verb == "push" else "merged"
     return ok({"id": p.id, "dir": p.dir, key: done, "branch": branch, "message": msg, "reason": reason})
