@@ -34,8 +34,17 @@ def answers(control, pid) -> list[str]:
     return [t["decision"] for t in control.ticks(pid) if t.get("decision")]
 
 
-def notices(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+def record_notices(app) -> list[str]:
+    """Every notice the app shows, kept (a toast expires, and a loaded machine may outlast it)."""
+    seen: list[str] = []
+    real = app.notify
+
+    def notify(message, *args, **kw):
+        seen.append(str(message))
+        return real(message, *args, **kw)
+
+    app.notify = notify
+    return seen
 
 
 async def test_a_gate_answered_elsewhere_while_shown_is_not_answered_again(parked):
@@ -52,6 +61,7 @@ async def test_a_gate_answered_elsewhere_while_shown_is_not_answered_again(parke
         return real_answer(ref, decision, note, **kw)
 
     control.answer = answer_after_the_other_process
+    seen = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, pid)
         if not is_screen(app, GateDialog):
@@ -62,13 +72,13 @@ async def test_a_gate_answered_elsewhere_while_shown_is_not_answered_again(parke
         await pilot.press("r")
         await pilot.press(*"redo it")
         await pilot.press("enter")
-        await settle(pilot, lambda: app.screen is screen and ANSWERED_ELSEWHERE in notices(app)
+        await settle(pilot, lambda: app.screen is screen and ANSWERED_ELSEWHERE in seen
                      and not control.is_driving(pid), timeout=60)
         assert sent == [{"decision": "reject", "gate_event_id": shown}]  # the dialog's gate, by id
         gate = control.gate(pid)
         assert gate is not None and gate["gate"] != "gate-plan"  # the next gate waits, unanswered
         assert answers(control, pid) == ["accept"]  # the other process's answer only
-        assert not any("gate answer sent" in n for n in notices(app))
+        assert not any("gate answer sent" in n for n in seen)
 
 
 async def test_cancel_while_driving_abandons_and_leaves_no_driver(tmp_path):
