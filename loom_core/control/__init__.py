@@ -30,6 +30,7 @@ _WHERE = {
     "ConfigVerbs": "loom_core.control.config", "backend_names": "loom_core.control.config",
     "backend_help": "loom_core.control.config", "policy_names": "loom_core.control.config",
     "complexity_names": "loom_core.control.config",
+    "fs_root": "loom_core.control.plane_verbs",  # the folder pickers' root (console and plane)
 }
 
 __all__ = sorted(_WHERE)

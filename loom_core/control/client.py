@@ -202,3 +202,6 @@ class ControlClient(Protocol):
         """Whether a drive this client does not own holds the project's lock."""
 
     def complexities(self, bundle: str = "code") -> tuple[str, ...]: ...
+
+    def fs_list(self, path: str | None = None) -> dict[str, Any]:
+        """One folder of the folder picker (``$LOOM_FS_ROOT`` or home): ``{root, path, parent, entries}``."""

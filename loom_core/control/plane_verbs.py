@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,60 @@ if TYPE_CHECKING:
 
 ARTIFACT_CAP = 512 * 1024  # bytes of one working document a read returns
 LOG_LINES = 60
+CREDENTIAL_DIRS = (".ssh", ".gnupg", ".aws", ".loom", ".docker", ".kube", ".netrc")  # under home: never browsed
+
+
+def fs_root() -> Path:
+    """The folder pickers' root (the console's add-project tree, the plane's ``/fs/list``): ``$LOOM_FS_ROOT``
+    or the home folder, symlinks resolved."""
+    raw = os.environ.get("LOOM_FS_ROOT", "").strip()
+    return Path(os.path.realpath(Path(raw).expanduser() if raw else Path.home()))
+
+
+def _credential_store(p: Path) -> bool:
+    from loom_core.config.paths import loom_home
+
+    home = Path(os.path.realpath(Path.home()))
+    stores = [home / d for d in CREDENTIAL_DIRS] + [Path(os.path.realpath(loom_home()))]
+    return any(p == s or s in p.parents for s in stores)
+
+
+def fs_list(raw: str | None = None, root: Path | None = None) -> dict[str, Any]:
+    """One folder of the picker: ``{root, path, parent|null, entries: [{name, path}]}`` (immediate child
+    directories, no dot-dirs, sorted). ``raw`` is absolute (relative = under the root; empty = the root) and
+    canonicalised through its longest existing ancestor; outside the root or in a credential store →
+    ``PATH_REFUSED``; missing → ``DIR_NOT_FOUND``; a file → ``NOT_A_DIRECTORY``; unreadable → ``DIR_UNREADABLE``."""
+    root = Path(os.path.realpath(root)) if root is not None else fs_root()
+    text = (raw or "").strip()
+    if "\x00" in text:
+        raise LoomError("not a path", code="PATH_REFUSED")
+    given = Path(text).expanduser() if text else root
+    real = Path(os.path.realpath(given if given.is_absolute() else root / given))  # symlinks and '..' resolved
+    if (real != root and root not in real.parents) or _credential_store(real):
+        raise LoomError(f"{text or real} is outside the browsable folder {root}", code="PATH_REFUSED")
+    if not real.exists():
+        raise LoomError(f"no folder {real}", code="DIR_NOT_FOUND")
+    if not real.is_dir():
+        raise LoomError(f"{real} is a file, not a folder", code="NOT_A_DIRECTORY")
+    try:
+        with os.scandir(real) as it:
+            names = sorted(e.name for e in it if not e.name.startswith(".") and _is_dir(e))
+    except OSError as exc:
+        raise LoomError(f"cannot read {real}: {exc.strerror or exc}", code="DIR_UNREADABLE") from None
+    entries = []
+    for name in names:
+        child = Path(os.path.realpath(real / name))
+        if (child == root or root in child.parents) and not _credential_store(child):  # a symlink may escape
+            entries.append({"name": name, "path": str(real / name)})
+    return {"root": str(root), "path": str(real), "parent": None if real == root else str(real.parent),
+            "entries": entries}
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def task_key(task: str) -> str:
@@ -32,6 +87,10 @@ def task_key(task: str) -> str:
 
 class PlaneVerbs:
     """Task intake and reads for remote surfaces (the HTTP plane, later the bot)."""
+
+    def fs_list(self, path: str | None = None) -> dict[str, Any]:
+        """One folder of the folder picker under :func:`fs_root` (see :func:`fs_list`)."""
+        return fs_list(path)
 
     def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
         """Create ``task`` and stop at its first step (a supervisor drives it on); a finished task is

@@ -24,6 +24,7 @@ CONFLICT = {"GATE_ALREADY_ANSWERED", "NO_PENDING_GATE", "NO_PARKED_GATE", "PROJE
             "STALE_GATE_EVENT", "PROJECT_LOCKED"}
 NOT_FOUND = {"NOT_IN_CATALOG", "PROJECT_NOT_FOUND", "DIR_NOT_FOUND", "NO_ACTIVE_TASK", "ARCHIVE_NOT_FOUND",
              "ARTIFACT_NOT_FOUND", "TRANSCRIPT_NOT_FOUND", "TASK_NOT_FOUND"}
+FORBIDDEN = {"PATH_REFUSED", "DIR_UNREADABLE"}
 BUSY = {"PROJECT_BUSY", "STATE_BUSY"}  # another drive holds the project: the spec's PROJECT_LOCKED
 
 
@@ -34,6 +35,8 @@ def status_of(exc: LoomError) -> tuple[int, str]:
         return 409, "PROJECT_LOCKED"
     if code in CONFLICT:
         return 409, code
+    if code in FORBIDDEN:
+        return 403, code
     if code in NOT_FOUND:
         return 404, code
     return 400, code

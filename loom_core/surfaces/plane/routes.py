@@ -280,6 +280,11 @@ def unenroll(request: Request) -> JSONResponse:
     return ok({"id": p.id, "removed": True})
 
 
+# ---------------------------------------------------------------------- folder browser
+def fs_list(request: Request) -> JSONResponse:
+    return ok(control(request).fs_list(request.query_params.get("path") or None))
+
+
 def routes() -> list[Route]:
     from loom_core.surfaces.plane.sse import project_log
 
@@ -310,4 +315,5 @@ def routes() -> list[Route]:
         Route("/workspace", workspace),
         Route("/workspace/projects", enroll, methods=["POST"]),
         Route("/workspace/projects/{pid}", unenroll, methods=["DELETE"]),
+        Route("/fs/list", fs_list, methods=["GET"]),
     ]

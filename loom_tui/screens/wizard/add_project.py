@@ -17,12 +17,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
+from loom_core.control import fs_root
 from loom_core.errors import LoomError
-
-
-def fs_root() -> Path:
-    raw = os.environ.get("LOOM_FS_ROOT", "").strip()
-    return (Path(raw).expanduser() if raw else Path.home()).resolve()
 
 
 def resolve_in_root(raw: str, root: Path) -> Path:
