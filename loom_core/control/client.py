@@ -205,3 +205,6 @@ class ControlClient(Protocol):
 
     def fs_list(self, path: str | None = None) -> dict[str, Any]:
         """One folder of the folder picker (``$LOOM_FS_ROOT`` or home): ``{root, path, parent, entries}``."""
+
+    def provider_models(self, backend: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
+        """``{backend, models: ["family:model"], reason?}``; unreachable → ``[]`` and the reason."""

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 ARTIFACT_CAP = 512 * 1024  # bytes of one working document a read returns
 LOG_LINES = 60
+MODELS_TTL_S = 60.0
+_MODELS: dict[tuple[str, str | None], tuple[float, list[str]]] = {}  # (backend, base URL) → (when, refs)
 CREDENTIAL_DIRS = (".ssh", ".gnupg", ".aws", ".loom", ".docker", ".kube", ".netrc")  # under home: never browsed
 
 
@@ -91,6 +93,49 @@ class PlaneVerbs:
     def fs_list(self, path: str | None = None) -> dict[str, Any]:
         """One folder of the folder picker under :func:`fs_root` (see :func:`fs_list`)."""
         return fs_list(path)
+
+    def provider_models(self, backend: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
+        """``{backend, models: ["family:model"], reason?}`` (spec §10.5): the Anthropic backends list the static
+        Claude ids; OpenRouter and Ollama are asked live (``timeout_s``, a good answer kept 60 s); anything that
+        fails, and a backend without a list, is ``[]`` with the reason. Unknown → ``BACKEND_NOT_FOUND``."""
+        import time
+
+        from loom_core.agents import registry
+
+        entry = registry.get(backend)
+        if entry is None:
+            raise LoomError(f"no backend {backend!r} (known: {', '.join(registry.names())})",
+                            code="BACKEND_NOT_FOUND")
+        if entry.family == "anthropic":
+            from loom_core.agents.providers.anthropic import STATIC_MODELS
+
+            return {"backend": backend, "models": [f"anthropic:{m}" for m in STATIC_MODELS]}
+        if not entry.raw:
+            return {"backend": backend, "models": [], "reason": f"{entry.label} has no model list"}
+        try:
+            from loom_core.agents.backends import Resolver
+
+            key, base = Resolver().credential(backend)
+        except LoomError as exc:
+            return {"backend": backend, "models": [], "reason": str(exc)}
+        if entry.needs_key and not key:
+            return {"backend": backend, "models": [], "reason": f"no key for {backend} (loom secrets set {backend} …)"}
+        cached = _MODELS.get((backend, base))
+        if cached and time.monotonic() - cached[0] < MODELS_TTL_S:
+            return {"backend": backend, "models": list(cached[1])}
+        from loom_core.agents.providers import make_provider
+
+        try:
+            kw: dict[str, Any] = {"host": base} if backend == "ollama" else {"api_key": key, "base_url": base}
+            provider = make_provider(backend, timeout=timeout_s, **{k: v for k, v in kw.items() if v is not None})
+            try:
+                refs = [f"{entry.family}:{m}" for m in provider.list_models()]
+            finally:
+                getattr(getattr(provider, "client", None), "close", lambda: None)()
+        except Exception as exc:  # unreachable, refused, a bad answer: an empty list that says why
+            return {"backend": backend, "models": [], "reason": f"{type(exc).__name__}: {exc}"[:300]}
+        _MODELS[(backend, base)] = (time.monotonic(), refs)
+        return {"backend": backend, "models": refs}
 
     def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
         """Create ``task`` and stop at its first step (a supervisor drives it on); a finished task is

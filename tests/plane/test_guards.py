@@ -15,7 +15,8 @@ ROUTES = [
     ("GET", "/projects/abc/artifact"), ("GET", "/projects/abc/spawn/run-1"), ("GET", "/config"),
     ("PUT", "/config"), ("GET", "/config/schema"), ("GET", "/secrets"), ("PUT", "/secrets/x"),
     ("GET", "/providers"), ("GET", "/workspace"), ("POST", "/workspace/projects"),
-    ("DELETE", "/workspace/projects/abc"), ("GET", "/fs/list"), ("GET", "/no/such/route"),
+    ("DELETE", "/workspace/projects/abc"), ("GET", "/fs/list"), ("GET", "/projects/abc/agents"),
+    ("GET", "/providers/ollama/models"), ("GET", "/no/such/route"),
 ]
 
 

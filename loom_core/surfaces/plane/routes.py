@@ -262,6 +262,27 @@ def providers(request: Request) -> JSONResponse:
     return ok({"backend_mode": control(request).config_get("backend"), "providers": rows})
 
 
+def provider_models(request: Request) -> JSONResponse:
+    return ok(control(request).provider_models(request.path_params["backend"], timeout_s=5.0))
+
+
+def agents(request: Request) -> JSONResponse:
+    """The project's bundle and each agent's effective model (``family`` when the ref or model names one)."""
+    bundle = known(request).bundle or "code"
+    try:
+        rows = control(request).models(bundle)
+    except LoomError as exc:
+        raise LoomError(f"the agents of bundle {bundle!r} cannot be read: {exc}", code="REGISTRY_UNAVAILABLE") from None
+    out = []
+    for r in rows:
+        row = {k: r.get(k) for k in ("agent", "ref", "source", "model")}
+        named = next((v for v in (r.get("ref"), r.get("model")) if isinstance(v, str) and ":" in v), None)
+        if named:
+            row["family"] = named.split(":", 1)[0]
+        out.append(row)
+    return ok({"bundle": bundle, "agents": out})
+
+
 def workspace(request: Request) -> JSONResponse:
     return ok({"projects": control(request).fleet()})
 
@@ -306,12 +327,14 @@ def routes() -> list[Route]:
         Route(P + "/artifacts", artifacts),
         Route(P + "/artifact", artifact),
         Route(P + "/spawn/{run_id}", spawn),
+        Route(P + "/agents", agents),
         Route("/config", get_config, methods=["GET"]),
         Route("/config", put_config, methods=["PUT"]),
         Route("/config/schema", config_schema),
         Route("/secrets", secrets),
         Route("/secrets/{name}", put_secret, methods=["PUT"]),
         Route("/providers", providers),
+        Route("/providers/{backend}/models", provider_models),
         Route("/workspace", workspace),
         Route("/workspace/projects", enroll, methods=["POST"]),
         Route("/workspace/projects/{pid}", unenroll, methods=["DELETE"]),
