@@ -208,3 +208,9 @@ class ControlClient(Protocol):
 
     def provider_models(self, backend: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
         """``{backend, models: ["family:model"], reason?}``; unreachable → ``[]`` and the reason."""
+
+    def project_config_doc(self, ref: ProjectRef) -> dict[str, Any]:
+        """The project's ``.loom/loom.json``, credential-like values masked (``{}`` when there is none)."""
+
+    def project_config_save(self, ref: ProjectRef, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate and write the project's ``.loom/loom.json`` (masked values sent back keep the stored ones)."""

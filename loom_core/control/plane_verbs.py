@@ -74,6 +74,107 @@ def fs_list(raw: str | None = None, root: Path | None = None) -> dict[str, Any]:
             "entries": entries}
 
 
+# ---------------------------------------------------------------------- the project's .loom/loom.json
+SENSITIVE = {("notify", "webhook_url"), ("notify", "slack_url"), ("notify", "telegram_token"),
+             ("credentials", "*", "key_ref")}
+HARNESSES = ("opencode", "aider")
+
+
+def _sensitive(path: tuple[str, ...], value: Any) -> bool:
+    from loom_core.config.redact import Redactor
+
+    if not isinstance(value, str) or not value or value.startswith("secret:"):
+        return False
+    wild = tuple("*" if i == 1 and path[:1] == ("credentials",) else p for i, p in enumerate(path))
+    return wild in SENSITIVE or Redactor(shapes=True).redact(value) != value
+
+
+def _walk(doc: Any, fn: Any, path: tuple[str, ...] = ()) -> Any:
+    if isinstance(doc, dict):
+        return {k: _walk(v, fn, (*path, str(k))) for k, v in doc.items()}
+    return fn(path, doc)
+
+
+def _at(doc: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        doc = doc.get(p) if isinstance(doc, dict) else None
+    return doc
+
+
+def masked_config(doc: dict[str, Any]) -> dict[str, Any]:
+    """A project document with its credential-like values masked (``secret:<name>`` refs are shown)."""
+    from loom_core.config.secrets import mask
+
+    return _walk(doc, lambda path, v: mask(v) if _sensitive(path, v) else v)
+
+
+def check_project_config(doc: dict[str, Any]) -> dict[str, str]:
+    """Errors of a ``.loom/loom.json`` document by dotted key ({} = valid); unknown keys are tolerated."""
+    from loom_core.config.project import CHECK_COMMANDS
+    from loom_core.config.redact import Redactor
+    from loom_core.config.sections import check_model_ref
+    from loom_core.control.config import backend_names
+
+    errors: dict[str, str] = {}
+
+    def sub(key: str) -> dict[str, Any]:
+        v = doc.get(key)
+        if v is not None and not isinstance(v, dict):
+            errors[key] = "must be an object"
+        return v if isinstance(v, dict) else {}
+
+    def ref(key: str, v: Any) -> None:
+        try:
+            check_model_ref(v if isinstance(v, str) else "")
+        except ValueError as exc:
+            errors[key] = str(exc)
+
+    if "backend" in doc and doc["backend"] not in backend_names():
+        errors["backend"] = f"one of {', '.join(backend_names())}"
+    if "harness" in doc and doc["harness"] not in HARNESSES:
+        errors["harness"] = f"one of {', '.join(HARNESSES)}"
+    checks = doc.get("checks")
+    if checks is not None and checks != "none":
+        if not isinstance(checks, dict):
+            errors["checks"] = 'must map test/lint/typecheck to commands, or be "none"'
+        for k, v in (checks or {}).items() if isinstance(checks, dict) else ():
+            if k not in CHECK_COMMANDS:
+                errors[f"checks.{k}"] = f"not a check (one of {', '.join(CHECK_COMMANDS)})"
+            elif v is not None and not isinstance(v, str):
+                errors[f"checks.{k}"] = "must be a command line"
+    for b, spec in sub("bundles").items():
+        if not isinstance(spec, dict):
+            errors[f"bundles.{b}"] = "must be an object"
+            continue
+        for agent, v in (spec.get("agents") or {}).items() if isinstance(spec.get("agents"), dict) else ():
+            ref(f"bundles.{b}.agents.{agent}", v)
+        for agent, refs in (spec.get("fallbacks") or {}).items() if isinstance(spec.get("fallbacks"), dict) else ():
+            for i, v in enumerate(refs if isinstance(refs, list) else [None]):
+                ref(f"bundles.{b}.fallbacks.{agent}[{i}]", v)
+    notify = sub("notify")
+    for k, v in notify.items():
+        if k == "events" and not (isinstance(v, list) and all(isinstance(e, str) for e in v)):
+            errors["notify.events"] = "must be a list of event names"
+        elif k == "timeout_ms" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            errors["notify.timeout_ms"] = "must be an integer ≥ 0"
+        elif k not in ("events", "timeout_ms") and not isinstance(v, str):
+            errors[f"notify.{k}"] = "must be a string"
+    for k, v in sub("resilience").items():
+        if k.endswith("_ms") and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            errors[f"resilience.{k}"] = "must be an integer ≥ 0"
+    for b, fields in sub("credentials").items():
+        if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+            errors[f"credentials.{b}"] = "must map key_ref/base_url_ref to strings"
+    shapes = Redactor(shapes=True)
+
+    def literal(path: tuple[str, ...], v: Any) -> None:
+        if isinstance(v, str) and shapes.redact(v) != v:
+            errors[".".join(path)] = "a credential does not belong in a committable file: store it with " \
+                                     "'loom secrets set <name>' and write secret:<name>"
+    _walk(doc, literal)
+    return errors
+
+
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
@@ -93,6 +194,42 @@ class PlaneVerbs:
     def fs_list(self, path: str | None = None) -> dict[str, Any]:
         """One folder of the folder picker under :func:`fs_root` (see :func:`fs_list`)."""
         return fs_list(path)
+
+    def project_config_doc(self, ref: ProjectRef) -> dict[str, Any]:
+        """The project's ``.loom/loom.json`` (``{}`` when there is none), credential-like values masked."""
+        from loom_core.config.project import project_config
+
+        return masked_config(project_config(self.project(ref).path))
+
+    def project_config_save(self, ref: ProjectRef, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate and write the project's ``.loom/loom.json`` atomically; a value sent back masked keeps the
+        one on disk. Invalid → ``BAD_CONFIG`` with ``detail["errors"]`` (dotted key → message). Returns it masked."""
+        from loom_core.config.paths import atomic_write, check_regular
+        from loom_core.config.project import project_config
+        from loom_core.config.secrets import mask
+        from loom_core.errors import ConfigError
+
+        if not isinstance(doc, dict):
+            raise ConfigError("the project settings must be a JSON object", code="BAD_CONFIG", errors={})
+        path = self.project(ref).path
+        try:
+            current = project_config(path)
+        except ConfigError:  # a broken file is replaced by a valid one
+            current = {}
+
+        def keep(p: tuple[str, ...], v: Any) -> Any:
+            old = _at(current, p)
+            return old if isinstance(v, str) and "*" in v and _sensitive(p, old) and v == mask(old) else v
+
+        doc = _walk(doc, keep)
+        errors = check_project_config(doc)
+        if errors:
+            raise ConfigError("not saved: " + "; ".join(f"{k}: {m}" for k, m in errors.items()), code="BAD_CONFIG",
+                              errors=errors)
+        target = path / ".loom" / "loom.json"
+        check_regular(target)
+        atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return masked_config(doc)
 
     def provider_models(self, backend: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
         """``{backend, models: ["family:model"], reason?}`` (spec §10.5): the Anthropic backends list the static

@@ -16,6 +16,7 @@ ROUTES = [
     ("PUT", "/config"), ("GET", "/config/schema"), ("GET", "/secrets"), ("PUT", "/secrets/x"),
     ("GET", "/providers"), ("GET", "/workspace"), ("POST", "/workspace/projects"),
     ("DELETE", "/workspace/projects/abc"), ("GET", "/fs/list"), ("GET", "/projects/abc/agents"),
+    ("GET", "/projects/abc/config"), ("PUT", "/projects/abc/config"),
     ("GET", "/providers/ollama/models"), ("GET", "/no/such/route"),
 ]
 

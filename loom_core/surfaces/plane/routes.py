@@ -262,6 +262,22 @@ def providers(request: Request) -> JSONResponse:
     return ok({"backend_mode": control(request).config_get("backend"), "providers": rows})
 
 
+def project_config(request: Request) -> JSONResponse:
+    p = known(request)
+    try:
+        return ok(control(request).project_config_doc(p.path))
+    except LoomError as exc:  # the file is not valid JSON, or not an object
+        raise LoomError(str(exc), code="BAD_CONFIG") from None
+
+
+def put_project_config(request: Request) -> JSONResponse:
+    p = known(request)
+    try:
+        return ok(control(request).project_config_save(p.path, body(request)))
+    except LoomError as exc:
+        raise LoomError(str(exc), code="BAD_CONFIG") from None
+
+
 def provider_models(request: Request) -> JSONResponse:
     return ok(control(request).provider_models(request.path_params["backend"], timeout_s=5.0))
 
@@ -328,6 +344,8 @@ def routes() -> list[Route]:
         Route(P + "/artifact", artifact),
         Route(P + "/spawn/{run_id}", spawn),
         Route(P + "/agents", agents),
+        Route(P + "/config", project_config, methods=["GET"]),
+        Route(P + "/config", put_project_config, methods=["PUT"]),
         Route("/config", get_config, methods=["GET"]),
         Route("/config", put_config, methods=["PUT"]),
         Route("/config/schema", config_schema),
