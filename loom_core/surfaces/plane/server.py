@@ -54,6 +54,33 @@ def _notifier() -> Any:
         return None
 
 
+def startup_gc(control: Any, dirs: list[Path]) -> list[tuple[Path, int]] | None:
+    """Watch mode's startup clean-up (spec §4.5), once per plane start, before any watcher drives: orphan
+    sandboxes go (the facade's ``gc``, which also keeps any in-progress project's) when the projects to
+    supervise have nothing in progress. ``None`` when it did not run (no project, or one is busy)."""
+    paths = [p for p in (Path(d).expanduser() for d in dirs) if p.is_dir()]
+    if not paths:
+        return None
+    busy = []
+    for p in paths:
+        try:
+            if control.read_model(p).get("status") == "in_progress" or control.held_elsewhere(p):
+                busy.append(str(p))
+        except (LoomError, OSError):
+            busy.append(str(p))  # unreadable: do not guess
+    if busy:
+        log.info("startup-gc skipped: in progress in %s", ", ".join(busy))
+        return None
+    try:
+        removed = control.gc()
+    except (LoomError, OSError) as exc:
+        log.warning("startup-gc failed: %s", exc)
+        return None
+    log.info("startup-gc: removed %d orphan sandbox(es)%s", len(removed),
+             "".join(f"\n  {path} ({size} bytes)" for path, size in removed))
+    return removed
+
+
 class Plane:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 4317, token: str | None = None,
                  state_dir: Path | None = None, permits: int = 4, projects: tuple[Path, ...] = (),
@@ -74,6 +101,7 @@ class Plane:
         self.server: Any = None
         self.thread: threading.Thread | None = None
         self.app: Any = None
+        self.gc_removed: list[tuple[Path, int]] | None = None  # what the startup clean-up removed (None: not run)
 
     @property
     def url(self) -> str:
@@ -91,12 +119,16 @@ class Plane:
             control = self._local(self._catalog, spawn_gate=self.gate, demo_delay_s=self._demo_delay_s,
                                   sink_for=lambda pid: reg.sink_for(pid))  # type: ignore[union-attr]
             reg = self.registry = Registry(control, self.state_dir, gate=self.gate, notifier=_notifier())
+            self.gc_removed = startup_gc(control, [*map(Path, reg.saved_dirs()), *map(Path, self.projects)])
             reg.recover()
             for d in self.projects:
                 try:
                     reg.register(Path(d))
                 except (LoomError, OSError) as exc:
                     log.warning("not supervising %s: %s", d, exc)
+            if self.gc_removed is not None:  # the live log of each project says so
+                for p in reg.supervised():
+                    reg.note(p.id, "startup-gc", removed=len(self.gc_removed))
             self.app = create_app(control, token=self.token, registry=reg, sse_period_s=self._sse)
             config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                     access_log=False, timeout_graceful_shutdown=3)
