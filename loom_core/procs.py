@@ -98,3 +98,37 @@ def reap_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 
 __all__ = ["POLL_S", "group_alive", "kill_group", "leader_exited", "reap_group", "signal_group", "terminate_group"]
+
+
+# ---------------------------------------------------------------------------- process identity
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` from field 3 on (the command name, field 2, may hold spaces and parentheses)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2:].split()
+
+
+def start_token(pid: int) -> str | None:
+    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks since boot); None off Linux or when gone.
+    A lock file records it so a pid reused by an unrelated process is never taken for its owner."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def alive(pid: object, token: str | None = None) -> bool:
+    """Whether ``pid`` names a running process (a zombie is not) that, given ``token``, is the one that
+    recorded it (an unreadable start time is given the benefit of the doubt)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _stat_fields(pid)
+    if fields and fields[0] in ("Z", "X"):
+        return False
+    return token is None or start_token(pid) in (None, token)

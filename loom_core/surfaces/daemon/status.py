@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.errors import LoomError
+from loom_core.procs import alive, start_token
 
 PHASES = ("starting", "driving", "parked", "backing-off", "idle", "stopping", "stopped")
 
@@ -35,35 +36,6 @@ def status_path(project: Path) -> Path:
     return daemon_dir(project) / "daemon.json"
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """``/proc/<pid>/stat`` from field 3 on (the command name, field 2, may hold spaces and parentheses)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2:].split()
-
-
-def start_token(pid: int) -> str | None:
-    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks since boot); None off Linux or when gone."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def alive(pid: Any) -> bool:
-    """Whether ``pid`` names a running process (a zombie is not)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    fields = _stat_fields(pid)
-    return not (fields and fields[0] in ("Z", "X"))
-
-
 def read_status(project: Path) -> dict[str, Any] | None:
     """The status file's object; None when missing or unreadable (tolerant read)."""
     try:
@@ -78,10 +50,7 @@ def owner_running(doc: dict[str, Any] | None) -> bool:
     if not doc or doc.get("phase") == "stopped":
         return False
     pid = doc.get("pid")
-    if not alive(pid):
-        return False
-    token = doc.get("start_token")
-    return token is None or start_token(pid) in (None, token)
+    return alive(pid, doc.get("start_token"))
 
 
 class DaemonStatus:

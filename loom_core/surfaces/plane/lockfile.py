@@ -16,30 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.errors import LoomError
+from loom_core.procs import alive, start_token
 
 NAME = "server.json"
 
 
 def default_state_dir() -> Path:
     return Path.home() / ".loom" / "server"
-
-
-def start_token(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the fields after the name start at 3
-
-
-def alive(pid: int, token: str | None = None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return token is None or start_token(pid) in (None, token)
 
 
 def _now() -> str:
