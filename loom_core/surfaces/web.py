@@ -9,7 +9,6 @@ through an SSH tunnel: ``ssh -L 4318:127.0.0.1:4318 host`` then http://127.0.0.1
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import shlex
@@ -24,20 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loom_core.errors import LoomError
+from loom_core.surfaces.netloc import is_loopback
 
 DEFAULT_PORT = 4318  # the plane's 4317 + 1
 TITLE = "loom"
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1`` (``0.0.0.0`` and ``::`` are not)."""
-    name = host.strip().strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def split_host(value: str) -> tuple[str, int | None]:

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import JSONResponse
+
+from loom_core.surfaces.netloc import is_loopback
 
 MAX_BODY = 1024 * 1024
 MUTATIONS = {"POST", "PUT", "DELETE", "PATCH"}
@@ -43,17 +44,6 @@ def split_host(host: str) -> tuple[str, str | None]:
         name, port = host.split(":")
         return name, port
     return host, None
-
-
-def is_loopback(name: str) -> bool:
-    """``localhost``, ``*.localhost``, 127.0.0.0/8, ``::1`` (not ``0.0.0.0`` / ``::``)."""
-    name = name.strip().lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class Guards:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.errors import LoomError
+from loom_core.surfaces.netloc import is_loopback
 from loom_core.surfaces.plane import lockfile
-from loom_core.surfaces.plane.guards import is_loopback
 from loom_core.surfaces.plane.registry import FifoGate, Registry
 
 log = logging.getLogger("loom.plane")
