@@ -1,0 +1,127 @@
+"""The console as a client of a plane: ``HttpControl`` over a real plane (uvicorn on a free port) with a demo
+project, and a Textual pilot of the console attached to it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from loom_core.control import RunOptions, demo_task
+from loom_core.control.catalog import Catalog
+from loom_core.control.http import HttpControl
+from loom_core.errors import GateAlreadyAnswered, LoomError
+from tests.plane.conftest import TOKEN, demo, wait_for
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def plane_with_demo(start_plane, tmp_path):
+    """A plane (with a token) whose catalog holds one demo project, and an HttpControl to it."""
+    proj = demo(tmp_path)
+    cat = Catalog([], tmp_path / "workspace.json")
+    pid = cat.add(proj).id
+    plane = start_plane(catalog=cat, token=TOKEN)
+    ctl = HttpControl(plane.url, TOKEN)
+    yield plane, ctl, pid, proj
+    ctl.close()
+
+
+def parked_at(ctl: HttpControl, pid: str, gate: str) -> dict:
+    def check():
+        view = ctl.gate(pid)
+        return view if view and view["gate"] == gate else None
+
+    return wait_for(check, timeout_s=60)
+
+
+def test_http_control_round_trip(plane_with_demo):
+    plane, ctl, pid, proj = plane_with_demo
+    (row,) = ctl.fleet()
+    assert row["id"] == pid and row["name"] == "shop" and row["dir"] == str(proj)
+    assert [p.id for p in ctl.projects()] == [pid] and ctl.project(proj).id == pid
+    assert ctl.gate(pid) is None and ctl.chain(pid) is None and ctl.store_of(pid) is None
+
+    opts = RunOptions(backend="demo", policy="demo-gates")
+    assert ctl.submit(pid, demo_task(), opts) is None  # returns at once: the plane's watcher drives
+    gate = parked_at(ctl, pid, "gate-plan")
+    assert ctl.submit(pid, demo_task(), opts) is None  # the same text replays
+    assert isinstance(ctl.store_of(pid), Path) and all(isinstance(d, Path) for d in ctl.work_dirs(pid))
+    chain = ctl.chain(pid)
+    assert [r["agent"] for r in chain["runs"]][:3] == ["classifier", "code-analyzer", "planner"]
+    assert ctl.run_detail(pid, chain["runs"][0]["agent_run_id"])["agent"] == "classifier"
+
+    with pytest.raises(GateAlreadyAnswered) as stale:
+        ctl.answer(pid, "accept", gate_event_id="gev-stale")
+    assert stale.value.code == "GATE_ALREADY_ANSWERED"
+    ctl.answer(pid, "accept", gate_event_id=gate["gate_event_id"])
+    with pytest.raises(GateAlreadyAnswered):
+        ctl.answer(pid, "accept", gate_event_id=gate["gate_event_id"])
+    parked_at(ctl, pid, "gate-final")
+    snap = next(ctl.log(pid))  # the SSE stream: a snapshot at once
+    assert snap["supervised"] is True and snap["log"]
+
+    with pytest.raises(LoomError) as missing:
+        ctl.history("nosuchproject")
+    assert missing.value.code == "PROJECT_NOT_FOUND"
+    assert ctl.pause(pid) is True and ctl.pause(pid) is False
+    assert ctl.config()["backend"] and isinstance(ctl.config_path(), Path) and ctl.now()
+
+
+def test_a_wrong_token_is_an_error_of_the_envelope(plane_with_demo):
+    plane, _, _, _ = plane_with_demo
+    with pytest.raises(LoomError) as bad:
+        HttpControl(plane.url, "wrong").fleet()
+    assert bad.value.code == "UNAUTHORIZED"
+
+
+async def settle(pilot, until, timeout: float = 60.0) -> None:
+    """Poll (the live-log worker never completes while attached, so do not wait for workers)."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; screen is {type(pilot.app.screen).__name__}")
+        await pilot.pause()
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_it_running(plane_with_demo):
+    from loom_tui.app import LoomApp
+    from loom_tui.screens.fleet import FleetScreen, FleetTable
+    from loom_tui.screens.gate import GateDialog
+    from loom_tui.screens.project import ProjectScreen
+
+    plane, ctl, pid, proj = plane_with_demo
+    ctl.submit(pid, demo_task(), RunOptions(backend="demo", policy="demo-gates", demo_delay_s=0.3))
+    parked_at(ctl, pid, "gate-plan")
+
+    app = LoomApp(HttpControl(plane.url, TOKEN), refresh_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.sub_title == f"attached to plane at {plane.url}"
+        await settle(pilot, lambda: app.rows.get(pid, {}).get("status") == "parked"
+                     and isinstance(app.screen, FleetScreen))
+        table = app.screen.query_one(FleetTable)
+        assert [k.value for k in table.rows] == [pid]  # the fleet shows the plane's project
+        table.focus()
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen._loaded)
+        await pilot.press("g")
+        await settle(pilot, lambda: isinstance(app.screen, GateDialog))
+        assert app.screen.view["gate"] == "gate-plan"
+        await pilot.press("a")  # accept, through the plane
+        await settle(pilot, lambda: (ctl.gate(pid) or {}).get("gate") != "gate-plan")
+        await settle(pilot, lambda: app.rows.get(pid, {}).get("status") != "parked")
+        await pilot.press("escape")
+        await settle(pilot, lambda: isinstance(app.screen, FleetScreen))
+        await pilot.press("q")  # quitting asks nothing while attached
+        await settle(pilot, lambda: not app.is_running, timeout=10)
+    assert (ctl.gate(pid) or {}).get("gate") != "gate-final"  # still working when the console left
+    # the plane's watcher drives on without the console: the task reaches its final gate
+    assert parked_at(ctl, pid, "gate-final")["gate"] == "gate-final"
