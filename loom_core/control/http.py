@@ -97,6 +97,18 @@ class HttpControl:
             return self.project(ref).id
         return str(ref)
 
+    def __getattr__(self, name: str) -> Any:
+        """A verb of the protocol the plane does not serve yet fails as a loom error, not an AttributeError."""
+        from loom_core.control.client import ControlClient
+
+        if name.startswith("_") or not callable(getattr(ControlClient, name, None)):
+            raise AttributeError(name)
+
+        def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise LoomError(f"{name} is not available from a plane (run it on the plane's host)", code="NOT_OVER_HTTP")
+
+        return unavailable
+
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")
 

@@ -125,3 +125,32 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
     assert (ctl.gate(pid) or {}).get("gate") != "gate-final"  # still working when the console left
     # the plane's watcher drives on without the console: the task reaches its final gate
     assert parked_at(ctl, pid, "gate-final")["gate"] == "gate-final"
+
+
+def test_loom_finds_the_local_plane_through_server_json(start_plane, tmp_path, monkeypatch):
+    import typer
+
+    from loom_core.surfaces.cli.attach import plane_to_attach
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOOM_SERVER_TOKEN", TOKEN)
+    assert plane_to_attach(None, None) == (None, None)  # no plane: the console drives in-process
+    plane = start_plane(state_dir=tmp_path / "home" / ".loom" / "server", token=TOKEN)
+    assert plane_to_attach(None, None) == (plane.url, TOKEN)
+    assert plane_to_attach(plane.url, TOKEN) == (plane.url, TOKEN)
+    monkeypatch.setenv("LOOM_SERVER_TOKEN", "wrong")
+    assert plane_to_attach(None, None) == (None, None)  # found but refused: in-process, with a line on stderr
+    with pytest.raises(typer.Exit):
+        plane_to_attach(plane.url, "wrong")  # an explicit --server that refuses is an error
+
+
+def test_a_verb_the_plane_does_not_serve_is_a_loom_error():
+    ctl = HttpControl("http://127.0.0.1:9")
+    with pytest.raises(LoomError) as missing:
+        ctl.replay("p", "t")
+    assert missing.value.code == "NOT_OVER_HTTP"
+    with pytest.raises(LoomError) as down:
+        ctl.fleet()
+    assert down.value.code == "PLANE_UNREACHABLE"
+    with pytest.raises(AttributeError):
+        ctl.no_such_verb  # noqa: B018
