@@ -219,6 +219,13 @@ class HttpControl:
         known = {f for f in RunOptions.__dataclass_fields__}
         return RunOptions(**{k: v for k, v in doc.items() if k in known})
 
+    def artifact(self, ref: ProjectRef, path: str) -> dict[str, Any]:
+        """One working document (``.loom/work/<name>``) as the plane reads it: ``{path, content, truncated}``."""
+        return self._call("GET", f"/projects/{self._id(ref)}/artifact", params={"path": path})
+
+    def artifacts(self, ref: ProjectRef) -> list[dict[str, Any]]:
+        return self._call("GET", f"/projects/{self._id(ref)}/artifacts")["artifacts"]
+
     def read_model(self, ref: ProjectRef, *, stall_after_min: float | None = None) -> dict[str, Any]:
         return self._call("GET", f"/projects/{self._id(ref)}")["status"]
 

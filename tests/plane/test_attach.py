@@ -57,6 +57,18 @@ def test_http_control_round_trip(plane_with_demo):
     assert [r["agent"] for r in chain["runs"]][:3] == ["classifier", "code-analyzer", "planner"]
     assert ctl.run_detail(pid, chain["runs"][0]["agent_run_id"])["agent"] == "classifier"
 
+    from loom_tui.screens.gate import load_gate
+
+    class OtherHost(HttpControl):  # the plane's paths do not exist here: the plan comes over HTTP
+        def work_dirs(self, ref):
+            return [Path("/nonexistent/work")]
+
+    far = OtherHost(plane.url, TOKEN)
+    view = load_gate(far, pid)
+    far.close()
+    assert view["gate_event_id"] == gate["gate_event_id"] and view["document"][0] == ".loom/work/plan.md"
+    assert view["document"][1] == ctl.artifact(pid, ".loom/work/plan.md")["content"] != ""
+
     with pytest.raises(GateAlreadyAnswered) as stale:
         ctl.answer(pid, "accept", gate_event_id="gev-stale")
     assert stale.value.code == "GATE_ALREADY_ANSWERED"
