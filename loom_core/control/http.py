@@ -219,6 +219,22 @@ class HttpControl:
         known = {f for f in RunOptions.__dataclass_fields__}
         return RunOptions(**{k: v for k, v in doc.items() if k in known})
 
+    def verify(self, ref: ProjectRef, task_id: str | None = None) -> Any:
+        """The audit-chain report (its fields as attributes)."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**self._view(ref, "verify", task=task_id))
+
+    def replay(self, ref: ProjectRef, task_id: str, *, extra_invariants: list[Any] | None = None) -> Any:
+        """The replay report (its fields as attributes, ``lines()`` as the plane wrote them)."""
+        from types import SimpleNamespace
+
+        if extra_invariants:
+            raise LoomError("extra invariants cannot be sent to a plane", code="NOT_OVER_HTTP")
+        doc = self._view(ref, "replay", task=task_id)
+        lines = doc.pop("lines", [])
+        return SimpleNamespace(**doc, lines=lambda: list(lines))
+
     def artifact(self, ref: ProjectRef, path: str) -> dict[str, Any]:
         """One working document (``.loom/work/<name>``) as the plane reads it: ``{path, content, truncated}``."""
         return self._call("GET", f"/projects/{self._id(ref)}/artifact", params={"path": path})

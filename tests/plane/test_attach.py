@@ -79,10 +79,19 @@ def test_http_control_round_trip(plane_with_demo):
     snap = next(ctl.log(pid))  # the SSE stream: a snapshot at once
     assert snap["supervised"] is True and snap["log"]
 
+    chain_report = ctl.verify(pid)
+    assert chain_report.ok is True and chain_report.rows > 0
+    ctl.cancel(pid)  # archived: replay it from the history, over HTTP
+    (past,) = ctl.history(pid)
+    report = ctl.replay(pid, past["task_id"])
+    assert report.identical is True and report.lines()[0].startswith("replay identical")
+    states, order = ctl.states(pid, past["task_id"])
+    assert states and all(isinstance(k, int) for k in states) and order
+
     with pytest.raises(LoomError) as missing:
         ctl.history("nosuchproject")
     assert missing.value.code == "PROJECT_NOT_FOUND"
-    assert ctl.pause(pid) is True and ctl.pause(pid) is False
+    assert ctl.pause(pid) is False  # cancelled: no longer supervised
     assert ctl.config()["backend"] and isinstance(ctl.config_path(), Path) and ctl.now()
 
 
@@ -137,6 +146,7 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
     assert (ctl.gate(pid) or {}).get("gate") != "gate-final"  # still working when the console left
     # the plane's watcher drives on without the console: the task reaches its final gate
     assert parked_at(ctl, pid, "gate-final")["gate"] == "gate-final"
+    assert ctl.pause(pid) is True and ctl.pause(pid) is False  # supervised until paused
 
 
 def test_loom_finds_the_local_plane_through_server_json(start_plane, tmp_path, monkeypatch):
@@ -159,7 +169,7 @@ def test_loom_finds_the_local_plane_through_server_json(start_plane, tmp_path, m
 def test_a_verb_the_plane_does_not_serve_is_a_loom_error():
     ctl = HttpControl("http://127.0.0.1:9")
     with pytest.raises(LoomError) as missing:
-        ctl.replay("p", "t")
+        ctl.recover("p", "retry")
     assert missing.value.code == "NOT_OVER_HTTP"
     with pytest.raises(LoomError) as down:
         ctl.fleet()

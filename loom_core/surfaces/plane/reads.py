@@ -23,7 +23,7 @@ from loom_core.errors import LoomError
 from loom_core.surfaces.plane.routes import body, control, known
 
 PROJECT_READS = ("status", "chain", "run_detail", "gate", "store_of", "work_dirs", "states", "diff", "ticks",
-                 "history", "branch_exists", "in_place_question", "run_options", "history_index")
+                 "history", "branch_exists", "in_place_question", "run_options", "history_index", "verify", "replay")
 GLOBAL_READS = ("now", "config", "config_path", "config_schema", "config_keys", "config_get", "backends", "models",
                 "complexities", "policies", "secrets")
 GLOBAL_WRITES = ("config_check", "config_save", "config_set", "set_secret", "unset_secret", "set_model")
@@ -63,7 +63,10 @@ def project_view(request: Request) -> Response:
         return encoded(ctl.branch_exists(p.path, q.get("branch", "")))
     if verb == "in_place_question":
         return encoded(ctl.in_place_question(p.path, any_task=q.get("any_task") == "1"))
-    if verb in ("chain", "store_of", "ticks"):
+    if verb == "replay":  # the report and its lines (a method there)
+        report = ctl.replay(p.path, task or "")
+        return encoded({**dataclasses.asdict(report), "lines": report.lines()})
+    if verb in ("chain", "store_of", "ticks", "verify"):
         return encoded(getattr(ctl, verb)(p.path, task))
     return encoded(getattr(ctl, verb)(p.path))
 
