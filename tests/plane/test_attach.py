@@ -133,6 +133,10 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
         table.focus()
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen._loaded)
+        screen = app.screen
+        log = screen.query_one("#project-log")
+        await settle(pilot, lambda: log.line_count > 0)  # the live log: the plane's SSE stream
+        assert any("supervised" in line or "gate" in line for line in log.lines)
         await pilot.press("g")
         await settle(pilot, lambda: isinstance(app.screen, GateDialog))
         assert app.screen.view["gate"] == "gate-plan"
