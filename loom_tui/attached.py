@@ -3,7 +3,8 @@
 The plane drives; the console watches. Its verbs return at once, so "finished" comes from the fleet:
 :func:`transitions` turns a row's status change into the toast a local drive would have shown. The
 project's live log is the plane's SSE stream, read by :func:`follow_log` in a thread worker that only
-posts messages.
+posts messages (new lines as ``LogLines``; a change of the task's read model as an ``EngineUpdate``, so
+the screens reload as they do on a local engine event).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from textual.app import App
 
-from loom_tui.messages import LogLines
+from loom_tui.messages import EngineUpdate, LogLines
 
 ENDED = ("accepted", "rejected", "abandoned", "failed", "cancelled", "finished")
 
@@ -34,14 +35,20 @@ def line_of(entry: Any) -> str:
 
 def follow_log(app: App, pid: str, is_cancelled) -> None:
     """Read the plane's ``/projects/{pid}/log`` stream until ``is_cancelled()``; post new lines as ``LogLines``."""
+    from loom_core.control import EngineEvent
     from loom_core.errors import LoomError
 
     plane = app.control  # an HttpControl: ``log`` is the plane's stream, not a verb of the protocol
     seen: list[str] = []
+    status = None
     try:
         for snap in plane.log(pid):
             if is_cancelled():
                 return
+            now = json.dumps(snap.get("status"), sort_keys=True, default=str)
+            if status is not None and now != status:  # the task moved: screens reload as on an engine event
+                app.post_message(EngineUpdate(pid, EngineEvent("phase", pid, {"from": "plane"})))
+            status = now
             keys = [json.dumps(e, sort_keys=True, default=str) for e in snap.get("log") or []]
             start = 0
             for n in range(min(len(seen), len(keys)), 0, -1):  # the longest overlap of the last snapshot's end

@@ -140,9 +140,11 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
         await pilot.press("g")
         await settle(pilot, lambda: isinstance(app.screen, GateDialog))
         assert app.screen.view["gate"] == "gate-plan"
+        before = len(screen.chain["runs"])
         await pilot.press("a")  # accept, through the plane
         await settle(pilot, lambda: (ctl.gate(pid) or {}).get("gate") != "gate-plan")
         await settle(pilot, lambda: app.rows.get(pid, {}).get("status") != "parked")
+        await settle(pilot, lambda: app.screen is screen and len(screen.chain["runs"]) > before)  # reloads as it goes
         await pilot.press("escape")
         await settle(pilot, lambda: isinstance(app.screen, FleetScreen))
         await pilot.press("q")  # quitting asks nothing while attached
