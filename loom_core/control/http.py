@@ -266,6 +266,8 @@ class HttpControl:
                                "policy_preset": getattr(opts, "policy", None),
                                "complexity": getattr(opts, "complexity", None)}
         doc.update({k: getattr(opts, k) for k in fields if getattr(opts, k, None) is not None})
+        if getattr(opts, "replace", False):  # in place of the task in progress: abandon it (archived) first
+            self.cancel(ref)
         self._call("POST", "/submit", body={k: v for k, v in doc.items() if v is not None})
         return None
 

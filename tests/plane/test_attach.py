@@ -182,3 +182,15 @@ def test_a_verb_the_plane_does_not_serve_is_a_loom_error():
     assert down.value.code == "PLANE_UNREACHABLE"
     with pytest.raises(AttributeError):
         ctl.no_such_verb  # noqa: B018
+
+
+def test_submit_with_replace_abandons_the_task_in_progress(plane_with_demo):
+    plane, ctl, pid, proj = plane_with_demo
+    ctl.submit(pid, demo_task(), RunOptions(backend="demo", policy="demo-gates"))
+    first = parked_at(ctl, pid, "gate-plan")
+    with pytest.raises(LoomError):  # another text onto the active task is refused
+        ctl.submit(pid, "Add a second discount rule", RunOptions(backend="demo", policy="demo-gates"))
+    ctl.submit(pid, "Add a second discount rule", RunOptions(backend="demo", policy="demo-gates", replace=True))
+    again = parked_at(ctl, pid, "gate-plan")
+    assert again["gate_event_id"] != first["gate_event_id"]
+    assert len(ctl.history(pid)) == 1  # the replaced task is in the history
