@@ -55,6 +55,9 @@ class LoomApp(App):
         self.animation_level = "none"  # SSH-friendly: no animation unless ui.animation says so (on mount)
         self.stopping = False  # "stop and quit" chosen: exit once the last drive has stopped
         self.drafts: dict[str, str] = {}  # task text kept per project when the user chose not to submit it
+        self.attached = getattr(self.control, "remote", False)  # a plane drives; this console only watches
+        if self.attached:
+            self.sub_title = f"attached to plane at {getattr(self.control, 'url', '?')}"
 
     # ------------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
@@ -109,6 +112,16 @@ class LoomApp(App):
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def refresh_rows(self) -> None:
         self.post_message(FleetRows(self.control.fleet()))
+
+    @work(thread=True, exclusive=True, group="plane-log", exit_on_error=False)
+    def follow_log(self, pid: str) -> None:
+        """Attached: the project's live log from the plane's SSE stream (one project at a time)."""
+        from textual.worker import get_current_worker
+
+        from loom_tui.attached import follow_log
+
+        worker = get_current_worker()
+        follow_log(self, pid, lambda: worker.is_cancelled)
 
     @work(thread=True, group="engine", exit_on_error=False)
     def submit_task(self, pid: str, text: str, opts: RunOptions) -> None:
@@ -166,6 +179,10 @@ class LoomApp(App):
         except Exception as exc:  # never let a worker take the console down
             self.post_message(RunFinished(pid, error=f"{type(exc).__name__}: {exc}"))
             return
+        if result is None:  # attached: the plane drives it now; the fleet tells how it goes
+            self.call_from_thread(self.notify, "sent to the plane; it drives the task", title="plane")
+            self.post_message(RunFinished(pid))
+            return
         self.post_message(RunFinished(pid, outcome=result.outcome))
 
     # ------------------------------------------------------------------ messages
@@ -176,7 +193,13 @@ class LoomApp(App):
                 yield fn
 
     def on_fleet_rows(self, message: FleetRows) -> None:
-        self.rows = {r["id"]: r for r in message.rows}
+        old, self.rows = self.rows, {r["id"]: r for r in message.rows}
+        if self.attached:  # the plane drives: its "finished" is a status change in the fleet
+            from loom_tui.attached import transitions
+
+            for pid in transitions(self, old, message.rows):
+                for fn in self._screens_with("run_finished"):
+                    fn(pid, None, None)
         for fn in self._screens_with("apply_rows"):
             fn(message.rows)
 
@@ -215,6 +238,8 @@ class LoomApp(App):
 
     # ------------------------------------------------------------------ quitting
     def driving_names(self) -> list[str]:
+        if self.attached:  # the plane drives: quitting leaves the work running
+            return []
         return [p.name for p in self.control.projects() if self.control.is_driving(p.id)]
 
     async def action_quit(self) -> None:
@@ -262,6 +287,8 @@ class LoomApp(App):
         from loom_tui.screens.project import ProjectScreen
 
         self.push_screen(ProjectScreen(pid, task_id))
+        if self.attached and task_id is None:
+            self.follow_log(pid)
 
     def open_history(self, pid: str) -> None:
         from loom_tui.screens.history import HistoryScreen
@@ -320,10 +347,16 @@ def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:
     return LoomApp(LocalControl(catalog, demo_delay_s=kw.pop("demo_delay_s", 0.0)), **kw)
 
 
-def run_console() -> None:
+def run_console(server: str | None = None, token: str | None = None) -> None:
+    """The console: in-process, or attached to the plane at ``server`` (it drives; quitting leaves it running)."""
     from loom_core.config.runtime import allow_deep_trees
 
     allow_deep_trees()
+    if server:
+        from loom_core.control.http import HttpControl
+
+        LoomApp(HttpControl(server, token)).run()
+        return
     make_app().run()
 
 

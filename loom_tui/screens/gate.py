@@ -45,6 +45,14 @@ def load_gate(control: LocalControl, pid: str) -> dict[str, Any] | None:
         if doc and (d / doc).is_file():
             view["document"] = (f".loom/work/{doc}", (d / doc).read_text(encoding="utf-8", errors="replace"))
             break
+    if doc and view["document"] is None and getattr(control, "remote", False):  # a plane on another host
+        from loom_core.errors import LoomError
+
+        try:
+            got = control.artifact(pid, f".loom/work/{doc}")
+            view["document"] = (got["path"], got["content"])
+        except LoomError:
+            pass
     return view
 
 

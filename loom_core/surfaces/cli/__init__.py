@@ -43,26 +43,40 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback(invoke_without_command=True)
+SERVER = typer.Option("--server", help="Attach the console to the plane at this URL (e.g. through an SSH "
+                                        "tunnel); default: the plane running on this host, if any.")
+TOKEN = typer.Option("--token", help="The plane's bearer token (default: LOOM_SERVER_TOKEN / server.token).")
+
+
+def _console(server: str | None, token: str | None) -> None:
+    from loom_core.surfaces.cli.attach import plane_to_attach
+    from loom_tui.app import run_console  # type: ignore[import-not-found]
+
+    url, token = plane_to_attach(server, token)
+    run_console(url, token)
+
+
 def root(ctx: typer.Context,
          version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True,
-                                               help="Print the version and exit.")] = False) -> None:
-    """Bare `loom` opens the console."""
+                                               help="Print the version and exit.")] = False,
+         server: Annotated[str | None, SERVER] = None, token: Annotated[str | None, TOKEN] = None) -> None:
+    """Bare `loom` opens the console (attached to a running plane when there is one)."""
     if ctx.invoked_subcommand is None:
         try:
-            from loom_tui.app import run_console  # type: ignore[import-not-found]
+            import loom_tui.app  # type: ignore[import-not-found]  # noqa: F401
         except ImportError:
             typer.echo(ctx.get_help())
             return
-        run_console()
+        _console(server, token)
+
+
+app.callback(invoke_without_command=True)(root)
 
 
 @app.command()
-def console() -> None:
+def console(server: Annotated[str | None, SERVER] = None, token: Annotated[str | None, TOKEN] = None) -> None:
     """Open the full-screen console over every project in the catalog (same as bare `loom`)."""
-    from loom_tui.app import run_console
-
-    run_console()
+    _console(server, token)
 
 
 for command in (reads.status, reads.gc, reads.history, tasks.reset, reads.verify, reads.replay, tasks.recover,

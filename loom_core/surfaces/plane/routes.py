@@ -323,6 +323,7 @@ def fs_list(request: Request) -> JSONResponse:
 
 
 def routes() -> list[Route]:
+    from loom_core.surfaces.plane.reads import read_routes
     from loom_core.surfaces.plane.sse import project_log
 
     P = "/projects/{pid}"
@@ -357,4 +358,5 @@ def routes() -> list[Route]:
         Route("/workspace/projects", enroll, methods=["POST"]),
         Route("/workspace/projects/{pid}", unenroll, methods=["DELETE"]),
         Route("/fs/list", fs_list, methods=["GET"]),
+        *read_routes(),  # what an attached console reads beyond the spec's routes
     ]
