@@ -70,6 +70,9 @@ class ControlClient(Protocol):
 
     def run_detail(self, ref: ProjectRef, agent_run_id: str, task_id: str | None = None) -> dict[str, Any]: ...
 
+    def trace(self, ref: ProjectRef, task_id: str | None = None) -> dict[str, Any]:
+        """The spec's trace of the live task or an archived one (``BAD_TASK_ID``, ``ARCHIVE_NOT_FOUND``)."""
+
     def gate(self, ref: ProjectRef) -> dict[str, Any] | None:
         """The gate waiting for an answer (with its ``gate_event_id``), or ``None``."""
 

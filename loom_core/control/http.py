@@ -186,6 +186,9 @@ class HttpControl:
     def run_detail(self, ref: ProjectRef, agent_run_id: str, task_id: str | None = None) -> dict[str, Any]:
         return self._view(ref, "run_detail", run=agent_run_id, task=task_id)
 
+    def trace(self, ref: ProjectRef, task_id: str | None = None) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{self._id(ref)}/trace", params={"task": task_id})
+
     def gate(self, ref: ProjectRef) -> dict[str, Any] | None:
         return self._view(ref, "gate")
 

@@ -51,11 +51,11 @@ def test_project_reads(parked):
 
     assert c.get(f"/projects/{pid}/history").json() == {"tasks": []}
     trace = c.get(f"/projects/{pid}/trace").json()
-    assert trace["archived"] is False and trace["runs"]
+    assert trace["archived"] is False and trace["agents"]
     envelope(c.get(f"/projects/{pid}/trace", params={"task": "t-none"}), 404, "ARCHIVE_NOT_FOUND")
     envelope(c.get(f"/projects/{pid}/trace", params={"task": "../x"}), 400, "BAD_TASK_ID")
 
-    run_id = trace["runs"][0]["agent_run_id"]
+    run_id = trace["agents"][0]["agent_run_id"]
     spawn = c.get(f"/projects/{pid}/spawn/{run_id}").json()
     assert spawn["run_id"] == run_id and spawn["transcript"]
     envelope(c.get(f"/projects/{pid}/spawn/no-such-run"), 404, "TRANSCRIPT_NOT_FOUND")

@@ -195,15 +195,8 @@ def history(request: Request) -> JSONResponse:
 
 
 def trace(request: Request) -> JSONResponse:
-    p = known(request)
-    task = request.query_params.get("task") or None
-    if task is not None and ("/" in task or task.startswith(".")):
-        raise LoomError(f"not a task id: {task!r}", code="BAD_TASK_ID")
-    chain = control(request).chain(p.path, task)
-    if chain is None:
-        raise LoomError(f"no task {task or ''} in {p.dir}".replace("  ", " "),
-                        code="ARCHIVE_NOT_FOUND" if task else "NO_ACTIVE_TASK")
-    return ok({"archived": task is not None, **chain})
+    """The task's trace (spec §5.4); ``?task=`` names an archived one."""
+    return ok(control(request).trace(known(request).path, request.query_params.get("task")))
 
 
 def artifacts(request: Request) -> JSONResponse:
