@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.store import db as dbmod
+from loom_core.store.read.runs import Gate
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,12 @@ class TraceVerdict:
 
 
 @dataclass(frozen=True)
-class TraceGate:
-    name: str
-    status: str
-    decided_by: str | None
-    feedback: str | None
-    decided_at: str | None
-
-
-@dataclass(frozen=True)
 class Trace:
     summary: TraceSummary
     agents: tuple[TraceAgent, ...]
     findings: tuple[TraceFinding, ...]
     verdicts: tuple[TraceVerdict, ...]
-    gates: tuple[TraceGate, ...]
+    gates: tuple[Gate, ...]
 
     @property
     def token_totals(self) -> dict[str, int]:
@@ -116,7 +108,7 @@ def trace(path: Path) -> Trace | None:
             "LEFT JOIN transcripts t ON t.agent_run_id = r.agent_run_id ORDER BY r.seq"))
         findings = _rows(conn, TraceFinding, f"SELECT {_cols(TraceFinding)} FROM findings ORDER BY recorded_at, id")
         verdicts = _rows(conn, TraceVerdict, f"SELECT {_cols(TraceVerdict)} FROM agent_verdicts ORDER BY id")
-        gates = _rows(conn, TraceGate, f"SELECT {_cols(TraceGate)} FROM gates "
+        gates = _rows(conn, Gate, f"SELECT {_cols(Gate)} FROM gates "
                                        "ORDER BY decided_at IS NULL, decided_at, name")
         return Trace(summary, agents, findings, verdicts, gates)
 
