@@ -153,15 +153,22 @@ class AddProjectScreen(ModalScreen[str | None]):
         name = self.query_one("#add-name", Input).value.strip()
         return name if name and name != path.name else None
 
-    # ------------------------------------------------------------------ actions
-    def action_add(self) -> None:
+    def _folder(self) -> tuple[Path, str | None] | None:
+        """The typed folder and its label, or None (the error shown) when it names a file or nothing."""
         path = self._target()
         if path is None:
-            return
+            return None
         if path.exists() and not path.is_dir():
             self._error(f"{path} is a file, not a folder")
+            return None
+        return path, self._label(path)
+
+    # ------------------------------------------------------------------ actions
+    def action_add(self) -> None:
+        folder = self._folder()
+        if folder is None:
             return
-        label = self._label(path)
+        path, label = folder
         if not path.exists():
             def done(yes: bool | None) -> None:
                 if yes:
@@ -173,13 +180,10 @@ class AddProjectScreen(ModalScreen[str | None]):
         self.add(path, label)
 
     def action_demo(self) -> None:
-        path = self._target()
-        if path is None:
+        folder = self._folder()
+        if folder is None:
             return
-        if path.exists() and not path.is_dir():
-            self._error(f"{path} is a file, not a folder")
-            return
-        label = self._label(path)
+        path, label = folder
 
         def done(yes: bool | None) -> None:
             if yes:
