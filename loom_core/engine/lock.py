@@ -18,17 +18,31 @@ class ProjectBusy(LoomError):
     code = "PROJECT_BUSY"
 
 
-def _flock_briefly(fh: Any, tries: int = 25, pause_s: float = 0.01) -> None:
-    """LOCK_EX, retried for ~0.25 s: a reader's liveness probe (``status.driver_alive``) holds a shared
-    lock for microseconds and must never make a starting drive busy."""
-    for i in range(tries):
+HOLDER_WAIT_S = 0.25  # a named holder (a drive) that does not let go within this is busy
+PROBE_WAIT_S = 5.0  # an unnamed one is a reader's liveness probe, descheduled on a loaded machine
+
+
+def _flock_briefly(fh: Any, pause_s: float = 0.01) -> None:
+    """LOCK_EX, retried. A drive writes its pid into the file while it holds the lock and clears it
+    before letting go; a reader's liveness probe (``status.driver_alive``) holds a shared lock for
+    microseconds and writes nothing. So a blocked attempt with a named holder gives up after
+    ``HOLDER_WAIT_S``; with no name it waits out the probe (up to ``PROBE_WAIT_S``), which on a busy
+    machine can be preempted while it holds the lock — a probe must never make a drive or an answer busy."""
+    start = time.monotonic()
+    while True:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if i == tries - 1:
+            waited = time.monotonic() - start
+            if waited >= PROBE_WAIT_S or (waited >= HOLDER_WAIT_S and _holder(fh)):
                 raise
             time.sleep(pause_s)
+
+
+def _holder(fh: Any) -> str:
+    fh.seek(0)
+    return fh.read().strip()
 
 
 class ProjectLock:
@@ -50,8 +64,7 @@ class ProjectLock:
         try:
             _flock_briefly(fh)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = _holder(fh) or "another process"
             fh.close()
             raise ProjectBusy(f"{self.path.parent.parent} is being driven by {holder}; stop it or wait") from None
         fh.seek(0)
@@ -63,6 +76,9 @@ class ProjectLock:
 
     def release(self) -> None:
         if self._fh is not None:
+            self._fh.seek(0)
+            self._fh.truncate()  # nobody named holds it now (see _flock_briefly)
+            self._fh.flush()
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from loom_core.agents.executors import ScriptedExecutor
 from loom_core.bundles.spec import BUNDLE
 from loom_core.control.status import driver_alive, project_status
@@ -121,10 +123,25 @@ def test_a_reader_probing_liveness_never_makes_a_starting_drive_busy(project):
 
     import threading
 
-    threading.Timer(0.05, lambda: (fcntl.flock(fd, fcntl.LOCK_UN), os.close(fd))).start()
+    # a probe preempted on a loaded machine holds it far longer than an instant: still not busy
+    threading.Timer(0.8, lambda: (fcntl.flock(fd, fcntl.LOCK_UN), os.close(fd))).start()
     with ProjectLock(project):
         assert driver_alive(project)
+        assert (project / ".loom" / "lock").read_text() == f"pid {os.getpid()}"
     assert not driver_alive(project)
+    assert (project / ".loom" / "lock").read_text() == ""  # let go: nobody is named any more
+
+
+def test_a_drive_holding_the_lock_makes_a_second_one_busy_at_once(project):
+    import time
+
+    from loom_core.engine.lock import ProjectBusy
+
+    with ProjectLock(project):
+        t0 = time.monotonic()
+        with pytest.raises(ProjectBusy, match=f"pid {os.getpid()}"):
+            ProjectLock(project).acquire()
+        assert time.monotonic() - t0 < 2  # a named holder is busy quickly, not after the probe wait
 
 
 def test_driver_alive_is_false_without_a_lock_file(project):
