@@ -16,6 +16,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LOOM_HOME", str(home / "loom"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("LOOM_USER_DIR", str(home / "dot-loom"))
     monkeypatch.delenv("LOOM_CRASH_AT", raising=False)
 
 

@@ -14,6 +14,13 @@ def loom_home() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".config") / "loom"
 
 
+def footprint() -> Path:
+    """The user's second loom folder (``$LOOM_USER_DIR`` › ``~/.loom``): the MCP allowlist, the plane's
+    server state. Kept apart from the config home because Claude Code users look for it beside ``~/.claude``."""
+    env = os.environ.get("LOOM_USER_DIR", "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".loom"
+
+
 def catalog_path() -> Path:
     return loom_home() / "workspace.json"
 

@@ -22,7 +22,9 @@ NAME = "server.json"
 
 
 def default_state_dir() -> Path:
-    return Path.home() / ".loom" / "server"
+    from loom_core.config.paths import footprint
+
+    return footprint() / "server"
 
 
 def _now() -> str:
