@@ -82,6 +82,7 @@ class Change:
     path: str  # the realpath concerned
     changed: bool  # False: already so (or a dry run)
     file: Path
+    would: bool = False  # a dry run that would have changed the file
 
 
 def add(project: str | Path, *, dry_run: bool = False, path: Path | None = None) -> Change:
@@ -99,7 +100,7 @@ def add(project: str | Path, *, dry_run: bool = False, path: Path | None = None)
         if text and not text.endswith("\n"):
             text += "\n"
         atomic_write(path, text + real + "\n")
-    return Change(real, not dry_run, path)
+    return Change(real, not dry_run, path, would=dry_run)
 
 
 def remove(project: str | Path, *, dry_run: bool = False, path: Path | None = None) -> Change:
@@ -120,7 +121,7 @@ def remove(project: str | Path, *, dry_run: bool = False, path: Path | None = No
         return Change(real or str(project), False, path)
     if not dry_run:
         atomic_write(path, "".join(ln + "\n" for ln in kept))
-    return Change(real or str(project), not dry_run, path)
+    return Change(real or str(project), not dry_run, path, would=dry_run)
 
 
 def ensure_file(path: Path | None = None) -> Path:

@@ -257,7 +257,19 @@ def demo(directory: Annotated[Path | None, typer.Argument(help="Where to create 
                 interactive=plain.is_tty() and not as_json, as_json=as_json, opts=opts)
 
 
-def init(project: ProjectOpt = None) -> None:
-    """Create the project's .loom directory (state, history and transcripts live there)."""
-    d = control().init(project_dir(project))
-    typer.echo(f"ready — loom state lives in {d}")
+def init(project: ProjectOpt = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")] = False
+         ) -> None:
+    """Create the project's .loom directory (state, history and transcripts live there) and allowlist the
+    project, so /task inside Claude Code may drive it."""
+    from loom_core.surfaces.cli.allowlist import enroll
+
+    where = project_dir(project)
+    if dry_run:
+        typer.echo(f"would create {where / '.loom'}" if not (where / ".loom").is_dir() else
+                   f"loom state lives in {where / '.loom'}")
+    else:
+        typer.echo(f"loom state lives in {control().init(where)}")
+    enroll(where, dry_run=dry_run)
+    if not dry_run:
+        typer.echo("ready — run /task <what to do> inside Claude Code (once: loom setup)")
