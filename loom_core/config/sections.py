@@ -30,6 +30,11 @@ SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SEC
     "LOOM_NOTIFY_SCRIPT": ("notify", "script", "a command line"),
     "LOOM_NOTIFY_EVENTS": ("notify", "events", "comma-separated event names"),
     "LOOM_NOTIFY_TIMEOUT_MS": ("notify", "timeout_ms", "a duration (ms, or with a ms|s|m suffix) above 0"),
+    "LOOM_DOCKER_IMAGE": ("docker", "image", "an image name with the Claude Code CLI and git"),
+    "LOOM_DOCKER_USER": ("docker", "user", "host, image, or uid[:gid] (not root)"),
+    "LOOM_DOCKER_NETWORK": ("docker", "network", "default, none, host or a network name"),
+    "LOOM_DOCKER_STRICT_MCP": ("docker", "strict_mcp", "true or false"),
+    "LOOM_DOCKER_BIND_MOUNTS": ("docker", "bind_mounts", "auto, on or off"),
 }
 
 
@@ -257,6 +262,78 @@ class ChecksSettings(_Section):
     """Time cap in seconds for the test suite alone; empty = `timeout_s`."""
 
 
+_DOCKER_USER = re.compile(r"^(host|image|\d+(:\d+)?)$")
+_DOCKER_MEMORY = re.compile(r"^\d+[bkmg]?$", re.I)
+
+
+class DockerSettings(_Section):
+    """Container isolation: agents run the Claude Code CLI inside a Docker container (`--docker`)."""
+
+    image: str | None = None
+    """Image with the `claude` CLI and git (see docker/README.md); empty = containers are never chosen."""
+
+    user: str = "host"
+    """User the agent runs as: host = loom's own uid:gid, image = the image's user, or uid[:gid]; root is refused."""
+
+    network: str = "default"
+    """Container network: default = the engine's (the agent needs egress to reach the API), none, host or a name."""
+
+    memory: str | None = "4g"
+    """Memory limit, e.g. 512m or 4g; empty = no limit."""
+
+    pids: int | None = Field(1024, ge=16)
+    """Most processes in the container; empty = no limit."""
+
+    cpus: float | None = Field(None, gt=0, le=256)
+    """CPUs the container may use, e.g. 1.5; empty = no limit."""
+
+    strict_mcp: bool = False
+    """Start the agent with `--strict-mcp-config` and no servers (host MCP config is never mounted anyway)."""
+
+    bind_mounts: Literal["auto", "on", "off"] = "auto"
+    """Mount the sandbox copy at /workspace (on), or ship it in and out as archives (off, for remote engines); auto = on for a local unix socket only."""
+
+    home: str = "/home/app"
+    """HOME inside the container, a tmpfs."""
+
+    @field_validator("image", "memory")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return (v or "").strip() or None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not _DOCKER_MEMORY.match(v):
+            raise ValueError("must be a size like 512m or 4g")
+        return v
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        v = v.strip() or "host"
+        if not _DOCKER_USER.match(v):
+            raise ValueError("must be host, image, or uid[:gid] with numbers")
+        if v.split(":")[0] == "0":
+            raise ValueError("root (uid 0) is refused: an agent container never runs as root")
+        return v
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, v: str) -> str:
+        v = v.strip() or "default"
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", v):
+            raise ValueError("must be default, none, host or a network name")
+        return v
+
+    @field_validator("home")
+    @classmethod
+    def _home(cls, v: str) -> str:
+        if not v.startswith("/") or v.rstrip("/") in ("", "/workspace"):
+            raise ValueError("must be an absolute path other than / and /workspace")
+        return v.rstrip("/")
+
+
 def check_model_ref(value: str) -> str:
     """`provider:model` (family before the first ':'), a tier, or a bare concrete model name."""
     value = value.strip()
@@ -273,4 +350,4 @@ def check_model_ref(value: str) -> str:
 
 __all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
            "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
-           "ProvidersSettings", "ChecksSettings", "ServerSettings", "NotifySettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]
+           "ProvidersSettings", "ChecksSettings", "DockerSettings", "ServerSettings", "NotifySettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]

@@ -31,6 +31,7 @@ from loom_core.config.sections import (
     MAX_SPAWNS,
     SHORT_ENV,
     ChecksSettings,
+    DockerSettings,
     GeneralSettings,
     NotifySettings,
     ProvidersSettings,
@@ -75,6 +76,9 @@ class LoomSettings(BaseSettings):
 
     notify: NotifySettings = Field(default_factory=NotifySettings)
     """Notifications: webhook, Slack, Telegram and script channels, which events, delivery timeout."""
+
+    docker: DockerSettings = Field(default_factory=DockerSettings)
+    """Container isolation: image, user, network, limits, bind mounts or archives (remote engines)."""
 
     harness: Annotated[str, Field(json_schema_extra={"enum": list(HARNESSES)})] | None = None
     """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""
