@@ -34,12 +34,13 @@ def __getattr__(name: str) -> Any:
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
     "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int, type(None)),
-    "demo_delay_s": (int, float), "in_place": (bool,), "push": (bool,), "squash_merge": (bool,)}
+    "demo_delay_s": (int, float), "in_place": (bool,), "push": (bool,), "squash_merge": (bool,),
+    "docker": (bool, type(None))}
 _TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
                "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
                "max_spawns": "a whole number or null", "max_concurrent": "a whole number or null",
                "demo_delay_s": "a number of seconds", "in_place": "true or false", "push": "true or false",
-               "squash_merge": "true or false"}
+               "squash_merge": "true or false", "docker": "true, false or null (auto)"}
 
 
 def _flag(name: str) -> str:
@@ -68,6 +69,7 @@ class RunOptions:
     in_place: bool = False  # a non-git project: agents edit it directly (the user said yes to that)
     push: bool = False  # ship on accept: push loom/<task> once it landed (a supervisor does it, §4.9)
     squash_merge: bool = False  # ship on accept: squash-merge loom/<task> into the checked-out branch
+    docker: bool | None = None  # agents in a container: True = required, False = sandbox copy, None = auto (§9)
 
     def validate(self) -> None:
         """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""
