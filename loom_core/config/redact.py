@@ -13,6 +13,8 @@ import os
 import re
 from collections.abc import Iterable
 
+from loom_core.config import secrets
+
 CONVENTIONAL_ENV = ("ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY",
                     "CLAUDE_CODE_OAUTH_TOKEN", "LOOM_TG_BOT_TOKEN")
 MIN_LEN = 6  # shorter values would redact ordinary words
@@ -30,27 +32,41 @@ KEY_SHAPES = (
 
 
 class Redactor:
-    def __init__(self, values: Iterable[str] = (), *, shapes: bool = True) -> None:
-        vals = sorted({v for v in values if v and len(v) >= MIN_LEN}, key=len, reverse=True)
+    def __init__(self, values: Iterable[str] = (), *, shapes: bool = True, follow_resolved: bool = False) -> None:
+        self._values = {v for v in values if v and len(v) >= MIN_LEN}
+        self._shapes = shapes
+        self._follow = follow_resolved  # also every secret this process resolves later (see secrets.resolved_values)
+        self._seen = -1
+        self._compile()
+
+    def _compile(self) -> None:
+        vals = set(self._values)
+        if self._follow:
+            now = secrets.resolved_values()
+            self._seen = len(now)
+            vals |= {v for v in now if len(v) >= MIN_LEN}
+        ordered = sorted(vals, key=len, reverse=True)
         # a shape starts a word: "disk-…" or "task-…" in a slug never looks like "sk-…"
-        parts = [re.escape(v) for v in vals] + ([f"(?<![A-Za-z0-9])(?:{k})" for k in KEY_SHAPES] if shapes else [])
+        parts = [re.escape(v) for v in ordered] + (
+            [f"(?<![A-Za-z0-9])(?:{k})" for k in KEY_SHAPES] if self._shapes else [])
         self._re = re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
     @classmethod
     def from_environment(cls, store=None) -> Redactor:
+        """The conventional key variables, the file's secrets, and every secret this process resolves (the
+        keyring is not read: a keyring secret reaches an agent only through a resolved reference)."""
         values = [os.environ.get(name, "") for name in CONVENTIONAL_ENV]
         try:
             if store is None:
-                from loom_core.config.secrets import SecretStore
-
-                store = SecretStore()
-            for name in store.names():
-                values.append(store.get(name) or "")
+                store = secrets.SecretStore()
+            values.extend(store.file_secrets().values())
         except Exception:  # an unreadable store must not stop redaction of the rest
             pass
-        return cls(values)
+        return cls(values, follow_resolved=True)
 
     def redact(self, text: str) -> str:
+        if self._follow and secrets.resolved_count() != self._seen:
+            self._compile()
         if self._re is None or not text:
             return text
         return self._re.sub(MARK, text)

@@ -4,6 +4,12 @@ references.
 Values go to the OS keyring when a usable backend exists (with a names-only index file next to
 the config, since keyrings cannot list), otherwise to ``<loom home>/secrets.json`` written with
 mode 0600 — a headless server usually has no keyring.
+
+The keyring is touched only to store a secret or to read one the index says it holds: probing the
+backends costs ~100 ms and spawns ``ldconfig``/``gcc`` on Linux, so listing names, reading file secrets
+and an ordinary run never do it. Where each secret went is remembered by the index and the file. Every
+value resolved in this process is remembered too (:func:`resolved_values`), so redaction covers the
+secrets loom actually handed out without reading the keyring for the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +32,18 @@ REF_PREFIX = "secret:"
 
 
 _listeners: list[Callable[[str], None]] = []
+_resolved: set[str] = set()
+_probed: dict[str, Any] = {}  # the process's keyring choice, made once
+
+
+def resolved_values() -> frozenset[str]:
+    """Every secret value this process has resolved or stored (for redaction)."""
+    return frozenset(_resolved)
+
+
+def resolved_count() -> int:
+    """How many values :func:`resolved_values` holds (it only grows): a cheap "anything new?" check."""
+    return len(_resolved)
 
 
 def on_notice(fn: Callable[[str], None]) -> Callable[[], None]:
@@ -104,7 +122,19 @@ class SecretStore:
 
     def __init__(self, home: Path | None = None, *, keyring_backend: Any = None, use_keyring: bool = True) -> None:
         self.home = Path(home) if home is not None else paths.loom_home()
-        self._kr = usable_keyring(keyring_backend) if use_keyring else None
+        self._backend = keyring_backend
+        self._use_keyring = use_keyring
+
+    @property
+    def _kr(self) -> Any | None:
+        """The usable keyring backend, probed on first need (once per process for the default one)."""
+        if not self._use_keyring:
+            return None
+        if self._backend is not None:
+            return usable_keyring(self._backend)
+        if "kr" not in _probed:
+            _probed["kr"] = usable_keyring()
+        return _probed["kr"]
 
     # ------------------------------------------------------------------ where
     @property
@@ -120,6 +150,11 @@ class SecretStore:
         return self._kr is not None
 
     def describe(self) -> str:
+        """Where the secrets are (from the index and the file when they say; else where a new one would go)."""
+        if self._index():
+            return "OS keyring" + (f" and file {self.file_path} (mode 0600)" if self._file() else "")
+        if self._file():
+            return f"file {self.file_path} (mode 0600)"
         if self._kr is not None:
             return f"OS keyring ({type(self._kr).__name__})"
         return f"file {self.file_path} (mode 0600)"
@@ -161,31 +196,25 @@ class SecretStore:
             except Exception as exc:
                 raise ConfigError(f"the keyring refused to store '{name}': {exc}") from None
             self._write_index(self._index() + [name])
-            return
-        data = self._file()
-        data[name] = value
-        self._write_file(data)
+            self._drop_from_file(name)  # one place per name: the newest
+        else:
+            data = self._file()
+            data[name] = value
+            self._write_file(data)
+        _resolved.add(value)
 
     def get(self, name: str) -> str | None:
+        """The stored value: from the file, or from the keyring when the index lists the name there."""
         _check_name(name)
-        if self._kr is not None:
+        value = self._file().get(name)
+        if value is None and name in self._index() and (kr := self._kr) is not None:
             try:
-                return self._kr.get_password(SERVICE, name)
+                value = kr.get_password(SERVICE, name)
             except Exception as exc:
                 raise ConfigError(f"the keyring could not read '{name}': {exc}") from None
-        return self._file().get(name)
+        return value
 
-    def unset(self, name: str) -> bool:
-        _check_name(name)
-        if self._kr is not None:
-            had = name in self._index()
-            try:
-                self._kr.delete_password(SERVICE, name)
-                had = True
-            except Exception:
-                pass
-            self._write_index([n for n in self._index() if n != name])
-            return had
+    def _drop_from_file(self, name: str) -> bool:
         data = self._file()
         if name not in data:
             return False
@@ -193,10 +222,25 @@ class SecretStore:
         self._write_file(data)
         return True
 
+    def unset(self, name: str) -> bool:
+        _check_name(name)
+        had = self._drop_from_file(name)
+        if name in self._index():
+            had = True
+            if (kr := self._kr) is not None:
+                try:
+                    kr.delete_password(SERVICE, name)
+                except Exception:
+                    pass
+            self._write_index([n for n in self._index() if n != name])
+        return had
+
+    def file_secrets(self) -> dict[str, str]:
+        """The secrets kept in the 0600 file (cheap: no keyring)."""
+        return dict(self._file())
+
     def names(self) -> list[str]:
-        if self._kr is not None:
-            return sorted(self._index())
-        return sorted(self._file())
+        return sorted(set(self._index()) | set(self._file()))
 
     def masked(self) -> list[tuple[str, str]]:
         """(name, mask) for every stored secret; the values themselves never leave."""
@@ -213,7 +257,9 @@ class SecretStore:
         value = self.get(name) if NAME.match(name) else None
         if not value:
             value = os.environ.get(name) or None
+        if value:
+            _resolved.add(value)
         return value
 
 
-__all__ = ["SecretStore", "mask", "usable_keyring"]
+__all__ = ["SecretStore", "mask", "resolved_values", "usable_keyring"]
