@@ -91,6 +91,12 @@ class BackendError(ExecutorError):
     code = "BACKEND_ERROR"
 
 
+class BudgetExceeded(ExecutorError):
+    """The next spawn could take the task past its cost or token budget; it was not started."""
+
+    code = "BUDGET_EXCEEDED"
+
+
 class SandboxError(LoomError):
     """The sandbox copy could not be provisioned, inspected or merged back (§9)."""
 
