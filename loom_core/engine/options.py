@@ -35,16 +35,18 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "bundle": (str,), "backend": (str,), "policy": (str, type(None)), "complexity": (str, type(None)),
     "fast": (bool,), "replace": (bool,), "max_spawns": (int, type(None)), "max_concurrent": (int, type(None)),
     "demo_delay_s": (int, float), "in_place": (bool,), "push": (bool,), "squash_merge": (bool,),
-    "docker": (bool, type(None))}
+    "docker": (bool, type(None)), "max_cost_usd": (int, float, type(None)), "max_tokens": (int, type(None))}
 _TYPE_WORDS = {"bundle": "a bundle name", "backend": "a backend name", "policy": "a policy name or null",
                "complexity": "a complexity or null", "fast": "true or false", "replace": "true or false",
                "max_spawns": "a whole number or null", "max_concurrent": "a whole number or null",
                "demo_delay_s": "a number of seconds", "in_place": "true or false", "push": "true or false",
-               "squash_merge": "true or false", "docker": "true, false or null (auto)"}
+               "squash_merge": "true or false", "docker": "true, false or null (auto)",
+               "max_cost_usd": "a number of US dollars or null", "max_tokens": "a whole number or null"}
 
 
 def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}" if name in ("bundle", "backend", "policy", "complexity", "max_spawns") \
+    return f"--{name.replace('_', '-')}" if name in ("bundle", "backend", "policy", "complexity", "max_spawns",
+                                                           "max_tokens") \
         else name
 
 
@@ -70,6 +72,8 @@ class RunOptions:
     push: bool = False  # ship on accept: push loom/<task> once it landed (a supervisor does it, §4.9)
     squash_merge: bool = False  # ship on accept: squash-merge loom/<task> into the checked-out branch
     docker: bool | None = None  # agents in a container: True = required, False = sandbox copy, None = auto (§9)
+    max_cost_usd: float | None = None  # the task's cost budget (0: none; None: general.max_cost_usd), engine/budget.py
+    max_tokens: int | None = None  # the task's token budget (0: none; None: general.max_tokens)
 
     def validate(self) -> None:
         """Refuse unusable options before anything is written (every refusal is a usage error, exit 2)."""
@@ -90,6 +94,9 @@ class RunOptions:
                               code="USAGE")
         if self.max_spawns is None:
             self.spawn_cap()  # a bad LOOM_MAX_SPAWNS is refused now, not after the task exists
+        for name, flag in (("max_cost_usd", "--max-cost"), ("max_tokens", "--max-tokens")):
+            if not 0 <= (getattr(self, name) or 0) < float("inf"):
+                raise ConfigError(f"{flag} must be 0 (no budget) or more, got {getattr(self, name)}", code="USAGE")
         if self.max_concurrent is not None and not 1 <= self.max_concurrent <= 8:
             raise ConfigError(f"max_concurrent must be between 1 and 8, got {self.max_concurrent}", code="USAGE")
         if not 0 <= self.demo_delay_s <= 60:
