@@ -217,3 +217,20 @@ class ControlClient(Protocol):
 
     def project_config_save(self, ref: ProjectRef, doc: dict[str, Any]) -> dict[str, Any]:
         """Validate and write the project's ``.loom/loom.json`` (masked values sent back keep the stored ones)."""
+
+    # ---------------------------------------------------------------- a host that runs the agents (control/shuttle.py, MCP)
+    def shuttle_start(self, ref: ProjectRef, task: str, *, client_key: str, on_active_task: str = "refuse",
+                      policy: str | None = None, gate_policies: dict[str, str] | None = None,
+                      complexity: str | None = None, initial_decisions: dict[str, Any] | None = None,
+                      bundle: str = "code") -> dict[str, Any]:
+        """Create a task whose agents the host runs: ``{response, task_id, driver_state_id, warnings?}``."""
+
+    def shuttle_continue(self, ref: ProjectRef, driver_state_id: str, delivery: dict[str, Any]) -> dict[str, Any]:
+        """Deliver agent result(s) or a gate answer: ``{response}`` (a duplicate replays, ``replayed``)."""
+
+    def shuttle_resume(self, ref: ProjectRef, driver_state_id: str | None = None) -> dict[str, Any]: ...
+
+    def shuttle_prompt(self, ref: ProjectRef, driver_state_id: str, agent_run_id: str) -> dict[str, Any]: ...
+
+    def shuttle_recover(self, ref: ProjectRef, driver_state_id: str, choice: str, *,
+                        recovery_id: str | None = None, agent_run_ids: list[str] | None = None) -> dict[str, Any]: ...

@@ -1,0 +1,268 @@
+"""Facade verbs for a host that runs the agents itself (the MCP server's tools; spec surfaces §8.2).
+
+Every verb works under the project lock through :class:`~loom_core.control.shuttle_host.HostDrive` and
+returns plain data: ``{"response": <wire directive>, …}``. A refusal the host should act on is an ``error``
+directive (code, message, ``recovery_options``), never an exception; only a programming error raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from loom_core.control.client import ProjectRef
+from loom_core.errors import LoomError
+
+POLICY_FLAGS = ("full-supervised", "review-plan-only", "review-final-only", "gates-on-blockers", "full-autonomous")
+ACTIVE_CHOICES = ("refuse", "resume", "archive")
+
+
+class ShuttleVerbs:
+    """Mixed into :class:`~loom_core.control.local.LocalControl`."""
+
+    # ------------------------------------------------------------------ helpers
+    def _host_path(self, ref: ProjectRef) -> Path:
+        return self.project(ref).path  # type: ignore[attr-defined]
+
+    @contextlib.contextmanager
+    def _host(self, ref: ProjectRef, *, create: bool = False, bundle: str | None = None,
+              fresh: bool = False) -> Iterator[Any]:
+        """The project's HostDrive under its lock (``create``: a store may be made; else NO_ACTIVE_TASK)."""
+        from loom_core.bundles import load_bundle
+        from loom_core.control.shuttle_host import HostDrive
+        from loom_core.engine.engine import Engine, random_id
+        from loom_core.engine.lock import ProjectLock
+        from loom_core.store import db as dbmod
+
+        proj = self._host_path(ref)
+        with ProjectLock(proj):
+            if not create and not dbmod.state_path(proj).exists():
+                raise LoomError(f"no active task in {proj}", code="NO_ACTIVE_TASK")
+            engine = Engine(proj, bundle=load_bundle(bundle) if bundle else None, clock=self.clock,  # type: ignore[attr-defined]
+                            create=create, new_id=self.new_id or random_id)  # type: ignore[attr-defined]
+            try:
+                ws = self._host_workspace(proj, fresh=fresh, engine=engine) if not create or fresh else None
+                with HostDrive(engine, ws, clock=self.clock) as host:  # type: ignore[attr-defined]
+                    yield host
+            finally:
+                engine.close()
+
+    @staticmethod
+    def _host_workspace(proj: Path, *, fresh: bool, engine: Any = None) -> Any:
+        from loom_core.workspace import Workspace
+
+        st = engine.state() if engine is not None else None
+        if st is not None and st.exists and st.status != "in_progress" and not fresh:
+            # a finished task: reuse the sandbox if it is still there (landing), never build a new one
+            return Workspace.provision(proj, fresh=False) if Workspace.sandbox_path(proj).exists() else None
+        return Workspace.provision(proj, fresh=fresh)
+
+    @staticmethod
+    def _dsid_check(host: Any, driver_state_id: str | None) -> dict[str, Any] | None:
+        from loom_core.control.shuttle_host import error_wire
+
+        st = host.engine.state()
+        if not st.exists:
+            return error_wire("NO_ACTIVE_TASK", f"no active task in {host.engine.project}")
+        current = st.pipeline.get("driver_state_id")
+        if driver_state_id and driver_state_id != current:
+            return error_wire("DRIVER_STATE_MISMATCH", f"driver_state_id {driver_state_id} is not the project's "
+                              f"current task ({current}); call pipeline_resume for the current directive",
+                              driver_state_id=current)
+        return None
+
+    # ------------------------------------------------------------------ verbs
+    def shuttle_start(self, ref: ProjectRef, task: str, *, client_key: str, on_active_task: str = "refuse",
+                      policy: str | None = None, gate_policies: dict[str, str] | None = None,
+                      complexity: str | None = None, initial_decisions: dict[str, Any] | None = None,
+                      bundle: str = "code") -> dict[str, Any]:
+        """Create a task whose agents the host runs. Same ``client_key`` → the cached creation (current
+        directive, ``replayed``); a finished task is archived first; one in progress is refused with
+        ``PROJECT_TASK_ACTIVE`` (options resume / archive) unless ``on_active_task`` says which."""
+        from loom_core.control.shuttle_host import error_wire
+        from loom_core.engine.options import RunOptions
+
+        if not client_key.strip():
+            return {"response": error_wire("TASK_IDEMPOTENCY_REQUIRED", "client_idempotency_uuid is required: one "
+                                           "fresh uuid per /task, reused on a transport retry")}
+        if on_active_task not in ACTIVE_CHOICES:
+            return {"response": error_wire("BAD_INPUT", f"on_active_task must be one of {', '.join(ACTIVE_CHOICES)}")}
+        task, flag = _leading_flag(task) if policy is None else (task, None)
+        opts = RunOptions(bundle=bundle, policy=policy or flag, complexity=complexity)
+        opts.validate()
+        if not task.strip():
+            return {"response": error_wire("BAD_INPUT", "the task text is empty")}
+        warnings: list[str] = []
+        with self._host(ref, create=True, bundle=bundle) as host:
+            eng = host.engine
+            key = f"task-create:{client_key}"
+            st = eng.state()
+            if st.exists:
+                with eng.store.transaction() as txn:
+                    cached = txn.ledger_response([key])
+                if cached is not None:  # the same /task retried: its creation, and where it stands now
+                    host.ws = self._host_workspace(eng.project, fresh=False, engine=eng)
+                    return {"response": host.next_wire(None), "task_id": st.pipeline.get("task_id"),
+                            "driver_state_id": st.pipeline.get("driver_state_id"), "replayed": True}
+            if st.exists and st.status == "in_progress":
+                if on_active_task == "refuse":
+                    return {"response": _active(st)}
+                if on_active_task == "resume":
+                    host.ws = self._host_workspace(eng.project, fresh=False, engine=eng)
+                    return {"response": host.next_wire(None), "task_id": st.pipeline.get("task_id"),
+                            "driver_state_id": st.pipeline.get("driver_state_id"), "warnings":
+                            ["resumed the task already in progress; the new text was ignored"]}
+            from loom_core.config.redact import Redactor
+            from loom_core.workspace.cleanup import clear_partials
+
+            clear_partials(eng.project)
+            if st.exists:
+                dest = eng.rotate(reason="auto-rotate", force=st.status == "in_progress")
+                warnings.append(f"archived the previous task to {dest}")
+            host.ws = self._host_workspace(eng.project, fresh=True)
+            if host.ws.warning:
+                warnings.append(host.ws.warning)
+            notice = host.ws.left_out_notice()
+            if notice:
+                warnings.append(notice)
+            resp = eng.create(Redactor.from_environment().redact(task), client_key=client_key,
+                              gate_policies=gate_policies or opts.gate_policies(),
+                              initial_decisions={**opts.initial_decisions(), **(initial_decisions or {})})
+            st = eng.state()
+            out = {"response": host.next_wire(resp), "task_id": st.pipeline.get("task_id"),
+                   "driver_state_id": st.pipeline.get("driver_state_id")}
+            if st.pipeline.get("task_id") and host.ws.isolated:
+                host.ws.note_task(st.pipeline["task_id"])
+            warnings += host.notes
+            if warnings:
+                out["warnings"] = warnings
+            return out
+
+    def shuttle_continue(self, ref: ProjectRef, driver_state_id: str, delivery: dict[str, Any]) -> dict[str, Any]:
+        """Deliver ``agent-result``, ``agents-results`` or ``user-answer`` and get the next directive."""
+        from loom_core.control.shuttle_host import error_wire
+
+        kind = delivery.get("kind") if isinstance(delivery, dict) else None
+        if kind == "recovery":
+            return {"response": error_wire("RECOVERY_VIA_CONTINUE_REFUSED", "recoveries go through pipeline_recover "
+                                           "(with the user's choice), not pipeline_continue_task",
+                                           driver_state_id=driver_state_id)}
+        if kind == "agents-results" and delivery.get("partial"):
+            return {"response": error_wire("PARTIAL_FANOUT_REFUSED", "deliver every sibling of a parallel spawn "
+                                           "together (partial fan-outs are refused)", driver_state_id=driver_state_id)}
+        if kind not in ("agent-result", "agents-results", "user-answer"):
+            return {"response": error_wire("BAD_INPUT", "input.kind must be agent-result, agents-results or "
+                                           "user-answer", driver_state_id=driver_state_id)}
+        with self._host(ref) as host:
+            refused = self._dsid_check(host, driver_state_id)
+            if refused:
+                return {"response": refused}
+            if kind == "user-answer":
+                resp = _answer(host, delivery)
+            else:
+                results = delivery.get("results") if kind == "agents-results" else [delivery]
+                if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
+                    return {"response": error_wire("BAD_INPUT", "agents-results needs a non-empty list of results",
+                                                   driver_state_id=driver_state_id)}
+                resp = host.deliver_results(results)
+            out = {"response": host.next_wire(resp)}
+            if resp.replayed:
+                out["replayed"] = True
+                out["response"]["replayed"] = True
+            if host.notes:
+                out["warnings"] = host.notes
+            return out
+
+    def shuttle_resume(self, ref: ProjectRef, driver_state_id: str | None = None) -> dict[str, Any]:
+        """The current directive: pending spawns handed out again (same ids, placeholder prompts: fetch each
+        with ``shuttle_prompt``), an open gate asked again, a finished task's ``complete``."""
+        with self._host(ref) as host:
+            refused = self._dsid_check(host, driver_state_id)
+            if refused:
+                return {"response": refused}
+            return {"response": host.next_wire(None, placeholders=True)}
+
+    def shuttle_prompt(self, ref: ProjectRef, driver_state_id: str, agent_run_id: str) -> dict[str, Any]:
+        """``{prompt, agent, model}`` of a pending run, re-rendered from state; nulls + error when not pending."""
+        from loom_core.kernel import fsm
+
+        none = {"prompt": None, "agent": None, "model": None}
+        with self._host(ref) as host:
+            refused = self._dsid_check(host, driver_state_id)
+            if refused:
+                return {**none, "error": {"code": refused["code"], "message": refused["message"]}}
+            st = host.engine.state()
+            d = fsm.resume_directive(host.engine.bundle_for(st), st)
+            intent = next((i for i in (d.intents if d is not None else ()) if i.agent_run_id == agent_run_id), None)
+            if intent is None:
+                return {**none, "error": {"code": "PENDING_AGENT_NOT_FOUND",
+                                          "message": f"no pending agent run {agent_run_id}"}}
+            if intent.agent not in host.engine.bundle_for(st).agents:
+                return {**none, "error": {"code": "AGENT_NOT_REGISTERED", "message": f"unknown agent {intent.agent}"}}
+            return {"prompt": host.prompt(intent), "agent": intent.agent, "model": intent.model}
+
+    def shuttle_recover(self, ref: ProjectRef, driver_state_id: str, choice: str, *,
+                        recovery_id: str | None = None, agent_run_ids: list[str] | None = None) -> dict[str, Any]:
+        """Recover the task with the user's ``choice``; ``recovery_id`` is minted on the first call and makes
+        a retried call replay."""
+        from loom_core.control.client import RECOVERIES
+        from loom_core.control.shuttle_host import error_wire
+
+        if choice not in RECOVERIES:
+            return {"response": error_wire("RECOVERY_INVALID", f"choice must be one of {', '.join(RECOVERIES)}",
+                                           driver_state_id=driver_state_id), "recovery_id": recovery_id}
+        with self._host(ref) as host:
+            refused = self._dsid_check(host, driver_state_id)
+            if refused:
+                return {"response": refused, "recovery_id": recovery_id}
+            pending = set(host.engine.state().pending)
+            if choice == "retry-failed" and agent_run_ids and not set(agent_run_ids) <= pending:
+                return {"response": error_wire("RECOVERY_STALE", "some of those runs are no longer pending",
+                                               driver_state_id=driver_state_id), "recovery_id": recovery_id}
+            rid = recovery_id or f"rec-{host.engine.new_id()}"
+            resp = host.engine.recover(choice, rid)
+            out = {"response": host.next_wire(resp), "recovery_id": rid}
+            if resp.replayed:
+                out["replayed"] = True
+            return out
+
+
+def _answer(host: Any, delivery: dict[str, Any]) -> Any:
+    """A gate answer: ``decision`` is any verb the gate offers (``approve``, ``revise``, ``abandon``…) or a
+    kernel decision (``accept`` / ``reject`` with ``reject_intent``)."""
+    from loom_core.kernel.flow import resume_directive
+
+    gev = str(delivery.get("gate_event_id") or "")
+    word = str(delivery.get("decision") or "").strip().lower()
+    intent = delivery.get("reject_intent")
+    st = host.engine.state()
+    d = resume_directive(host.engine.bundle_for(st), st)
+    options = d.options if d is not None and d.kind == "ask-user" else ()
+    for o in options:
+        if word in o.verbs or (word == o.decision and (intent is None or intent == o.reject_intent)):
+            decision, intent = o.decision, intent or o.reject_intent
+            break
+    else:
+        decision = word
+    return host.engine.answer(gev, decision, reject_intent=intent, message=delivery.get("message"))
+
+
+def _active(st: Any) -> dict[str, Any]:
+    from loom_core.control.shuttle_host import error_wire
+
+    p = st.pipeline
+    return error_wire(
+        "PROJECT_TASK_ACTIVE", f"task {p.get('task_id')} is still in progress in this project", driver_state_id=p.get(
+            "driver_state_id"), task_id=p.get("task_id"), task=p.get("task"),
+        options=[{"choice": "resume", "label": "Continue the task in progress (/proceed)"},
+                 {"choice": "archive", "label": "Archive it as discarded and start the new task"}])
+
+
+def _leading_flag(task: str) -> tuple[str, str | None]:
+    """``--review-plan-only fix the bug`` → the text and the preset (only the five policy flags)."""
+    head, _, rest = task.strip().partition(" ")
+    if head.startswith("--") and head[2:] in POLICY_FLAGS:
+        return rest.strip(), head[2:]
+    return task, None
