@@ -35,6 +35,9 @@ SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SEC
     "LOOM_DOCKER_NETWORK": ("docker", "network", "default, none, host or a network name"),
     "LOOM_DOCKER_STRICT_MCP": ("docker", "strict_mcp", "true or false"),
     "LOOM_DOCKER_BIND_MOUNTS": ("docker", "bind_mounts", "auto, on or off"),
+    "LOOM_TG_BOT_TOKEN": ("telegram", "token", "a bot token or a secret:<name> reference"),
+    "LOOM_TG_ALLOWED_USERS": ("telegram", "allowed_users", "comma-separated numeric Telegram user ids"),
+    "LOOM_TG_API_URL": ("telegram", "api_url", "an http(s):// URL"),
 }
 
 
@@ -334,6 +337,49 @@ class DockerSettings(_Section):
         return v.rstrip("/")
 
 
+class TelegramSettings(_Section):
+    """The Telegram bot (`loom bot telegram`): answer gates, submit and ship from a phone, through the plane."""
+
+    token: str | None = None
+    """Bot token from BotFather, best as a secret:<name> reference (`loom secrets set telegram <token>`)."""
+
+    allowed_users: str = ""
+    """Numeric Telegram user ids allowed to use the bot, comma-separated; empty = the bot refuses to start."""
+
+    api_url: str = "https://api.telegram.org"
+    """Bot API root, used as <root>/bot<token>/… (change it only for a self-hosted Bot API server)."""
+
+    server_url: str | None = None
+    """URL of the plane the bot talks to; empty = LOOM_SERVER_URL, else the plane running on this host."""
+
+    server_token: str | None = None
+    """The plane's bearer token (a secret:<name> reference is resolved); empty = LOOM_SERVER_TOKEN / server.token."""
+
+    @field_validator("token", "server_token", "server_url")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return (v or "").strip() or None
+
+    @field_validator("allowed_users")
+    @classmethod
+    def _user_ids(cls, v: str) -> str:
+        ids = [p.strip() for p in str(v).split(",") if p.strip()]
+        for i in ids:
+            if not i.isdigit():
+                raise ValueError(f"'{i}' is not a numeric Telegram user id (the bot tells an unlisted user theirs)")
+        return ",".join(dict.fromkeys(ids))
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://\S+$", v.strip()):
+            raise ValueError("must be an http(s):// URL")
+        return v.strip().rstrip("/")
+
+    def user_ids(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self.allowed_users.split(",") if i)
+
+
 def check_model_ref(value: str) -> str:
     """`provider:model` (family before the first ':'), a tier, or a bare concrete model name."""
     value = value.strip()
@@ -350,4 +396,4 @@ def check_model_ref(value: str) -> str:
 
 __all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
            "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
-           "ProvidersSettings", "ChecksSettings", "DockerSettings", "ServerSettings", "NotifySettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]
+           "ProvidersSettings", "ChecksSettings", "DockerSettings", "ServerSettings", "NotifySettings", "TelegramSettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]

@@ -36,6 +36,7 @@ from loom_core.config.sections import (
     NotifySettings,
     ProvidersSettings,
     ServerSettings,
+    TelegramSettings,
     UiSettings,
     check_model_ref,
     one_of,
@@ -79,6 +80,9 @@ class LoomSettings(BaseSettings):
 
     docker: DockerSettings = Field(default_factory=DockerSettings)
     """Container isolation: image, user, network, limits, bind mounts or archives (remote engines)."""
+
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    """The Telegram bot (`loom bot telegram`): its token, allowed user ids, Bot API root and the plane it uses."""
 
     harness: Annotated[str, Field(json_schema_extra={"enum": list(HARNESSES)})] | None = None
     """External CLI that runs file-editing agents on a raw provider (Anthropic API, OpenRouter, Ollama): aider or opencode. Empty = loom's own tool loop; also used when the CLI is not on PATH. LOOM_HARNESS overrides it."""
