@@ -139,4 +139,9 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
         "open_blockers": st.count_blocking(),
     })
+    from loom_core.engine import budget
+
+    out["budget"] = budget.view(project, p["task_id"])  # spent / budget; a stop before a spawn is announced
+    if status == "stopped" and out["budget"] and out["budget"]["stopped"]:
+        out.update(status=budget.STATUS, stopped=out["budget"]["stopped"], code=budget.CODE)
     return out
