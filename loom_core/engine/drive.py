@@ -17,9 +17,17 @@ from typing import Any
 
 from loom_core.agents.executors import ExecResult, Executor, failed_usage, usage_dict
 from loom_core.crash import crashpoint
+from loom_core.engine import budget as budgetmod
 from loom_core.engine.engine import Engine, Response
 from loom_core.engine.events import EngineEvent, EventSink, NullSink
-from loom_core.errors import ExecutorError, InvariantViolation, KernelRefusal, LoomError, NoActiveTask
+from loom_core.errors import (
+    BudgetExceeded,
+    ExecutorError,
+    InvariantViolation,
+    KernelRefusal,
+    LoomError,
+    NoActiveTask,
+)
 from loom_core.kernel.types import AgentResult, Directive, Intent
 
 PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL",
@@ -93,6 +101,7 @@ class DriveOptions:
     max_total_spawns: int = 40  # 0 = off
     max_concurrent: int = 4
     max_executor_retries: int = 2
+    budget: budgetmod.Limits = field(default_factory=budgetmod.Limits)  # the task's cost / token budgets
 
 
 class Driver:
@@ -112,6 +121,9 @@ class Driver:
         self._spawned: set[str] = set()
         self.usage = UsageTotal()
         self._usage_lock = threading.Lock()
+        self.budget = budgetmod.Keeper(engine.project, engine.store.path, self.opts.budget) \
+            if self.opts.budget.active else None
+        self._task_id = ""
         st = engine.state()
         self._seen_verdicts = len(st.verdicts)
         self._seen_findings: set[str] = set(st.findings)
@@ -169,6 +181,9 @@ class Driver:
                     return Outcome("error", code="DRIVE_SPAWN_CAP_EXCEEDED", usage=self.usage,
                                    message=f"this drive spawned more than {cap} agents; the task stays in progress "
                                            "(raise the cap with LOOM_MAX_SPAWNS or inspect the run)")
+                stop = self._admit(d.intents)
+                if stop is not None:
+                    return stop
                 results = self._run_batch(d.intents)
                 if isinstance(results, Outcome):
                     return results
@@ -211,6 +226,21 @@ class Driver:
                        violations=[{"id": v.id, "message": v.message} for v in exc.violations],
                        recovery_options=["force-close", "abandon", "retry"])
 
+    # ------------------------------------------------------------------ budget
+    def _admit(self, intents: tuple[Intent, ...]) -> Outcome | None:
+        """Stop before a batch whose worst case could pass the task's budget (already-finished siblings
+        are not spawned again, so not counted); None lets it run."""
+        if self.budget is None:
+            return None
+        self._task_id = self.engine.state().pipeline.get("task_id") or ""
+        todo = [self.engine.render_intent(i) for i in intents if i.agent_run_id not in self._done]
+        why = self.budget.admit(self._task_id, todo) if todo else None
+        return self._over_budget(why) if why else None
+
+    def _over_budget(self, why: str) -> Outcome:
+        self.emit("budget", code=budgetmod.CODE, message=why)
+        return Outcome("parked", code=budgetmod.CODE, message=why, usage=self.usage, task_id=self._task_id or None)
+
     # ------------------------------------------------------------------ spawns
     def _run_one(self, intent: Intent) -> ExecResult:
         cached = self._done.get(intent.agent_run_id)
@@ -220,6 +250,7 @@ class Driver:
         self.emit("spawn-start", agent=intent.agent, agent_run_id=intent.agent_run_id, model=intent.model,
                   phase=intent.phase)
         started = time.monotonic()
+        key = self.budget.reserve(self._task_id, full) if self.budget is not None else None  # before the spawn
         crashpoint("spawn-start")
         redact = self.redactor.redact
         try:
@@ -229,8 +260,14 @@ class Driver:
         except ExecutorError as exc:
             exc.message = redact(exc.message)
             exc.args = (exc.message,)
-            self._bill_failed(full, _failed_attempts(exc, intent.model, started))
+            attempts = _failed_attempts(exc, intent.model, started)
+            self._bill_failed(full, attempts)
+            if key is not None:
+                self.budget.settle(key, intent.model, attempts)
             raise
+        if key is not None:  # failed fallback attempts and this one; an executor bug keeps the worst case
+            self.budget.settle(key, result.model or intent.model,
+                               [*result.attempts, {"usage": usage_dict(result.usage)}])
         self._bill_failed(full, list(result.attempts))  # fallback attempts that failed before this one
         crashpoint("spawn-end")  # the agent's file effects are done, its result not yet delivered
         result.output = redact(result.output)
@@ -304,7 +341,9 @@ class Driver:
                                            r.usage.tokens_in, r.usage.tokens_out, r.usage.tokens_cached,
                                            harness_findings=tuple(r.findings)))
                 return out
-            err = errors[0]
+            err = next((e for e in errors if isinstance(e, BudgetExceeded)), errors[0])
+            if isinstance(err, BudgetExceeded):
+                return self._over_budget(err.message)
             if self.cancel.is_set():
                 return Outcome("aborted", code="DRIVE_ABORTED", message="the drive was cancelled", usage=self.usage)
             failures += 1

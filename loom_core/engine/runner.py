@@ -13,6 +13,7 @@ from typing import Any
 
 from loom_core.bundles import load_bundle
 from loom_core.config.project import configured_checks, project_config
+from loom_core.engine import budget
 from loom_core.engine.clock import Clock, SystemClock
 from loom_core.engine.drive import DriveOptions, Driver, Outcome
 from loom_core.engine.engine import Engine, random_id
@@ -81,7 +82,8 @@ class TaskRunner:
         self.emit("backend", name=ex.name, label=ex.label, sandbox=str(workspace.root), isolated=workspace.isolated)
         return Driver(engine, ex, sink=self.sink, cancel=cancel or self.cancel, spawn_gate=self.spawn_gate,
                       options=DriveOptions(max_total_spawns=self.opts.spawn_cap(),
-                                           max_concurrent=self.opts.concurrency()))
+                                           max_concurrent=self.opts.concurrency(),
+                                           budget=budget.limits_for(self.opts)))
 
     def _finish(self, engine: Engine, workspace, outcome: Outcome) -> RunResult:
         """Land accepted work on ``loom/<task_id>``; a task finished in any way loses its sandbox (a failed
@@ -173,6 +175,7 @@ class TaskRunner:
                 if not drive:
                     stopped.set()  # the loop stops before its first spawn: only the create is written
                 driver = self._driver(engine, ws, cancel=stopped if not drive else None)
+                budget.pin(self.opts)  # the task keeps the budgets it started with
                 save_exec(self.project, self.opts)
                 outcome = driver.start(task, replace=self.opts.replace, gate_policies=self.opts.gate_policies(),
                                        initial_decisions=self.opts.initial_decisions(), client_key=client_key)
@@ -201,6 +204,7 @@ class TaskRunner:
             outcome = Outcome("complete", task_id=st.pipeline["task_id"], verdict=d.verdict, summary=d.summary)
             # finished by an answer, or interrupted while landing: land accepted work now, drop any other sandbox
             return RunResult(outcome, self._finish_ended(st), task_id=outcome.task_id)
+        budget.sync(self.project, self.opts)  # `loom proceed --max-cost` raising a budget keeps it
         ws = self._workspace(fresh=False)
         driver = self._driver(engine, ws)
         return self._finish(engine, ws, driver.resume())
