@@ -219,6 +219,9 @@ class ControlClient(Protocol):
         """Validate and write the project's ``.loom/loom.json`` (masked values sent back keep the stored ones)."""
 
     # ---------------------------------------------------------------- a host that runs the agents (control/shuttle.py, MCP)
+    def shuttle_meta(self, ref: ProjectRef) -> dict[str, Any]:
+        """Versions, policy flags, provider, bundles and sandbox kind (the MCP ``pipeline_meta``)."""
+
     def shuttle_start(self, ref: ProjectRef, task: str, *, client_key: str, on_active_task: str = "refuse",
                       policy: str | None = None, gate_policies: dict[str, str] | None = None,
                       complexity: str | None = None, initial_decisions: dict[str, Any] | None = None,

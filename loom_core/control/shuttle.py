@@ -74,6 +74,20 @@ class ShuttleVerbs:
         return None
 
     # ------------------------------------------------------------------ verbs
+    def shuttle_meta(self, ref: ProjectRef) -> dict[str, Any]:
+        """What a host needs to know first: versions, the policy flags, the provider, bundles, sandbox kind."""
+        from loom_core import __version__
+        from loom_core.bundles import available
+        from loom_core.workspace import discover
+
+        proj = self._host_path(ref)
+        return {"server": {"name": "loom", "version": __version__}, "identifier": "loom",
+                "flag_vocabulary": [f"--{f}" for f in POLICY_FLAGS], "transports": ["stdio"],
+                "providers": {"enabled": ["claude-code-shuttle"], "active_default": "claude-code-shuttle",
+                              "compatible_with_client": True},
+                "bundles_available": sorted(available()),
+                "sandbox": "worktree" if discover(proj) is not None else "in-place"}
+
     def shuttle_start(self, ref: ProjectRef, task: str, *, client_key: str, on_active_task: str = "refuse",
                       policy: str | None = None, gate_policies: dict[str, str] | None = None,
                       complexity: str | None = None, initial_decisions: dict[str, Any] | None = None,

@@ -1,0 +1,3 @@
+from loom_core.surfaces.mcp import main
+
+main()
