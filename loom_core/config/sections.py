@@ -18,6 +18,8 @@ ENV_PREFIX = "LOOM_"
 SHORT_ENV = {  # variable → (section, field); older and shorter than LOOM_<SECTION>__<FIELD>
     "LOOM_MAX_SPAWNS": ("general", "max_spawns", f"a whole number between 0 (no cap) and {MAX_SPAWNS}"),
     "LOOM_STALL_MINUTES": ("general", "stall_minutes", "a number of minutes above 0"),
+    "LOOM_MAX_COST_USD": ("general", "max_cost_usd", "a number of US dollars, 0 (no budget) or more"),
+    "LOOM_MAX_TOKENS": ("general", "max_tokens", "a whole number of tokens, 0 (no budget) or more"),
     "LOOM_SERVER_HOST": ("server", "host", "a host name or address"),
     "LOOM_SERVER_PORT": ("server", "port", "a port number (1-65535)"),
     "LOOM_SERVER_TOKEN": ("server", "token", "a token or a secret:<name> reference"),
@@ -67,6 +69,12 @@ class GeneralSettings(_Section):
 
     max_concurrent: int = Field(4, ge=1, le=8)
     """Agents run at the same time within one task (1-8)."""
+
+    max_cost_usd: float = Field(0.0, ge=0, allow_inf_nan=False)
+    """Cost budget of a new task in US dollars (0 = none): it stops before a spawn that could pass it."""
+
+    max_tokens: int = Field(0, ge=0)
+    """Token budget of a new task, input plus output (0 = none): it stops before a spawn that could pass it."""
 
     @field_validator("default_policy")
     @classmethod
