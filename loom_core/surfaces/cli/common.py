@@ -29,6 +29,32 @@ ComplexityOpt = Annotated[str | None, typer.Option("--complexity", "-c", help="P
 FastOpt = Annotated[bool, typer.Option("--fast", help="The single-pass fast lane (= --complexity trivial).")]
 MaxSpawnsOpt = Annotated[int | None, typer.Option("--max-spawns", help="Cap on agent runs in this drive (default "
                                                   "40, env LOOM_MAX_SPAWNS; 0 = off).")]
+MaxCostOpt = Annotated[float | None, typer.Option("--max-cost", metavar="USD", help="Cost budget of the task in US "
+                                                  "dollars: it stops before a spawn that could pass it (default "
+                                                  "general.max_cost_usd, env LOOM_MAX_COST_USD; 0 = none).")]
+MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", metavar="N", help="Token budget of the task (input "
+                                                  "+ output): it stops before a spawn that could pass it (default "
+                                                  "general.max_tokens, env LOOM_MAX_TOKENS; 0 = none).")]
+
+
+def with_budget(opts: Any, proj: Path, max_cost: float | None, max_tokens: int | None) -> Any:
+    """``opts`` with ``--max-cost`` / ``--max-tokens`` set (None: the task's own options, so only its budgets
+    change); unchanged when neither was given. A negative budget is a usage error."""
+    if max_cost is None and max_tokens is None:
+        return opts
+    opts = opts if opts is not None else control().run_options(proj)
+    if max_cost is not None:
+        opts.max_cost_usd = max_cost
+    if max_tokens is not None:
+        opts.max_tokens = max_tokens
+    opts.validate()
+    return opts
+
+
+def budget_flags(max_cost: float | None, max_tokens: int | None) -> list[str]:
+    """The budget flags again, for a command line started from this one (``--detach``)."""
+    return [w for flag, v in (("--max-cost", max_cost), ("--max-tokens", max_tokens)) if v is not None
+            for w in (flag, str(v))]
 
 
 def project_dir(path: Path | None) -> Path:
