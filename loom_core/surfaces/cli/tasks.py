@@ -17,11 +17,14 @@ from loom_core.surfaces.cli.common import (
     ComplexityOpt,
     FastOpt,
     JsonOpt,
+    MaxCostOpt,
     MaxSpawnsOpt,
+    MaxTokensOpt,
     PolicyOpt,
     ProjectOpt,
     control,
     project_dir,
+    with_budget,
 )
 
 if TYPE_CHECKING:
@@ -123,7 +126,7 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
         complexity: ComplexityOpt = None, fast: FastOpt = False,
         replace: Annotated[bool, typer.Option("--replace", help="Discard a task still in progress and start this "
                                                                 "one.")] = False,
-        max_spawns: MaxSpawnsOpt = None,
+        max_spawns: MaxSpawnsOpt = None, max_cost: MaxCostOpt = None, max_tokens: MaxTokensOpt = None,
         bundle: Annotated[str, typer.Option(help="Bundle: code (default) or spec.")] = "code",
         in_place: Annotated[bool, typer.Option("--in-place", help="In a directory that is not a git repository, "
                                                "let agents edit its files directly (no isolation, no diff "
@@ -141,6 +144,7 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
     text = _task_text(task)
     opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle, push=push,
                         squash_merge=squash_merge)
+    opts = with_budget(opts, proj, max_cost, max_tokens)
     opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
     drive_plain(proj, lambda loom: loom.submit(proj, text, opts), interactive=plain.is_tty() and not as_json,
                 as_json=as_json, opts=opts)
@@ -149,8 +153,10 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
 def proceed(project: ProjectOpt = None,
             backend: Annotated[str | None, typer.Option("--backend", "-b", help="Override the backend the task "
                                                         "was started with.")] = None,
+            max_cost: MaxCostOpt = None, max_tokens: MaxTokensOpt = None,
             as_json: JsonOpt = False) -> None:
-    """Re-drive a parked or interrupted task from where it stopped."""
+    """Re-drive a parked or interrupted task from where it stopped (a task stopped by its budget goes on
+    once --max-cost / --max-tokens raise it)."""
     from loom_core.surfaces import plain
 
     proj = project_dir(project)
@@ -160,6 +166,7 @@ def proceed(project: ProjectOpt = None,
         opts = control().run_options(proj)
         opts.backend = backend
         opts.validate()
+    opts = with_budget(opts, proj, max_cost, max_tokens)
     drive_plain(proj, lambda loom: loom.proceed(proj, opts), interactive=plain.is_tty() and not as_json,
                 as_json=as_json, opts=opts)
 
