@@ -17,12 +17,16 @@ from loom_core.surfaces.cli.common import (
     ComplexityOpt,
     FastOpt,
     JsonOpt,
+    MaxCostOpt,
     MaxSpawnsOpt,
+    MaxTokensOpt,
     PolicyOpt,
     ProjectOpt,
+    budget_flags,
     control,
     echo_json,
     project_dir,
+    with_budget,
 )
 
 daemon_app = typer.Typer(help="Supervise a project's task in the background: start, stop, status.",
@@ -119,7 +123,7 @@ def start(task: Annotated[list[str] | None, typer.Argument(help="A new task, in 
           backend: Annotated[str | None, typer.Option("--backend", "-b", help="Backend for a new task (or to "
                                                       "replace the task's own).")] = None,
           policy: PolicyOpt = None, complexity: ComplexityOpt = None, fast: FastOpt = False,
-          max_spawns: MaxSpawnsOpt = None,
+          max_spawns: MaxSpawnsOpt = None, max_cost: MaxCostOpt = None, max_tokens: MaxTokensOpt = None,
           push: Annotated[bool, typer.Option("--push", help="Ship on accept: push loom/<task> when it is "
                                              "accepted.")] = False,
           squash_merge: Annotated[bool, typer.Option("--squash-merge", help="Ship on accept: squash-merge "
@@ -131,9 +135,12 @@ def start(task: Annotated[list[str] | None, typer.Argument(help="A new task, in 
     words = list(task or [])
     text = " ".join(words).strip() or None
     opts = _options(text, backend, policy, complexity, fast, max_spawns, push, squash_merge, demo_delay)
+    opts = with_budget(opts, proj, max_cost, max_tokens)
     if detach:
-        _detach(proj, _child_args(words, proj, watch, backend, policy, complexity, fast, max_spawns, push,
-                                  squash_merge, demo_delay))
+        args = _child_args(words, proj, watch, backend, policy, complexity, fast, max_spawns, push, squash_merge,
+                           demo_delay)
+        cut = args.index("--") if "--" in args else len(args)
+        _detach(proj, args[:cut] + budget_flags(max_cost, max_tokens) + args[cut:])
         return
     raise typer.Exit(_foreground(proj, text, opts, watch))
 
