@@ -264,7 +264,8 @@ class HttpControl:
     # ---------------------------------------------------------------- task verbs: the plane drives
     def submit(self, ref: ProjectRef, task: str, opts: Any) -> None:
         """Create the task on the plane; its watcher drives it. Returns at once."""
-        fields = ("push", "squash_merge", "backend", "bundle", "max_spawns", "fast", "demo_delay_s")
+        fields = ("push", "squash_merge", "backend", "bundle", "max_spawns", "fast", "demo_delay_s", "max_cost_usd",
+                  "max_tokens")
         doc: dict[str, Any] = {"project": self._id(ref), "task": task,
                                "policy_preset": getattr(opts, "policy", None),
                                "complexity": getattr(opts, "complexity", None)}
