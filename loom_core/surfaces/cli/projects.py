@@ -51,7 +51,8 @@ def projects_list(as_json: JsonOpt = False) -> None:
         else:
             extra = f"  parked@{r['gate']}" if r.get("gate") else ""
             typer.echo(f"    task: {r['task_id']}  {r['state']}/{r['verdict']}  flow {r['flow']}#{r['step']}{extra}"
-                       + {"stalled": "  STALLED", "stopped": "  STOPPED (not driven: loom proceed)"}.get(r["status"], ""))
+                       + {"stalled": "  STALLED", "stopped": "  STOPPED (not driven: loom proceed)",
+                          "over-budget": "  OVER BUDGET (loom status)"}.get(r["status"], ""))
 
 
 @projects_app.command("remove")

@@ -32,13 +32,16 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
         lines.append(f"status:  {st['state']} (verdict {st['verdict']}, work {st['work_result']})")
         lines.append("next:    start another task, or 'loom reset' to archive this one")
     else:
-        shown = "stopped — not driven" if st["status"] == "stopped" else st["status"]
+        shown = {"stopped": "stopped — not driven", "over-budget": "over budget — stopped before a spawn"}.get(
+            st["status"], st["status"])
         lines.append(f"status:  {shown}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
         if st["gate"]:
             lines.append(f"paused:  awaiting your answer at gate '{st['gate']}' (loom answer accept|reject)")
         elif st["pending"]:
             for p in st["pending"]:
-                if st["status"] == "stopped":
+                if st["status"] == "over-budget":
+                    lines.append(f"next:    {p['agent']} ({p['phase']}), not started: over budget")
+                elif st["status"] == "stopped":
                     lines.append(f"interrupted: {p['agent']} ({p['phase']}) started {int(p['age_s'])}s ago, "
                                  "never delivered")
                 else:
@@ -47,6 +50,8 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
             lines.append(f"next:    {st['resume']}   (no loom process is driving this task)")
         if st["stalled"]:
             lines.append(f"STALLED: {st['stalled']}")
+        if st["status"] == "over-budget":
+            lines.append(f"BUDGET_EXCEEDED: {st['stopped']}")
         if st.get("sandbox"):
             lines.append(f"sandbox: {size(st['sandbox_bytes'])} at {st['sandbox']}")
     t = st["tokens"]
@@ -54,6 +59,8 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
     failed = f" (+{st['failed_attempts']} failed attempt(s))" if st.get("failed_attempts") else ""
     lines.append(f"spawns:  {st['spawns']}{failed}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
                  f"turns: {st.get('turns', 0)}   cost: {cost}   elapsed: {st['elapsed']}")
+    if st.get("budget"):
+        lines.append(f"budget:  {st['budget']['text']} spent")
     typer.echo("\n".join(lines))
 
 
