@@ -177,8 +177,10 @@ def print_outcome(console: Console, result: Any, project: Path, *, interactive_h
         console.print(f"answer with: [bold]loom answer accept[/] or [bold]loom answer reject --note \"…\"[/]"
                       f" (in {project}), then [bold]loom proceed[/]")
     elif o.kind == "parked":
-        console.print(f"[bold yellow]parked[/] [{o.code}]: {escape(o.message)}")
-        console.print("options: loom recover " + " | loom recover ".join(o.recovery_options))
+        word = "over budget" if o.code == "BUDGET_EXCEEDED" else "parked"
+        console.print(f"[bold yellow]{word}[/] [{o.code}]: {escape(o.message)}")
+        if o.recovery_options:
+            console.print("options: loom recover " + " | loom recover ".join(o.recovery_options))
     else:
         console.print(f"[bold red]loom run failed[/] [{o.code}]: {escape(o.message)}")
         if o.recovery_options:
