@@ -157,6 +157,8 @@ class Supervisor:
                 self.log.write("aborted", reason="shutdown" if self.stop_event.is_set() else "paused elsewhere",
                                task_id=self.task_id)
                 return "aborted"
+            if code == "BUDGET_EXCEEDED":  # stopped before a spawn that could pass the budget: a person raises it
+                return self._over_budget(message)
             if kind == "parked":  # an invariant violation: a person must look
                 code = code or "INVARIANT_VIOLATION"
             cls = retry.classify(code) if kind != "parked" else "terminal"
@@ -291,6 +293,17 @@ class Supervisor:
         self._set_phase("stopping", detail=code)
         self._notify("failed", code=code, message=message)
         return "failed"
+
+    def _over_budget(self, message: str | None) -> str:
+        """Announced like a parked gate (the ``budget`` gate); the task stays in progress for ``loom proceed
+        --max-cost`` / ``--max-tokens``. Watching, the slot is left alone until then."""
+        if self.task_id:
+            self._parked_slots.add(self.task_id)
+        self.log.write("budget-stop", level="warn", code="BUDGET_EXCEEDED", task_id=self.task_id,
+                       message=(message or "")[:500])
+        self._set_phase("idle" if self.watch else "stopping", detail="BUDGET_EXCEEDED")
+        self._notify("parked", gate="budget", code="BUDGET_EXCEEDED", message=message)
+        return "over-budget"
 
     def _watch_park(self, code: str | None, message: str | None, errors: int) -> str:
         if self.task_id:
