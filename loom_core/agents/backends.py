@@ -69,7 +69,7 @@ class Route:
 class Resolver:
     """Builds executors from settings + secrets, cached per (backend, shape)."""
 
-    def __init__(self, settings=None, secrets=None, *, demo_delay_s: float = 0.0) -> None:
+    def __init__(self, settings=None, secrets=None, *, demo_delay_s: float = 0.0, container=None) -> None:
         if settings is None:
             from loom_core.config.settings import load_settings
 
@@ -77,6 +77,7 @@ class Resolver:
         self.settings = settings
         self._secrets = secrets
         self.demo_delay_s = demo_delay_s
+        self.container = container  # a ContainerPlan: the Claude Code CLI runs in a container (spec §9)
         self._cache: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
@@ -309,13 +310,15 @@ class BackendRouter:
             raise ExecutorError("cancelled while waiting out a rate limit", code="EXECUTOR_ABORTED")
 
 
-def resolve_backend(name: str, *, demo_delay_s: float = 0.0, settings=None, secrets=None) -> BackendRouter:
+def resolve_backend(name: str, *, demo_delay_s: float = 0.0, settings=None, secrets=None,
+                    container=None) -> BackendRouter:
     if name == "auto" and settings is None:
         from loom_core.config.settings import load_settings
 
         settings = load_settings()
         name = settings.backend
-    resolver = Resolver(settings if settings is not None else _bare_settings(), secrets, demo_delay_s=demo_delay_s)
+    resolver = Resolver(settings if settings is not None else _bare_settings(), secrets, demo_delay_s=demo_delay_s,
+                        container=container)
     return BackendRouter(name, resolver)
 
 

@@ -65,6 +65,9 @@ def _always(r: Any) -> tuple[bool, str]:
 def _claude_cli(r: Any) -> tuple[bool, str]:
     from loom_core.agents.executors.claude_code import ClaudeCodeExecutor
 
+    if getattr(r, "container", None) is not None:  # the CLI is in the image, not on this machine
+        return True, r.container.describe()
+
     return ClaudeCodeExecutor.available()
 
 
@@ -92,6 +95,10 @@ def _claude_code(r: Any) -> Any:
     from loom_core.agents.executors.claude_code import ClaudeCodeExecutor
     from loom_core.errors import ConfigError
 
+    if getattr(r, "container", None) is not None:
+        from loom_core.agents.executors.container import ContainerExecutor
+
+        return ContainerExecutor(r.container)
     ok, why = ClaudeCodeExecutor.available()
     if not ok:
         raise ConfigError(f"the Claude Code CLI is not usable: {why}", code="NO_BACKEND_RESOLVED")

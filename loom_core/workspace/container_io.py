@@ -1,0 +1,114 @@
+"""The sandbox copy on its way into and out of an agent container.
+
+Two ways, chosen per run (``docker.bind_mounts``): the copy is bind-mounted at ``/workspace`` (a local
+engine), or it is shipped in as a tar archive before the container starts and read back from it after
+(a remote engine, where a host path means nothing; ``put_archive`` / ``get_archive`` of the SDK).
+
+Either way the files the agent touches must belong to the uid it runs as: :func:`lend` hands the copy
+to that uid for the run (only when loom is root and the owners differ) and gives it back afterwards,
+so git on the host never meets a repository owned by someone else.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from loom_core.errors import LoomError
+
+WORKSPACE = "/workspace"
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    os.lchown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+@contextmanager
+def lend(root: Path, uid: int, gid: int) -> Iterator[None]:
+    """Own ``root`` as ``uid:gid`` while the block runs, then hand it back to its owner (root only; a
+    non-root loom can give nothing away, and its own uid is what a container runs as by default)."""
+    st = root.stat()
+    if os.geteuid() != 0 or (st.st_uid, st.st_gid) == (uid, gid):
+        yield
+        return
+    _chown_tree(root, uid, gid)
+    try:
+        yield
+    finally:
+        _chown_tree(root, st.st_uid, st.st_gid)
+
+
+def pack(root: Path, uid: int, gid: int) -> bytes:
+    """``root`` as a tar archive whose top folder is ``workspace/``, every member owned by ``uid:gid``
+    (what the agent in the container runs as), for ``put_archive(path="/")``."""
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+        return info
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(str(root), arcname=WORKSPACE.strip("/"), recursive=True, filter=owned)
+    return buf.getvalue()
+
+
+class _Chunks(io.RawIOBase):
+    """A file over the byte chunks ``get_archive`` streams (so the tar is never held whole in memory)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._left:
+            try:
+                self._left = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._left))
+        b[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+def unpack(chunks: Iterable[bytes], root: Path) -> None:
+    """Make ``root`` hold exactly what the archive of ``/workspace`` holds (files the agent deleted go
+    too). Extracted next to ``root`` first, so a broken archive leaves the copy as it was; members are
+    owned by ``root``'s owner and may not leave the folder (tarfile's ``tar`` filter)."""
+    st = root.stat()
+    stage = Path(tempfile.mkdtemp(prefix=".loom-unpack-", dir=root.parent))
+    try:
+        def owned(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+            member = tarfile.tar_filter(member, dest)
+            return member.replace(uid=st.st_uid, gid=st.st_gid, uname="", gname="", deep=False)
+
+        with tarfile.open(fileobj=io.BufferedReader(_Chunks(chunks), 1 << 16), mode="r|") as tar:
+            tar.extractall(stage, filter=owned)
+        top = stage / WORKSPACE.strip("/")
+        if not top.is_dir():
+            raise LoomError(f"the container's archive of {WORKSPACE} held no {WORKSPACE} folder",
+                            code="CONTAINER_ARCHIVE_INVALID")
+        for child in list(root.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        for child in list(top.iterdir()):
+            os.replace(child, root / child.name)
+        os.chmod(root, top.stat().st_mode & 0o7777)
+    except tarfile.TarError as exc:
+        raise LoomError(f"the container's archive of {WORKSPACE} cannot be read: {exc}",
+                        code="CONTAINER_ARCHIVE_INVALID") from exc
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
