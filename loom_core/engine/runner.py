@@ -52,8 +52,12 @@ class TaskRunner:
         """Resolved once, before anything is written: an unusable backend refuses up front."""
         if self._resolved is None:
             from loom_core.agents.backends import resolve_backend
+            from loom_core.agents.executors.container_plan import decide
 
-            self._resolved = resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s)
+            plan, notice = decide(self.opts.docker, self.opts.backend, self.project)  # --docker impossible: refused
+            if notice:
+                self.emit("notice", message=notice, level="info" if plan else "warning")
+            self._resolved = resolve_backend(self.opts.backend, demo_delay_s=self.opts.demo_delay_s, container=plan)
         return self._resolved
 
     def _executor(self, engine: Engine, workspace) -> Any:
