@@ -33,6 +33,6 @@ def clip(text: str, width: int) -> str:
 
 # one palette for status badges and cells, shared by the fleet and the project view
 STATUS_STYLE = {"parked": "bold black on yellow", "stalled": "bold white on red", "running": "bold green",
-                "paused": "bold yellow", "stopped": "bold yellow", "accepted": "green", "rejected": "yellow", "abandoned": "red",
+                "paused": "bold yellow", "stopped": "bold yellow", "over-budget": "bold black on yellow", "accepted": "green", "rejected": "yellow", "abandoned": "red",
                 "failed_force_closed": "red", "unavailable": "red", "lost": "bold white on red", "idle": "dim", "archived": "bold blue"}
 SEVERITY_STYLE = {"blocking": "bold red", "warn": "yellow", "info": "dim"}  # findings, in every view

@@ -53,6 +53,8 @@ def badge(f: Facts) -> Text:
         label = "paused — not driven here"
     elif st == "stopped":
         label = "stopped — not driven"
+    elif st == "over-budget":
+        label = "over budget"
     elif st == "archived":
         v = f.task.get("verdict") or f.task.get("status")
         label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
@@ -79,6 +81,8 @@ def title(f: Facts) -> Text:
 def meta(f: Facts) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(f.dir, style="dim")
+    if not f.archived and (f.row.get("budget") or {}).get("text"):  # spent / budget, live with the row
+        out.append(f"  ·  budget {f.row['budget']['text']}", style="bold" if f.status == "over-budget" else "")
     text = f.task.get("task") or f.row.get("task")
     if text:
         out.append("  ·  ", style="dim")
@@ -118,6 +122,8 @@ def hint(f: Facts) -> Text:
                     style="dim")
     if st == "paused":
         return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
+    if st == "over-budget":
+        return Text(f"⚑ {row.get('stopped')}", style="bold yellow")
     if st == "stopped":
         return Text("stopped — no loom process drives it — r resumes (loom proceed), c abandons", style="bold yellow")
     if st == "unavailable":

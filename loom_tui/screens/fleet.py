@@ -16,7 +16,7 @@ from loom_tui.widgets.table import LoomTable
 COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
            ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
 SORTS = ("attention", "name", "status", "elapsed")
-ATTENTION = {"parked": 0, "stalled": 0, "unavailable": 1, "running": 2}
+ATTENTION = {"parked": 0, "stalled": 0, "over-budget": 0, "unavailable": 1, "running": 2}
 
 
 def _clip(text: str, n: int) -> str:
@@ -31,12 +31,13 @@ class NameCell(Text):
 
 def cells(row: dict[str, Any]) -> dict[str, Any]:
     status = row.get("status") or "idle"
-    label = f"parked: {row['gate']}" if status == "parked" and row.get("gate") else status
+    label = f"parked: {row['gate']}" if status == "parked" and row.get("gate") else status.replace("-", " ")
     if status == "running" and row.get("pending"):
         label = f"running · {len(row['pending'])} pending"
     tok = row.get("tokens") or {}
     cost = row.get("cost_usd")
-    name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled") else "")
+    name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled", "over-budget") else "")
+    budget = row.get("budget") or {}
     name.pid = row.get("id") or ""
     return {
         "name": name,
@@ -44,8 +45,10 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
         "status": Text(label, style=STATUS_STYLE.get(status, "")),
         "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
         "elapsed": row.get("elapsed") or "—",
-        "tokens": f"{fmt_tokens(tok.get('in', 0))}/{fmt_tokens(tok.get('out', 0))}" if tok else "—",
-        "cost": f"${cost:.2f}" if cost is not None else "—",
+        "tokens": (f"{fmt_tokens(budget['spent_tokens'])} / {fmt_tokens(budget['max_tokens'])}" if budget.get("max_tokens")
+                   else f"{fmt_tokens(tok.get('in', 0))}/{fmt_tokens(tok.get('out', 0))}" if tok else "—"),
+        "cost": (f"${budget['spent_cost_usd']:.2f} / ${budget['max_cost_usd']:.2f}" if budget.get("max_cost_usd")
+                 else f"${cost:.2f}" if cost is not None else "—"),
     }
 
 
@@ -111,7 +114,7 @@ class FleetScreen(Screen):
         counts = {"running": 0, "need you": 0, "finished": 0, "idle": 0}
         for r in rows:
             s = r.get("status")
-            if s in ("parked", "stalled", "stopped", "lost", "unavailable"):
+            if s in ("parked", "stalled", "stopped", "over-budget", "lost", "unavailable"):
                 counts["need you"] += 1
             elif s == "running":
                 counts["running"] += 1

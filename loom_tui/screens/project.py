@@ -116,7 +116,7 @@ class ProjectScreen(Screen):
         if self.archived:
             return "archived"
         st = self.row.get("status") or "idle"
-        if self.driving and st in ("parked", "idle", "stalled", "paused", "stopped"):
+        if self.driving and st in ("parked", "idle", "stalled", "paused", "stopped", "over-budget"):
             return "running"  # rows lag the drive by a refresh; a drive here is never parked
         return st  # "running" means a live loom process holds the project's lock (this console or another)
 
