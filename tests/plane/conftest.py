@@ -49,8 +49,12 @@ def client(plane: Plane, token: str | None = None, **kw: Any) -> httpx.Client:
 
 
 def demo(tmp_path: Path, name: str = "shop") -> Path:
+    """A demo project, allowlisted (an un-tokened plane adopts only those, spec §5.1 guard 6)."""
+    from loom_core.config import allowlist
+
     proj = tmp_path / name
     create_demo_project(proj)
+    allowlist.add(proj)
     return proj
 
 

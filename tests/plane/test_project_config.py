@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from loom_core.config import allowlist
 from tests.plane.conftest import client, demo, envelope
 
 HOOK = "https://hooks.example.test/T000/B000/abcdefghijklmnop"
@@ -70,6 +71,7 @@ def test_a_project_without_settings(start_plane, tmp_path):
     plane = start_plane()
     proj = tmp_path / "bare"
     proj.mkdir()
+    allowlist.add(proj)  # an un-tokened plane adopts only allowlisted projects
     with client(plane) as c:
         pid = c.post("/projects", json={"dir": str(proj)}).json()["id"]
         assert c.get(f"/projects/{pid}/config").json() == {}

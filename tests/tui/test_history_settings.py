@@ -373,6 +373,9 @@ def test_wizard_demo_backend_and_a_new_empty_folder(tmp_path, monkeypatch):
     assert (root / "fresh-project").is_dir()
     assert [p.dir for p in Catalog.load(tmp_path / "workspace.json").projects] == [str(root / "fresh-project")]
     assert tomllib.loads(paths.config_path().read_text())["backend"] == "demo"
+    from loom_core.config import allowlist
+
+    assert allowlist.is_allowed(root / "fresh-project")  # adding a project enrolls it for /task (spec §3.10)
 
 
 def test_add_project_refuses_a_path_outside_the_root(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ CONFLICT = {"GATE_ALREADY_ANSWERED", "NO_PENDING_GATE", "NO_PARKED_GATE", "PROJE
             "STALE_GATE_EVENT", "PROJECT_LOCKED"}
 NOT_FOUND = {"NOT_IN_CATALOG", "PROJECT_NOT_FOUND", "DIR_NOT_FOUND", "NO_ACTIVE_TASK", "ARCHIVE_NOT_FOUND",
              "ARTIFACT_NOT_FOUND", "TRANSCRIPT_NOT_FOUND", "TASK_NOT_FOUND", "BACKEND_NOT_FOUND"}
-FORBIDDEN = {"PATH_REFUSED", "DIR_UNREADABLE"}
+FORBIDDEN = {"PATH_REFUSED", "DIR_UNREADABLE", "PROJECT_DIR_NOT_ALLOWED"}
 BUSY = {"PROJECT_BUSY", "STATE_BUSY"}  # another drive holds the project: the spec's PROJECT_LOCKED
 
 
@@ -45,7 +45,11 @@ def status_of(exc: LoomError) -> tuple[int, str]:
 async def _loom_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoomError)
     status, code = status_of(exc)
-    return error(status, code, str(exc))
+    resp = error(status, code, str(exc))
+    if isinstance(getattr(exc, "reason", None), str):  # the allowlist's refusal says why (spec §3.10)
+        resp = JSONResponse({"error": {"code": code, "message": str(exc), "reason": exc.reason}},  # type: ignore[attr-defined]
+                            status_code=status)
+    return resp
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -70,6 +74,7 @@ def create_app(control: Any, *, token: str | None, registry: Any, sse_period_s: 
     app.state.registry = registry
     app.state.stopping = threading.Event()
     app.state.sse_period_s = sse_period_s
+    app.state.tokened = bool(token)  # a token means an operator: the allowlist guard stands aside (§5.1 guard 6)
     guarded = Guards(app, token=token)
     guarded.state = app.state  # type: ignore[attr-defined]  # what a test or the server reaches for
     return guarded

@@ -48,6 +48,15 @@ def known(request: Request, *, supervised: bool = False) -> Any:
         raise LoomError(f"no project {pid} (not supervised, not in the catalog)", code="PROJECT_NOT_FOUND") from None
 
 
+def allowlisted(request: Request, path: Path) -> None:
+    """Spec §5.1 guard 6: a plane without a token adopts only an allowlisted project (403
+    ``PROJECT_DIR_NOT_ALLOWED`` with the reason); with a token the caller is the operator."""
+    if not request.app.state.tokened:
+        from loom_core.config import allowlist
+
+        allowlist.check(path)
+
+
 def entry(request: Request, p: Any) -> dict[str, Any]:
     return {"id": p.id, "dir": p.dir, "supervised": registry(request).is_supervised(p.id),
             "status": control(request).read_model(p.path)}
@@ -78,6 +87,8 @@ def submit(request: Request) -> JSONResponse:
             raise LoomError(f"no project {ref}", code="PROJECT_NOT_FOUND") from None
         if not p.path.is_dir():
             raise LoomError(f"no project directory {p.dir}", code="PROJECT_NOT_FOUND")
+        if not reg.is_supervised(p.id):
+            allowlisted(request, p.path)
         if control(request).held_elsewhere(p.path):
             raise LoomError(f"{p.dir} is being driven by another process", code="PROJECT_LOCKED")
     opts = RunOptions(policy=doc.get("policy_preset"), complexity=doc.get("complexity"),
@@ -108,6 +119,8 @@ def add_project(request: Request) -> JSONResponse:
         raise LoomError("name the project directory", code="DIR_REQUIRED")
     if not Path(d).expanduser().is_dir():
         raise LoomError(f"no directory {d}", code="DIR_NOT_FOUND")
+    if not registry(request).is_supervised(control(request).project(Path(d).expanduser()).id):
+        allowlisted(request, Path(d).expanduser())
     p = registry(request).register(Path(d).expanduser())
     return ok({"id": p.id, "dir": p.dir}, 201)
 
@@ -302,7 +315,19 @@ def enroll(request: Request) -> JSONResponse:
     if not isinstance(d, str) or not d.strip():
         raise LoomError("name the project directory", code="DIR_REQUIRED")
     p = control(request).add_project(Path(d), label=label if isinstance(label, str) else None)
-    return ok({"id": p.id, "dir": p.dir, "enrolled": False, "label": p.label, "bundle": p.bundle}, 201)
+    return ok({"id": p.id, "dir": p.dir, "enrolled": enrolled(p.path), "label": p.label, "bundle": p.bundle}, 201)
+
+
+def enrolled(path: Path) -> bool:
+    """The UI's "add project" is an operator gesture: allowlist the project, best-effort (spec §3.10): a folder
+    that does not exist (yet) or an unwritable allowlist is not an error, just ``enrolled: false``."""
+    from loom_core.config import allowlist
+
+    try:
+        allowlist.add(path)
+    except (LoomError, OSError):
+        return False
+    return True
 
 
 def unenroll(request: Request) -> JSONResponse:

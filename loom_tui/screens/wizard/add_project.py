@@ -21,6 +21,17 @@ from loom_core.control import fs_root
 from loom_core.errors import LoomError
 
 
+def enroll(path: Path) -> bool:
+    """Adding a project is an operator gesture: allowlist it for /task in Claude Code (spec §3.10), best-effort."""
+    from loom_core.config import allowlist
+
+    try:
+        allowlist.add(path)
+    except (LoomError, OSError):
+        return False
+    return True
+
+
 def resolve_in_root(raw: str, root: Path) -> Path:
     """A typed path (absolute, ~, or relative to the root) that must stay inside the root."""
     p = Path(raw.strip()).expanduser()
@@ -204,6 +215,8 @@ class AddProjectScreen(ModalScreen[str | None]):
 
                 create_demo_project(path)
             proj = control.add_project(path, label=label, create=create)
+            if not self.app.attached:  # an attached plane enrolls on its own host (POST /workspace/projects)
+                enroll(proj.path)
         except (LoomError, OSError) as exc:
             self.post_message(self.Added(None, str(exc) if isinstance(exc, LoomError) else
                                          f"{path}: {exc.strerror or exc}"))
