@@ -57,6 +57,36 @@ def budget_flags(max_cost: float | None, max_tokens: int | None) -> list[str]:
             for w in (flag, str(v))]
 
 
+DockerOpt = Annotated[bool, typer.Option("--docker", help="Run the agents in containers (refused, saying why, when "
+                                         "that cannot work here).")]
+NoDockerOpt = Annotated[bool, typer.Option("--no-docker", help="Run the agents in a sandbox copy, never a container "
+                                           "(default: containers when Docker answers, an image is configured "
+                                           "and a credential exists).")]
+
+
+def docker_choice(docker: bool, no_docker: bool) -> bool | None:
+    """``--docker`` → True, ``--no-docker`` → False, neither → None (auto); both → a usage error."""
+    if docker and no_docker:
+        from loom_core.errors import ConfigError
+
+        raise ConfigError("--docker and --no-docker cannot be combined", code="USAGE")
+    return True if docker else (False if no_docker else None)
+
+
+def with_docker(opts: Any, proj: Path, choice: bool | None) -> Any:
+    """``opts`` with the container choice set (None: the task's own options); unchanged without a flag."""
+    if choice is None:
+        return opts
+    opts = opts if opts is not None else control().run_options(proj)
+    opts.docker = choice
+    return opts
+
+
+def docker_flags(choice: bool | None) -> list[str]:
+    """The container flag again, for a command line started from this one (``--detach``)."""
+    return {True: ["--docker"], False: ["--no-docker"]}.get(choice, [])
+
+
 def project_dir(path: Path | None) -> Path:
     return (path or Path.cwd()).resolve()
 

@@ -15,18 +15,23 @@ import typer
 
 from loom_core.surfaces.cli.common import (
     ComplexityOpt,
+    DockerOpt,
     FastOpt,
     JsonOpt,
     MaxCostOpt,
     MaxSpawnsOpt,
     MaxTokensOpt,
+    NoDockerOpt,
     PolicyOpt,
     ProjectOpt,
     budget_flags,
     control,
+    docker_choice,
+    docker_flags,
     echo_json,
     project_dir,
     with_budget,
+    with_docker,
 )
 
 daemon_app = typer.Typer(help="Supervise a project's task in the background: start, stop, status.",
@@ -128,6 +133,7 @@ def start(task: Annotated[list[str] | None, typer.Argument(help="A new task, in 
                                              "accepted.")] = False,
           squash_merge: Annotated[bool, typer.Option("--squash-merge", help="Ship on accept: squash-merge "
                                                      "loom/<task> into the checked-out branch.")] = False,
+          docker: DockerOpt = False, no_docker: NoDockerOpt = False,
           demo_delay: Annotated[float, typer.Option("--demo-delay", hidden=True, help="Seconds each demo agent "
                                                     "takes (tests, demos).")] = 0.0) -> None:
     """Supervise the project's task until it ends (parks at human gates and wakes when they are answered)."""
@@ -136,11 +142,13 @@ def start(task: Annotated[list[str] | None, typer.Argument(help="A new task, in 
     text = " ".join(words).strip() or None
     opts = _options(text, backend, policy, complexity, fast, max_spawns, push, squash_merge, demo_delay)
     opts = with_budget(opts, proj, max_cost, max_tokens)
+    choice = docker_choice(docker, no_docker)
+    opts = with_docker(opts, proj, choice)
     if detach:
         args = _child_args(words, proj, watch, backend, policy, complexity, fast, max_spawns, push, squash_merge,
                            demo_delay)
         cut = args.index("--") if "--" in args else len(args)
-        _detach(proj, args[:cut] + budget_flags(max_cost, max_tokens) + args[cut:])
+        _detach(proj, args[:cut] + budget_flags(max_cost, max_tokens) + docker_flags(choice) + args[cut:])
         return
     raise typer.Exit(_foreground(proj, text, opts, watch))
 

@@ -15,14 +15,17 @@ import typer
 from loom_core.surfaces.cli.common import (
     BackendOpt,
     ComplexityOpt,
+    DockerOpt,
     FastOpt,
     JsonOpt,
     MaxCostOpt,
     MaxSpawnsOpt,
     MaxTokensOpt,
+    NoDockerOpt,
     PolicyOpt,
     ProjectOpt,
     control,
+    docker_choice,
     project_dir,
     with_budget,
 )
@@ -135,6 +138,7 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
                                            "that finishes the task pushes loom/<task>.")] = False,
         squash_merge: Annotated[bool, typer.Option("--squash-merge", help="Ship on accept: a supervisor that "
                                                    "finishes the task squash-merges loom/<task>.")] = False,
+        docker: DockerOpt = False, no_docker: NoDockerOpt = False,
         as_json: JsonOpt = False) -> None:
     """Drive a task to its end in the terminal. Stops at human gates: on a terminal it asks;
     without one it parks (exit 3) and prints the command to answer."""
@@ -145,6 +149,7 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
     opts = _run_options(backend, policy, complexity, fast, replace, max_spawns, bundle, push=push,
                         squash_merge=squash_merge)
     opts = with_budget(opts, proj, max_cost, max_tokens)
+    opts.docker = docker_choice(docker, no_docker)
     opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
     drive_plain(proj, lambda loom: loom.submit(proj, text, opts), interactive=plain.is_tty() and not as_json,
                 as_json=as_json, opts=opts)
