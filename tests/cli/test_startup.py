@@ -35,3 +35,16 @@ def test_status_without_a_store_creates_nothing(tmp_path):
     proc = run_loom("status", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("no active task")
     assert not (tmp_path / ".loom").exists()
+
+
+def test_status_converts_its_arguments_without_pydantic_and_still_checks_them(tmp_path):
+    """typer would build a pydantic adapter per argument (~60 ms a process); plain values skip it."""
+    code = ("import sys\nfrom loom_core.surfaces import cli\n"
+            f"try:\n    cli.main(['status', '-C', {str(tmp_path)!r}, '--stall-minutes', '5'])\n"
+            "except SystemExit:\n    pass")
+    mods = _modules_after(code)
+    assert not [m for m in mods if m.split(".")[0] in ("pydantic", "pydantic_settings", "keyring")]
+    bad = run_loom("status", "--stall-minutes", "soon", cwd=tmp_path)
+    assert bad.returncode == 2 and "'soon' is not a valid number" in bad.stderr
+    missing = run_loom("status", "-C", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -120,7 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     from typer.exceptions import Abort
 
     try:
-        rv = app(args=argv, prog_name="loom", standalone_mode=False)
+        from typer.main import get_command
+
+        from loom_core.surfaces.cli.fastargs import lighten
+
+        command = get_command(app)
+        lighten(command)  # plain values without pydantic: most of a quick command's start-up otherwise
+        rv = command(args=argv, prog_name="loom", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `loom projects` alone: its help, as before
         exc.show()
         sys.exit(exc.exit_code)
