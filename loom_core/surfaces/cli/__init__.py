@@ -21,6 +21,7 @@ import typer
 from loom_core import __version__
 from loom_core.surfaces.cli import reads, tasks
 from loom_core.surfaces.cli.allowlist import allowlist_app
+from loom_core.surfaces.cli.bot import bot_app
 from loom_core.surfaces.cli.daemon import daemon_app
 from loom_core.surfaces.cli.projects import projects_app
 from loom_core.surfaces.cli.serve import serve_app
@@ -92,6 +93,7 @@ app.command()(up)
 app.add_typer(serve_app, name="serve")
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(allowlist_app, name="allowlist")
+app.add_typer(bot_app, name="bot")
 
 def _not_utf8(args: list[str]) -> str | None:
     """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
