@@ -98,7 +98,7 @@ def test_an_unlisted_user_can_neither_submit_nor_answer(plane, stub, start_bot):
     rb = start_bot(plane.url, PLANE_TOKEN)
     pick_project(stub, "kiosk")
     send_task(stub, "Keep kiosk discounts sane")
-    gate = stub.message(GATE.format("gate-plan"))
+    stub.message(GATE.format("gate-plan"))
     geid = plane.status(pid)["parked_gate"]["gate_event_id"]
 
     stranger = 7007
