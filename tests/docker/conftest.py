@@ -2,9 +2,9 @@
 socket, no bridge, no iptables) per test session, started only when ``dockerd`` is installed and we are
 root, with a tiny image imported from a busybox rootfs whose ``claude`` is a shell script.
 
-The script reads the prompt on stdin and obeys its lines: ``write PATH TEXT`` writes /workspace/PATH,
-``rm PATH`` deletes it, ``nap N`` sleeps N seconds; then it prints one Claude Code result event whose
-``result`` says who ran it (uid, HOME, whether the token arrived). Every test module using it carries
+The script reads the prompt on stdin and obeys the markers in its lines: ``@@write PATH TEXT`` writes
+/workspace/PATH, ``@@rm PATH`` deletes it, ``@@nap N`` sleeps N seconds; then it prints one Claude Code
+result event whose ``result`` says who ran it (uid, HOME, whether the token arrived). Every test module using it carries
 ``xdist_group("docker")``, so the whole folder shares one engine on one worker.
 """
 
@@ -32,10 +32,10 @@ FAKE_CLAUDE = r"""#!/bin/sh
 prompt=$(cat)
 printf '%s\n' "$prompt" | while IFS= read -r line; do
   case "$line" in
-    "write "*) rest=${line#write }; path=${rest%% *}; text=${rest#* }
-               mkdir -p "$(dirname "/workspace/$path")"; printf '%s\n' "$text" > "/workspace/$path";;
-    "rm "*) rm -rf "/workspace/${line#rm }";;
-    "nap "*) sleep "${line#nap }";;
+    *"@@write "*) rest=${line#*@@write }; path=${rest%% *}; text=${rest#* }
+                  mkdir -p "$(dirname "/workspace/$path")"; printf '%s\n' "$text" > "/workspace/$path";;
+    *"@@rm "*) rm -rf "/workspace/${line#*@@rm }";;
+    *"@@nap "*) sleep "${line#*@@nap }";;
   esac
 done
 tok=unset; [ -n "$CLAUDE_CODE_OAUTH_TOKEN" ] && tok=set

@@ -76,7 +76,7 @@ def test_the_agents_edit_lands_on_the_task_branch(docker_env, repo):
     owner = ws.root.stat().st_uid
     ex = ContainerExecutor(plan_for(proj))
     logs: list[str] = []
-    res = ex.execute(intent(ws.root, "write app/core.py def f(): return 2\nrm old.txt"), threading.Event(),
+    res = ex.execute(intent(ws.root, "@@write app/core.py def f(): return 2\n@@rm old.txt"), threading.Event(),
                      logs.append)
 
     assert res.output == "uid=1000 gid=1000 home=/home/app token=set argc=10"
@@ -97,7 +97,7 @@ def test_non_root_limits_and_no_token_on_the_command_line(docker_env, tmp_path):
     ex = ContainerExecutor(plan_for(tmp_path))
     cancel = threading.Event()
     box: dict = {}
-    t = threading.Thread(target=lambda: box.setdefault("err", _fails(ex, intent(work, "nap 30", "ar-lim"), cancel)))
+    t = threading.Thread(target=lambda: box.setdefault("err", _fails(ex, intent(work, "@@nap 30", "ar-lim"), cancel)))
     t.start()
     try:
         (c,) = wait_for(lambda: [c for c in containers(docker_env, **{"loom.run": "ar-lim"})
@@ -132,7 +132,7 @@ def test_a_timeout_stops_and_removes_the_container(docker_env, tmp_path):
     ex = ContainerExecutor(plan_for(tmp_path), session_timeout_s=1.0)
     ex.kill_grace_s = 2
     started = time.monotonic()
-    err = _fails(ex, intent(work, "nap 60", "ar-slow"), threading.Event())
+    err = _fails(ex, intent(work, "@@nap 60", "ar-slow"), threading.Event())
     assert err.code == "EXECUTOR_TIMEOUT" and "session timeout" in str(err)
     assert time.monotonic() - started < 20
     assert not containers(docker_env, **{"loom.run": "ar-slow"})
@@ -145,7 +145,7 @@ from loom_core.agents.executors.container import ContainerExecutor
 from loom_core.agents.executors.container_plan import decide
 from loom_core.kernel.types import Intent
 plan, _ = decide(True, "claude-code", Path(sys.argv[1]))
-it = Intent("implementer", "ar-orphan", "implementation", "m", "nap 120", extras={"workdir": sys.argv[1], "edits_files": True})
+it = Intent("implementer", "ar-orphan", "implementation", "m", "@@nap 120", extras={"workdir": sys.argv[1], "edits_files": True})
 ContainerExecutor(plan).execute(it, threading.Event(), print)
 """
 
@@ -190,7 +190,7 @@ def test_without_bind_mounts_the_copy_round_trips_as_archives(docker_env, repo, 
 
     t = threading.Thread(target=peek)
     t.start()
-    res = ex.execute(intent(ws.root, "nap 1\nwrite app/core.py shipped back\nwrite new/dir/n.txt new\nrm old.txt",
+    res = ex.execute(intent(ws.root, "@@nap 1\n@@write app/core.py shipped back\n@@write new/dir/n.txt new\n@@rm old.txt",
                             "ar-arch"), cancel, lambda line: None)
     t.join(20)
     assert seen["mounts"] == [] or all(m["Type"] == "tmpfs" for m in seen["mounts"])  # no bind mount at all
