@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loom_core.agents.executors.harness_config import HARNESSES
+from loom_core.config import quick
 from loom_core.kernel.gates import BUILTIN_POLICIES, PRESETS
 
 MAX_SPAWNS = 10_000  # the most agent runs a cap may allow
@@ -64,7 +65,7 @@ class GeneralSettings(_Section):
     max_spawns: int = Field(40, ge=0, le=MAX_SPAWNS)
     """Most agent runs one task may start before it is parked (0 = no agent runs)."""
 
-    stall_minutes: float = Field(50.0, gt=0)
+    stall_minutes: float = Field(quick.STALL_MINUTES, gt=0)
     """Minutes without progress after which a running task is shown as stalled."""
 
     max_concurrent: int = Field(4, ge=1, le=8)

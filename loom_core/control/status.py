@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loom_core.control.humanize import duration as _age
 from loom_core.kernel import now as nowmod
 from loom_core.store import db as dbmod
 from loom_core.store import read
-from loom_core.store.state import StateStore  # noqa: F401  (callers pass an open store)
+
+if TYPE_CHECKING:
+    from loom_core.store.state import StateStore  # callers may pass an open store
 
 
 def stall_minutes() -> float:
-    """The ``general.stall_minutes`` setting (``LOOM_STALL_MINUTES`` overrides it; a bad value is a ConfigError)."""
-    from loom_core.config.settings import load_settings
+    """The ``general.stall_minutes`` setting (``LOOM_STALL_MINUTES`` overrides it; a bad value is a ConfigError),
+    read without loading the settings model."""
+    from loom_core.config.quick import stall_minutes as read
 
-    return load_settings().general.stall_minutes
+    return read()
 
 
 def driver_alive(project: Path | str) -> bool:

@@ -8,15 +8,17 @@ import os
 import re
 import sqlite3
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
-
-import peewee
+from typing import TYPE_CHECKING, TypeVar
 
 from loom_core.errors import SchemaTooNew, StateBusy, StateCorrupt, StateError, StateReadOnly
+
+if TYPE_CHECKING:
+    import peewee
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_BUSY_MS = 5000
@@ -115,8 +117,11 @@ def map_error(exc: BaseException, path: Path | str) -> StateError:
 def mapped(path: Path | str) -> Iterator[None]:
     try:
         yield
-    except (sqlite3.Error, peewee.PeeweeException) as exc:
-        raise map_error(exc, path) from exc
+    except Exception as exc:
+        pw = sys.modules.get("peewee")  # only a writer has loaded it
+        if isinstance(exc, sqlite3.Error) or (pw is not None and isinstance(exc, pw.PeeweeException)):
+            raise map_error(exc, path) from exc
+        raise
 
 
 def check_kind(path: Path) -> None:
@@ -290,6 +295,8 @@ def read_snapshot(path: Path, fn: Callable[[sqlite3.Connection], T], *, empty: T
 def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) -> peewee.SqliteDatabase:
     path = Path(path)
     preflight(path, create=create)
+    import peewee  # the writers' ORM: readers (status, history, verify) never load it
+
     db = peewee.SqliteDatabase(
         str(path),
         pragmas=[

@@ -48,3 +48,17 @@ def test_status_converts_its_arguments_without_pydantic_and_still_checks_them(tm
     assert bad.returncode == 2 and "'soon' is not a valid number" in bad.stderr
     missing = run_loom("status", "-C", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_status_history_and_verify_read_without_the_orm_or_settings(tmp_path):
+    """The read commands open the store with plain sqlite3: no peewee, pydantic or keyring to load."""
+    from tests.support.fixtures import parked_task
+
+    parked_task(tmp_path)
+    for verb in ("status", "history", "verify"):
+        code = ("import sys\nfrom loom_core.surfaces import cli\n"
+                f"try:\n    cli.main([{verb!r}, '-C', {str(tmp_path)!r}])\nexcept SystemExit as e:\n"
+                "    assert not e.code, e.code\n")
+        mods = _modules_after(code)
+        heavy = sorted(m for m in mods if m.split(".")[0] in ("peewee", "pydantic", "pydantic_settings", "keyring"))
+        assert heavy == [], (verb, heavy)
