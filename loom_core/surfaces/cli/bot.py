@@ -113,7 +113,7 @@ def _serve(token: str, allowed: frozenset[int], api_url: str, url: str, plane_to
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         ready = asyncio.create_task(bot.polling.wait())
-        ready.add_done_callback(lambda _t: _announce(url, len(allowed), start_token(os.getpid())))
+        ready.add_done_callback(lambda t: t.cancelled() or _announce(url, len(allowed), start_token(os.getpid())))
         try:
             await bot.serve(stop)
         finally:
