@@ -237,3 +237,17 @@ class ControlClient(Protocol):
 
     def shuttle_recover(self, ref: ProjectRef, driver_state_id: str, choice: str, *,
                         recovery_id: str | None = None, agent_run_ids: list[str] | None = None) -> dict[str, Any]: ...
+
+    def shuttle_state(self, ref: ProjectRef, *, format: str = "summary", table: str | None = None,
+                      since: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """The task store: ``summary`` counts, ``json`` full state, or a table as ``jsonl`` / ``pretty-table``."""
+
+    def shuttle_extensions(self, ref: ProjectRef, *, kind: str | None = None, status: str | None = None,
+                           include_manifest: bool = False) -> dict[str, Any]: ...
+
+    def store_backup(self, ref: ProjectRef, to: str) -> dict[str, Any]:
+        """``{bytes_written, ts, backup_path}``; a path leaving the project is ``BACKUP_PATH_REJECTED``."""
+
+    def store_restore(self, ref: ProjectRef, source: str, *, format: str = "sql",
+                      confirm: bool = False) -> dict[str, Any]:
+        """``{restored, ts, error?}``; needs ``confirm``; disallowed SQL is ``RESTORE_REJECTED``."""

@@ -242,6 +242,33 @@ class ShuttleVerbs:
                 out["replayed"] = True
             return out
 
+    # ------------------------------------------------------------------ store views (control/shuttle_store.py)
+    def shuttle_state(self, ref: ProjectRef, *, format: str = "summary", table: str | None = None,
+                      since: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """The task store as a summary, the full state, or one table's rows (jsonl / pretty-table)."""
+        from loom_core.control.shuttle_store import state_view
+
+        return state_view(self._host_path(ref), format=format, table=table, since=since, limit=limit)
+
+    def shuttle_extensions(self, ref: ProjectRef, *, kind: str | None = None, status: str | None = None,
+                           include_manifest: bool = False) -> dict[str, Any]:
+        from loom_core.control.shuttle_store import extensions
+
+        return extensions(self._host_path(ref), kind=kind, status=status, include_manifest=include_manifest)
+
+    def store_backup(self, ref: ProjectRef, to: str) -> dict[str, Any]:
+        """A consistent SQL dump of the task store to ``to`` (relative to the project, inside it)."""
+        from loom_core.control.shuttle_store import backup
+
+        return backup(self._host_path(ref), to, self.clock.now())  # type: ignore[attr-defined]
+
+    def store_restore(self, ref: ProjectRef, source: str, *, format: str = "sql",
+                      confirm: bool = False) -> dict[str, Any]:
+        """Replace the task store from a dump (``sql``, statements allow-listed) or a store file (``binary``)."""
+        from loom_core.control.shuttle_store import restore
+
+        return restore(self._host_path(ref), source, format, confirm, self.clock.now())  # type: ignore[attr-defined]
+
 
 def _answer(host: Any, delivery: dict[str, Any]) -> Any:
     """A gate answer: ``decision`` is any verb the gate offers (``approve``, ``revise``, ``abandon``…) or a

@@ -50,6 +50,6 @@ def call(project_dir: str, shape: str, fn: Callable[[str], dict[str, Any]],
     except LoomError as exc:  # an unreadable allowlist file: still a refusal, with its reason
         return dump(refusal(shape, "PROJECT_DIR_NOT_ALLOWED", str(exc), nulls, reason="allowlist-unreadable"))
     try:
-        return dump(fn(real))
+        return dump({**(nulls or {}), **fn(real)})  # every answer has the tool's fields
     except LoomError as exc:
         return dump(refusal(shape, exc.code or "ERROR", str(exc), nulls))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -39,4 +40,62 @@ def pipeline_archive_and_reset(project_dir: Project,
     return call(project_dir, "error", run, nulls)
 
 
-TOOLS = (pipeline_meta, pipeline_archive_and_reset)
+def pipeline_state_get(
+    project_dir: Project,
+    format: Annotated[str, Field(description="summary (counts), json (the full state), jsonl or pretty-table "
+                                             "(one table's rows)")] = "summary",
+    table: Annotated[str | None, Field(description="For jsonl / pretty-table: pipeline_state, pipeline_counters, "
+                                                   "pipeline_gate_counters, driver_state, phases, agent_records, "
+                                                   "pending_agents, agent_verdicts, findings, gates, audit, "
+                                                   "installed_extensions (else audit).")] = None,
+    since: Annotated[str | None, Field(description="ISO timestamp: only audit / findings rows after it.")] = None,
+    limit: Annotated[int, Field(description="Rows (100 by default, at most 1000).")] = 100,
+    client_identifier_unverified: Client = None,
+) -> str:
+    """The project's task store. summary: {task_id, status, verdict, work_result, owner_id, pending_agent_count,
+    gate_count, audit_row_count, finding_count}; json: {state}; jsonl / pretty-table: {table, row_count, text}."""
+    return call(project_dir, "error", lambda p: control().shuttle_state(p, format=format, table=table, since=since,
+                                                                        limit=limit))
+
+
+def pipeline_extensions_list(project_dir: Project, kind: str | None = None, status: str | None = None,
+                             include_manifest: bool = False, client_identifier_unverified: Client = None) -> str:
+    """loom's extensions (its workflow bundles): {extensions: [{id, kind, name, publisher, version, status,
+    installed_at, updated_at, failure_reason?, manifest?}]}."""
+    return call(project_dir, "error", lambda p: control().shuttle_extensions(
+        p, kind=kind, status=status, include_manifest=include_manifest), {"extensions": []})
+
+
+def pipeline_backup(project_dir: Project,
+                    to: Annotated[str, Field(description="Where to write the SQL dump, relative to the project "
+                                                         "(inside it).")],
+                    client_identifier_unverified: Client = None) -> str:
+    """A consistent SQL dump of the task store: {bytes_written, ts, backup_path}."""
+    nulls = {"bytes_written": None, "ts": None, "backup_path": None}
+    return call(project_dir, "error", lambda p: control().store_backup(p, to), nulls)
+
+
+def _restore(project_dir: Project,
+             from_: Annotated[str, Field(alias="from", description="The dump or store file, relative to the "
+                                                                   "project.")],
+             format: Annotated[str, Field(description="sql (a dump; only a loom store's statements are run) or "
+                                                      "binary (a store file).")] = "sql",
+             confirm: Annotated[bool, Field(description="Must be true: the task store is replaced.")] = False,
+             client_identifier_unverified: Client = None) -> str:
+    """Replace the task store from a backup: {restored, ts, error?}."""
+    nulls = {"restored": False, "ts": None}
+    return call(project_dir, "error", lambda p: control().store_restore(p, from_, format=format, confirm=confirm),
+                nulls)
+
+
+def pipeline_restore(**args: Any) -> str:
+    # the argument is named ``from`` (a Python keyword): the SDK passes it by its alias
+    args["from_"] = args.pop("from")
+    return _restore(**args)
+
+
+pipeline_restore.__signature__ = inspect.signature(_restore, eval_str=True)  # type: ignore[attr-defined]
+pipeline_restore.__doc__ = _restore.__doc__
+
+TOOLS = (pipeline_meta, pipeline_state_get, pipeline_extensions_list, pipeline_archive_and_reset, pipeline_backup,
+         pipeline_restore)
