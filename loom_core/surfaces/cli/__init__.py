@@ -23,9 +23,11 @@ from loom_core.surfaces.cli import reads, tasks
 from loom_core.surfaces.cli.allowlist import allowlist_app
 from loom_core.surfaces.cli.bot import bot_app
 from loom_core.surfaces.cli.daemon import daemon_app
+from loom_core.surfaces.cli.mcp import mcp_app
 from loom_core.surfaces.cli.projects import projects_app
 from loom_core.surfaces.cli.serve import serve_app
 from loom_core.surfaces.cli.settings import config_app, models_app, secrets_app
+from loom_core.surfaces.cli.setup import setup
 from loom_core.surfaces.cli.web import up, web
 
 app = typer.Typer(
@@ -93,7 +95,9 @@ app.command()(up)
 app.add_typer(serve_app, name="serve")
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(allowlist_app, name="allowlist")
+app.command()(setup)
 app.add_typer(bot_app, name="bot")
+app.add_typer(mcp_app, name="mcp", hidden=True)  # `loom mcp serve` = loom-mcp (spec §13)
 
 def _not_utf8(args: list[str]) -> str | None:
     """Why an argument cannot be used (argv bytes that are not UTF-8 arrive as surrogates), or None.
