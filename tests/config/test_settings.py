@@ -179,3 +179,22 @@ def test_resolve_falls_back_to_the_environment(no_keyring, monkeypatch):
 def test_mask_shows_at_most_four_characters():
     assert mask("") == "" and mask("abc") == "***" and mask("abcd") == "****"
     assert mask("abcdefgh") == "****efgh" and mask("abcdefghijkl") == "********ijkl"
+
+
+def test_the_quick_reader_agrees_with_the_model_and_errs_like_it(monkeypatch):
+    from loom_core.config import quick
+
+    assert quick.stall_minutes() == load_settings().general.stall_minutes == quick.STALL_MINUTES
+    paths.config_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_path().write_text("[general]\nstall_minutes = 12.5\n")
+    assert quick.stall_minutes() == load_settings().general.stall_minutes == 12.5
+    monkeypatch.setenv("LOOM_STALL_MINUTES", "7")
+    assert quick.stall_minutes() == 7
+    monkeypatch.setenv("LOOM_GENERAL__STALL_MINUTES", "9")
+    assert quick.stall_minutes() == load_settings().general.stall_minutes == 9  # the nested name wins
+    monkeypatch.setenv("LOOM_GENERAL__STALL_MINUTES", "-1")
+    with pytest.raises(ConfigError) as quick_err:
+        quick.stall_minutes()
+    with pytest.raises(ConfigError) as model_err:
+        load_settings()
+    assert str(quick_err.value) == str(model_err.value)
