@@ -36,14 +36,14 @@ class BotState:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
         except OSError as exc:
             self._corrupt(f"cannot be read ({exc.strerror or exc})")
             return {}
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw.decode("utf-8"))  # not UTF-8: a ValueError too
             chats = doc["chats"]
             if not isinstance(chats, dict) or not all(isinstance(v, dict) for v in chats.values()):
                 raise ValueError("chats is not an object of objects")

@@ -1,0 +1,54 @@
+"""The commands around a task: a corrupt state file noticed on /start, text without a project, an unknown
+command, /status, a long /plan as a plan.md document, /cancel with its confirmation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.bot.conftest import ME, PLANE_TOKEN, wait_for
+from tests.bot.test_flow import GATE, buttons, pick_project, send_task
+
+
+def test_commands_around_a_task(plane, stub, start_bot, tmp_path):
+    pid, _proj = plane.demo("cafe")
+    state = tmp_path / "bot" / "telegram.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{not json")
+    start_bot(plane.url, PLANE_TOKEN)
+
+    stub.say("/start")
+    notice = stub.message("starting empty")
+    assert str(state) in notice["text"] and (tmp_path / "bot" / "telegram.json.corrupt").exists()
+    stub.say("make it faster")
+    stub.message("pick one with /projects first")
+    stub.say("/frobnicate")
+    assert "/projects — pick the project" in stub.message("/cancel — stop", after=notice["message_id"])["text"]
+
+    pick_project(stub, "cafe")
+    send_task(stub, "Keep cafe discounts sane")
+    gate = stub.message(GATE.format("gate-plan"))
+    stub.say("/status")
+    status = stub.message("📊 cafe — in_progress", after=gate["message_id"])
+    assert "awaiting you at gate «gate-plan»" in status["text"] and "last runs:" in status["text"]
+    assert "phase: planning" in status["text"]
+
+    work = Path(plane.http.get(f"/projects/{pid}/view/work_dirs").json()["result"][0])
+    long_plan = "".join(f"## Step {i}\nChange line {i} of the pricing rules.\n" for i in range(200))
+    (work / "plan.md").write_text(long_plan)
+    stub.say("/plan")
+    sent = wait_for(lambda: stub.calls("sendDocument"))
+    assert sent[0]["uploads"] == {"document": "plan.md"} and "cafe — .loom/work/plan.md" in sent[0]["params"]["caption"]
+    doc = next(m for m in stub.messages() if m.get("document"))
+    assert stub.http.get(f"/file/bot123:TEST/uploads/{doc['document']['file_name']}").text == long_plan
+
+    stub.say("/cancel")
+    ask = stub.message("Cancel the task")
+    assert set(buttons(ask).values()) == {f"cy|{pid}", "cnx"}
+    stub.tap(ask["message_id"], "cnx")
+    wait_for(lambda: any("Kept" in (m.get("text") or "") for m in stub.messages()))
+    assert plane.status(pid)["status"] == "in_progress"
+    stub.say("/cancel")
+    ask = stub.message("Cancel the task", after=ask["message_id"])
+    stub.tap(ask["message_id"], f"cy|{pid}")
+    wait_for(lambda: any((m.get("text") or "").startswith("🛑 cancelled t-") for m in stub.messages(ME)))
+    assert plane.status(pid)["has_task"] is False
