@@ -174,3 +174,38 @@ def test_state_views_backup_and_restore(mcp, started):
     assert binary["error"]["code"] == "RESTORE_REJECTED"
     assert sqlite3.connect(proj / ".loom" / "state.db").execute("SELECT status FROM pipeline_state").fetchone()[0] \
         == "in_progress"
+
+
+def test_files_are_the_hosts_list_unioned_with_the_sandbox_delta(mcp, started):
+    import threading
+
+    from loom_core.agents.executors.demo import DemoExecutor
+    from loom_core.kernel.types import Intent
+
+    proj, first = started
+    spawn = first["response"]
+    req = spawn["spawn_request"]
+    workdir = Path(req["extras"]["workdir"])
+    out = DemoExecutor().execute(Intent(spawn["agent"], spawn["agent_run_id"], "", req["model"], req["prompt"],
+                                        extras=req["extras"]), threading.Event(), lambda line: None)
+    (workdir / "shop" / "pricing.py").write_text("# changed in the sandbox, not listed by the host\n")
+    nxt = mcp.call("pipeline_continue_task", project_dir=str(proj), driver_state_id=first["driver_state_id"],
+                   input={"kind": "agent-result", "agent_run_id": spawn["agent_run_id"], "agent_output": out.output,
+                          "files_created": ["notes/host-listed.md"]})
+    assert nxt["response"]["kind"] == "spawn-agent"
+    state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]["pipeline"]
+    assert "shop/pricing.py" in state["files_modified"] and "notes/host-listed.md" in state["files_created"]
+    assert (proj / "shop" / "pricing.py").read_text().startswith('"""Prices')  # the user's tree is untouched
+
+
+def test_a_leading_policy_flag_sets_the_gate_policies(mcp, allow, tmp_path):
+    from loom_core.kernel.gates import PRESETS
+
+    proj = tmp_path / "shop"
+    create_demo_project(proj)
+    allow(proj)
+    out = mcp.call("pipeline_run_task", project_dir=str(proj), task="--full-autonomous " + demo_task(),
+                   client_idempotency_uuid=str(uuid.uuid4()))
+    assert "autonomous" not in out["task_id"]
+    state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]["pipeline"]
+    assert state["task"] == demo_task() and state["gate_policies"] == dict(PRESETS["full-autonomous"])
