@@ -153,7 +153,7 @@ class RunningBot:
 
     def stop(self, timeout_s: float = 15.0) -> float:
         t0 = time.monotonic()
-        if self.stop_event is not None:
+        if self.stop_event is not None and self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(timeout_s)
         assert not self.thread.is_alive(), "the bot did not stop"
@@ -189,9 +189,10 @@ def start_bot(stub, tmp_path):
         kw.setdefault("poll_timeout_s", 2.0)
         bot = TelegramBot(token="123:TEST", allowed=allowed, link=PlaneLink(url, token, timeout_s=10),
                           state=BotState(tmp_path / "bot" / "telegram.json"), api_url=stub.url, **kw)
+        polls = len(stub.calls("getUpdates"))
         rb = RunningBot(bot)
         running.append(rb)
-        got = stub.http.get("/_fake/wait", params={"method": "getUpdates", "count": 1, "timeout": 20}).json()
+        got = stub.http.get("/_fake/wait", params={"method": "getUpdates", "count": polls + 1, "timeout": 20}).json()
         assert got["ok"], rb.error
         return rb
 

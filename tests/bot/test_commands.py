@@ -1,8 +1,10 @@
 """The commands around a task: a corrupt state file noticed on /start, text without a project, an unknown
-command, /status, a long /plan as a plan.md document, /cancel with its confirmation."""
+command, /status, a long /plan as a plan.md document, a restart that does not announce a gate again, /cancel
+with its confirmation."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.bot.conftest import ME, PLANE_TOKEN, wait_for
@@ -14,7 +16,7 @@ def test_commands_around_a_task(plane, stub, start_bot, tmp_path):
     state = tmp_path / "bot" / "telegram.json"
     state.parent.mkdir(parents=True)
     state.write_text("{not json")
-    start_bot(plane.url, PLANE_TOKEN)
+    bot = start_bot(plane.url, PLANE_TOKEN)
 
     stub.say("/start")
     notice = stub.message("starting empty")
@@ -40,6 +42,13 @@ def test_commands_around_a_task(plane, stub, start_bot, tmp_path):
     assert sent[0]["uploads"] == {"document": "plan.md"} and "cafe — .loom/work/plan.md" in sent[0]["params"]["caption"]
     doc = next(m for m in stub.messages() if m.get("document"))
     assert stub.http.get(f"/file/bot123:TEST/uploads/{doc['document']['file_name']}").text == long_plan
+
+    bot.stop()  # a restart remembers what it announced
+    start_bot(plane.url, PLANE_TOKEN)
+    stub.say("/status")
+    stub.message("📊 cafe — in_progress", after=doc["message_id"])
+    time.sleep(0.6)  # a few watch beats
+    assert sum(GATE.format("gate-plan") in (m.get("text") or "") for m in stub.messages()) == 1
 
     stub.say("/cancel")
     ask = stub.message("Cancel the task")

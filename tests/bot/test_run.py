@@ -94,3 +94,23 @@ def test_a_plane_that_is_down_is_backed_off_and_recovered(stub, start_bot, tmp_p
         assert len(rb.bot.watch_delays) == seen <= 3
     finally:
         plane.close()
+
+
+def test_detach_returns_once_polling_and_a_second_bot_is_refused(stub, plane):
+    env = {"LOOM_TG_BOT_TOKEN": "123:TEST", "LOOM_TG_ALLOWED_USERS": "42", "LOOM_TG_API_URL": stub.url,
+           "LOOM_SERVER_URL": plane.url, "LOOM_SERVER_TOKEN": PLANE_TOKEN}
+    proc = bot_cli(env, "--detach")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.startswith("loom: Telegram bot polling (pid ")
+    info = json.loads(open(os.environ["LOOM_HOME"] + "/bot/telegram.pid").read())
+    try:
+        stub.say("/help")
+        stub.message("/projects — pick the project")
+        lines = refused(env)
+        assert lines[0] == f"loom: a Telegram bot already runs (pid {info['pid']})"
+    finally:
+        os.kill(info["pid"], signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(os.environ["LOOM_HOME"] + "/bot/telegram.pid"), timeout_s=15)
+    log = open(os.environ["LOOM_HOME"] + "/bot/telegram.out").read()
+    assert log.strip().endswith("loom: the Telegram bot stopped")
