@@ -18,11 +18,51 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loom_core.errors import LoomError
 
 WORKSPACE = "/workspace"
+
+
+@dataclass
+class Layout:
+    """What a container gets of the folder an agent works in."""
+
+    top: Path  # what /workspace holds: the sandbox's repository (or the folder itself when it is no sandbox)
+    prefix: str = ""  # the agent's folder relative to ``top`` (a project in a subfolder of its repository)
+    stores: list[Path] = field(default_factory=list)  # object stores the sandbox borrows (git alternates)
+    linked: list[Path] = field(default_factory=list)  # the user's heavy folders the sandbox links to
+
+    @property
+    def workdir(self) -> str:
+        return f"{WORKSPACE}/{self.prefix}" if self.prefix else WORKSPACE
+
+
+def layout(root: Path) -> Layout:
+    """The sandbox holding ``root`` (its repository, the prefix, and the host folders it points at, which a
+    container sees read-only at the same paths), or ``root`` alone when it is in no sandbox."""
+    from loom_core.workspace.sandbox import read_meta
+
+    root = Path(root)
+    for top in (root, *root.parents[:8]):
+        meta = read_meta(top) if (top / ".git").is_dir() else None
+        if meta is None:
+            continue
+        prefix = str(meta.get("prefix") or "")
+        if top / prefix != root:
+            break
+        alternates = top / ".git" / "objects" / "info" / "alternates"
+        stores = [Path(ln.strip()) for ln in (alternates.read_text(encoding="utf-8").splitlines()
+                                              if alternates.is_file() else []) if ln.strip().startswith("/")]
+        linked = []
+        for rel in meta.get("linked") or []:
+            link = top / str(rel)
+            if link.is_symlink() and os.path.isabs(target := os.readlink(link)) and os.path.isdir(target):
+                linked.append(Path(target))
+        return Layout(top, prefix, [s for s in stores if s.is_dir()], linked)
+    return Layout(root)
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
@@ -47,9 +87,10 @@ def lend(root: Path, uid: int, gid: int) -> Iterator[None]:
         _chown_tree(root, st.st_uid, st.st_gid)
 
 
-def pack(root: Path, uid: int, gid: int) -> bytes:
+def pack(root: Path, uid: int, gid: int, stores: Iterable[Path] = ()) -> bytes:
     """``root`` as a tar archive whose top folder is ``workspace/``, every member owned by ``uid:gid``
-    (what the agent in the container runs as), for ``put_archive(path="/")``."""
+    (what the agent in the container runs as), for ``put_archive(path="/")``; the borrowed object
+    ``stores`` go along at their own paths (so git in the container finds every object)."""
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
         return info
@@ -57,6 +98,8 @@ def pack(root: Path, uid: int, gid: int) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(str(root), arcname=WORKSPACE.strip("/"), recursive=True, filter=owned)
+        for store in stores:
+            tar.add(str(store), arcname=str(store).lstrip("/"), recursive=True, filter=owned)
     return buf.getvalue()
 
 

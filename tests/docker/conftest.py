@@ -39,12 +39,14 @@ printf '%s\n' "$prompt" | while IFS= read -r line; do
   esac
 done
 tok=unset; [ -n "$CLAUDE_CODE_OAUTH_TOKEN" ] && tok=set
-printf '{"type":"result","subtype":"success","is_error":false,"result":"uid=%s gid=%s home=%s token=%s argc=%s",' \
-  "$(id -u)" "$(id -g)" "$HOME" "$tok" "$#"
+git=""
+case "$prompt" in *@@git*) git=" git=$(git cat-file -t HEAD 2>&1 | tr -d '\"\\' | head -c 80)";; esac
+printf '{"type":"result","subtype":"success","is_error":false,"result":"uid=%s gid=%s home=%s token=%s argc=%s%s",' \
+  "$(id -u)" "$(id -g)" "$HOME" "$tok" "$#" "$git"
 printf '"usage":{"input_tokens":12,"output_tokens":7,"cache_read_input_tokens":3},"total_cost_usd":0.0125,'
 printf '"num_turns":2,"duration_ms":40}\n'
 """
-TOOLS = ("sh", "cat", "echo", "sleep", "id", "ls", "mkdir", "rm", "printf", "dirname", "env", "true")
+TOOLS = ("sh", "cat", "echo", "sleep", "id", "ls", "mkdir", "rm", "printf", "dirname", "env", "true", "tr", "head")
 
 
 def _skip_reason() -> str | None:
@@ -71,6 +73,23 @@ def _busybox() -> str | None:
     return None
 
 
+def _git_files() -> dict[str, str]:
+    """The host's git and the shared libraries it loads (image path → host file), so git in the test
+    image reads the sandbox's borrowed object store; empty when that cannot be worked out."""
+    git = shutil.which("git")
+    if git is None or shutil.which("ldd") is None:
+        return {}
+    out = subprocess.run(["ldd", git], capture_output=True, text=True).stdout
+    files = {"usr/bin/git": git}
+    for line in out.splitlines():
+        parts = line.split()
+        path = parts[2] if "=>" in parts and len(parts) > 2 else (parts[0] if parts and parts[0].startswith("/")
+                                                                   else None)
+        if path and path.startswith("/"):
+            files[path.lstrip("/")] = os.path.realpath(path)
+    return files
+
+
 def _rootfs_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -93,6 +112,14 @@ def _rootfs_tar() -> bytes:
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(link)
         add_file("bin/claude", FAKE_CLAUDE.encode())
+        made = {"bin", "workspace", "home", "etc", "tmp"}
+        for name, host in _git_files().items():
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                if "/".join(parts[:i]) not in made:
+                    made.add("/".join(parts[:i]))
+                    add_dir("/".join(parts[:i]))
+            add_file(name, Path(host).read_bytes())
         add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     return buf.getvalue()
 

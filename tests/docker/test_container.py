@@ -31,6 +31,8 @@ pytestmark = pytest.mark.xdist_group("docker")
 
 
 def plan_for(project: Path):
+    if not (project / ".git").exists():
+        make_repo(project, {"README.md": "# p\n"})
     plan, notice = decide(True, "claude-code", project)
     assert plan is not None, notice
     return plan
@@ -42,10 +44,19 @@ def intent(workdir: Path, prompt: str, rid: str = "ar-1", **extras) -> Intent:
 
 
 def containers(engine, **labels) -> list:
+    """The containers carrying ``labels`` (each inspected; one removed meanwhile is left out)."""
+    import docker
+
     cli = engine.client()
     try:
         flt = [f"{k}={v}" for k, v in labels.items()] or ["loom.owner-pid"]
-        return cli.containers.list(all=True, filters={"label": flt})
+        found = []
+        for row in cli.api.containers(all=True, filters={"label": flt}):
+            try:
+                found.append(cli.containers.get(row["Id"]))
+            except docker.errors.NotFound:
+                pass
+        return found
     finally:
         cli.close()
 
@@ -76,10 +87,11 @@ def test_the_agents_edit_lands_on_the_task_branch(docker_env, repo):
     owner = ws.root.stat().st_uid
     ex = ContainerExecutor(plan_for(proj))
     logs: list[str] = []
-    res = ex.execute(intent(ws.root, "@@write app/core.py def f(): return 2\n@@rm old.txt"), threading.Event(),
-                     logs.append)
+    res = ex.execute(intent(ws.root, "@@write app/core.py def f(): return 2\n@@rm old.txt\n@@git"),
+                     threading.Event(), logs.append)
 
-    assert res.output == "uid=1000 gid=1000 home=/home/app token=set argc=10"
+    # git in the container reads HEAD through the object store the sandbox borrows (mounted read-only)
+    assert res.output == "uid=1000 gid=1000 home=/home/app token=set argc=10 git=commit"
     assert (res.usage.tokens_in, res.usage.tokens_out, res.usage.cost_usd) == (12, 7, 0.0125)
     assert ws.root.stat().st_uid == owner  # the copy was lent to uid 1000 and given back
     assert all(p.stat().st_uid == owner for p in ws.root.rglob("*"))
@@ -94,7 +106,7 @@ def test_the_agents_edit_lands_on_the_task_branch(docker_env, repo):
 def test_non_root_limits_and_no_token_on_the_command_line(docker_env, tmp_path):
     work = tmp_path / "w"
     work.mkdir()
-    ex = ContainerExecutor(plan_for(tmp_path))
+    ex = ContainerExecutor(plan_for(tmp_path / "p"))
     cancel = threading.Event()
     box: dict = {}
     t = threading.Thread(target=lambda: box.setdefault("err", _fails(ex, intent(work, "@@nap 30", "ar-lim"), cancel)))
@@ -129,7 +141,7 @@ def _fails(ex, it, cancel) -> ExecutorError:
 def test_a_timeout_stops_and_removes_the_container(docker_env, tmp_path):
     work = tmp_path / "w"
     work.mkdir()
-    ex = ContainerExecutor(plan_for(tmp_path), session_timeout_s=1.0)
+    ex = ContainerExecutor(plan_for(tmp_path / "p"), session_timeout_s=1.0)
     ex.kill_grace_s = 2
     started = time.monotonic()
     err = _fails(ex, intent(work, "@@nap 60", "ar-slow"), threading.Event())
@@ -144,7 +156,7 @@ from pathlib import Path
 from loom_core.agents.executors.container import ContainerExecutor
 from loom_core.agents.executors.container_plan import decide
 from loom_core.kernel.types import Intent
-plan, _ = decide(True, "claude-code", Path(sys.argv[1]))
+plan, _ = decide(True, "claude-code", Path(sys.argv[2]))
 it = Intent("implementer", "ar-orphan", "implementation", "m", "@@nap 120", extras={"workdir": sys.argv[1], "edits_files": True})
 ContainerExecutor(plan).execute(it, threading.Event(), print)
 """
@@ -153,22 +165,29 @@ ContainerExecutor(plan).execute(it, threading.Event(), print)
 def test_a_kill_9_leaves_a_labelled_container_that_the_next_start_removes(docker_env, tmp_path):
     work = tmp_path / "w"
     work.mkdir()
-    child = subprocess.Popen([sys.executable, "-c", KILLED_LOOM, str(work)], cwd=ROOT, env=dict(os.environ))
+    out = open(tmp_path / "child.out", "wb")
+    make_repo(tmp_path / "p", {"README.md": "# p\n"})
+    child = subprocess.Popen([sys.executable, "-c", KILLED_LOOM, str(work), str(tmp_path / "p")], cwd=ROOT, env=dict(os.environ),
+                             stdout=out, stderr=subprocess.STDOUT)
     try:
-        (c,) = wait_for(lambda: [c for c in containers(docker_env, **{"loom.owner-pid": child.pid})
-                                 if c.status == "running"], timeout=30)
+        try:
+            wait_for(lambda: [c for c in containers(docker_env, **{"loom.owner-pid": child.pid})
+                              if c.status == "running"], timeout=30)
+        except AssertionError:
+            raise AssertionError((tmp_path / "child.out").read_text()) from None
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
         time.sleep(0.3)
         (left,) = containers(docker_env, **{"loom.owner-pid": child.pid})  # nobody cleaned up
         assert left.labels["loom.run"] == "ar-orphan"
-        _plan, notice = decide(None, "claude-code", tmp_path)  # the next start
+        _plan, notice = decide(None, "claude-code", tmp_path / "p")  # the next start
         assert "removed 1 container(s) left by a loom that was killed" in notice
         assert not containers(docker_env, **{"loom.owner-pid": child.pid})
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(10)
+        out.close()
 
 
 def test_without_bind_mounts_the_copy_round_trips_as_archives(docker_env, repo, monkeypatch):
@@ -190,11 +209,11 @@ def test_without_bind_mounts_the_copy_round_trips_as_archives(docker_env, repo, 
 
     t = threading.Thread(target=peek)
     t.start()
-    res = ex.execute(intent(ws.root, "@@nap 1\n@@write app/core.py shipped back\n@@write new/dir/n.txt new\n@@rm old.txt",
-                            "ar-arch"), cancel, lambda line: None)
+    res = ex.execute(intent(ws.root, "@@nap 1\n@@write app/core.py shipped back\n@@write new/dir/n.txt new\n"
+                            "@@rm old.txt\n@@git", "ar-arch"), cancel, lambda line: None)
     t.join(20)
     assert seen["mounts"] == [] or all(m["Type"] == "tmpfs" for m in seen["mounts"])  # no bind mount at all
-    assert res.output.startswith("uid=1000 ")
+    assert res.output.startswith("uid=1000 ") and res.output.endswith(" git=commit")  # the store was shipped too
     assert (ws.root / "app" / "core.py").read_text() == "shipped back\n"
     assert (ws.root / "new" / "dir" / "n.txt").read_text() == "new\n"
     assert not (ws.root / "old.txt").exists()

@@ -34,6 +34,7 @@ def test_loom_run_docker_lands_the_containers_edit(docker_env, tmp_path):
 
 
 def test_the_runner_builds_container_executors_only_when_asked(docker_env, tmp_path):
+    make_repo(tmp_path, {"a.txt": "a\n"})
     runner = TaskRunner(tmp_path, RunOptions(backend="claude-code", docker=True))
     ex = runner._backend().resolver.executor("claude-code", agentic=True)
     assert isinstance(ex, ContainerExecutor) and ex.plan.user == "1000:1000"
@@ -53,6 +54,10 @@ def test_docker_required_but_impossible_is_refused_before_anything_is_written(tm
     assert not (proj / ".loom").exists()
     both = run_loom("run", "--docker", "--no-docker", "do it", cwd=proj)
     assert both.returncode == 2 and "cannot be combined" in both.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    cp = run_loom("run", "--docker", "--backend", "claude-code", "--in-place", "do it", cwd=plain)
+    assert cp.returncode == 1 and "is not a git repository (a container works on a sandbox copy)" in cp.stderr
 
 
 def test_auto_without_an_engine_uses_the_sandbox_copy_and_says_why(tmp_path, monkeypatch):
@@ -66,6 +71,7 @@ def test_auto_without_an_engine_uses_the_sandbox_copy_and_says_why(tmp_path, mon
         def emit(self, ev):
             events.append(ev)
 
+    make_repo(tmp_path, {"a.txt": "a\n"})
     runner = TaskRunner(tmp_path, RunOptions(backend="claude-code"), sink=Sink())
     assert runner._backend().resolver.container is None  # the host's Claude Code CLI will run
     (notice,) = [e.data["message"] for e in events if e.kind == "notice"]

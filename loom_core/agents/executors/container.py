@@ -93,17 +93,19 @@ class ContainerExecutor:
                 env[name] = os.environ[name]
         return env
 
-    def create_kwargs(self, intent: Intent, root: Path) -> dict[str, Any]:
+    def create_kwargs(self, intent: Intent, lay: container_io.Layout) -> dict[str, Any]:
         p = self.plan
         labels = {**p.labels, "loom.run": intent.agent_run_id, "loom.agent": intent.agent}
         volumes: dict[str, dict[str, str]] = {}
         if p.bind_mounts:
-            volumes[str(root)] = {"bind": WORKSPACE, "mode": "rw"}
+            volumes[str(lay.top)] = {"bind": WORKSPACE, "mode": "rw"}
+            for borrowed in lay.stores + lay.linked:  # what the copy points at, read-only at the same path
+                volumes[str(borrowed)] = {"bind": str(borrowed), "mode": "ro"}
             if p.credential == "file":
                 volumes[str(credentials_file())] = {"bind": f"{p.home}/.claude/.credentials.json", "mode": "ro"}
         kw: dict[str, Any] = dict(
             image=p.image, command=self.argv(intent), stdin_open=True, init=True, user=p.user,
-            working_dir=WORKSPACE, environment=self.environment(), labels=labels, volumes=volumes,
+            working_dir=lay.workdir, environment=self.environment(), labels=labels, volumes=volumes,
             tmpfs={p.home: "rw,mode=1777"}, name=f"loom-{intent.agent_run_id}-{int(time.time() * 1000) % 10**8}")
         if p.network != "default":
             kw["network_mode"] = p.network
@@ -117,33 +119,34 @@ class ContainerExecutor:
 
     # ------------------------------------------------------------------ run
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
-        root = require_workdir(intent, cancel)
-        with container_io.lend(root, self.plan.uid, self.plan.gid) if self.plan.bind_mounts else nullcontext():
-            return self._run(intent, root, cancel, log)
+        lay = container_io.layout(require_workdir(intent, cancel))
+        with container_io.lend(lay.top, self.plan.uid, self.plan.gid) if self.plan.bind_mounts else nullcontext():
+            return self._run(intent, lay, cancel, log)
 
-    def _run(self, intent: Intent, root: Path, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
+    def _run(self, intent: Intent, lay: container_io.Layout, cancel: threading.Event,
+             log: Callable[[str], None]) -> ExecResult:
         import docker
 
         eng = self.engine()
         try:
-            ct = eng.containers.create(**self.create_kwargs(intent, root))
+            ct = eng.containers.create(**self.create_kwargs(intent, lay))
         except docker.errors.ImageNotFound as exc:
             raise ExecutorError(f"{intent.agent}: the Docker engine has no image {self.plan.image} (see "
                                 f"docker/README.md)", code="EXECUTOR_NOT_FOUND") from exc
         except docker.errors.DockerException as exc:
             raise ExecutorError(f"{intent.agent}: the agent container cannot be created: {_api_error(exc)}",
                                 code=FAILED) from exc
-        tr = _Transcript(Path(WORKSPACE))
+        tr = _Transcript(Path(lay.workdir))
         try:
             if not self.plan.bind_mounts:
-                ct.put_archive("/", container_io.pack(root, self.plan.uid, self.plan.gid))
+                ct.put_archive("/", container_io.pack(lay.top, self.plan.uid, self.plan.gid, lay.stores))
             started = time.monotonic()
             stopped, rc = self._drive(ct, intent, tr, cancel, log)
             elapsed = time.monotonic() - started
             stderr = ct.logs(stdout=False, stderr=True, tail=200).decode("utf-8", "replace")
             if not self.plan.bind_mounts:
                 bits, _stat = ct.get_archive(WORKSPACE)
-                container_io.unpack(bits, root)
+                container_io.unpack(bits, lay.top)
         except docker.errors.DockerException as exc:
             raise ExecutorError(f"{intent.agent}: the agent container failed: {_api_error(exc)}", code=FAILED) from exc
         finally:

@@ -190,6 +190,13 @@ def decide(requested: bool | None, backend: str, project: Path | str, settings: 
             raise ConfigError(f"--docker requires container isolation, but the container runs the Claude Code CLI "
                               f"and the backend is {name}", code=UNAVAILABLE)
         return None, None
+    from loom_core.workspace import discover
+
+    if discover(Path(project)) is None:  # no sandbox copy to mount: agents would edit the project itself
+        if requested:
+            raise ConfigError(f"--docker requires container isolation, but {project} is not a git repository "
+                              "(a container works on a sandbox copy)", code="CONTAINER_PROVISION_FAILED")
+        return None, None
     st = docker_status(settings)
     if st.plan is None:
         if requested:
