@@ -148,7 +148,8 @@ def _raise_to_tokens(needed: int) -> str:
 
 def refusal(limits: Limits, spent: Spend, worst: Spend, agents: list[str]) -> str | None:
     """The plain words for stopping before ``agents`` (None when their worst case fits both budgets)."""
-    names = ", ".join(dict.fromkeys(agents)) or "the next agent"
+    unique = list(dict.fromkeys(agents)) or ["next agent"]
+    names = unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " and " + unique[-1]
     n = len(agents)
     spawns = "the next spawn" if n == 1 else f"the next {n} spawns"
     if limits.max_cost_usd and spent.cost_usd + worst.cost_usd > limits.max_cost_usd:
