@@ -3,11 +3,9 @@ local Anthropic stub (``tests/support/anthropic_stub.py``)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -490,30 +488,7 @@ def test_leftover_background_process_is_stopped(tmp_path, workdir):
 
 # ---------------------------------------------------------------------------- the real CLI
 
-CACHE = Path(os.environ.get("LOOM_TEST_CACHE") or Path.home() / ".cache" / "loom-test") / "claude-code"
-
-
-@pytest.fixture(scope="session")
-def claude_bin() -> str:
-    """The real Claude Code CLI, installed once into the test cache (``npm i --prefix``)."""
-    # the autouse fixture may point HOME-derived paths elsewhere; the cache path is computed at import
-    binary = CACHE / "node_modules" / ".bin" / "claude"
-    npm = shutil.which("npm")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)   # xdist workers install once
-        if not binary.exists():
-            if npm is None:
-                pytest.skip("npm is not installed: cannot install @anthropic-ai/claude-code")
-            cp = subprocess.run([npm, "i", "--prefix", str(CACHE), "--no-audit", "--no-fund",
-                                 "@anthropic-ai/claude-code"], capture_output=True, text=True, timeout=600)
-            if cp.returncode != 0 or not binary.exists():
-                pytest.skip(f"npm install of @anthropic-ai/claude-code failed: {excerpt(cp.stderr, 300, 300)}")
-    ClaudeCodeExecutor._available.pop(str(binary), None)
-    ok, why = ClaudeCodeExecutor.available(str(binary))
-    if not ok:
-        pytest.skip(f"Claude Code CLI does not run: {why}")
-    return str(binary)
+# the `claude_bin` fixture (the real CLI, installed once into the test cache): tests/support/claude_cli.py via conftest
 
 
 @pytest.fixture
