@@ -1,5 +1,5 @@
 """Bot tests: python-telegram-bot, unmodified, against the Telegram stub (a subprocess per test: it plays the
-user), and a real plane (``loom serve`` in a subprocess, one per module) with demo projects on the demo backend.
+user), and a real plane (``loom serve`` in a subprocess, one for the folder) with demo projects on the demo backend.
 The bot itself runs on a thread with its own event loop, stopped the way a signal stops it."""
 
 from __future__ import annotations
@@ -160,8 +160,9 @@ class RunningBot:
         return time.monotonic() - t0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def plane(tmp_path_factory):
+    """One plane for the folder (each test uses its own demo project)."""
     p = PlaneProc(tmp_path_factory.mktemp("plane"))
     yield p
     p.close()
