@@ -187,6 +187,9 @@ class ControlClient(Protocol):
 
     def policies(self) -> tuple[str, ...]: ...
 
+    def docker_status(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Can agents run in containers here: ``{available, reason, image, credential, engine}``."""
+
     # ---------------------------------------------------------------- remote intake and reads (control/plane_verbs.py)
     def create_task(self, ref: ProjectRef, task: str, opts: RunOptions) -> dict[str, Any]:
         """Create a task and stop at its first step (a supervisor drives it); same text in progress replays."""

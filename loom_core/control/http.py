@@ -371,6 +371,9 @@ class HttpControl:
     def policies(self) -> tuple[str, ...]:
         return tuple(self._read("policies"))
 
+    def docker_status(self, *, fresh: bool = False) -> dict[str, Any]:
+        return self._read("docker_status")
+
     def complexities(self, bundle: str = "code") -> tuple[str, ...]:
         return tuple(self._read("complexities", bundle=bundle))
 

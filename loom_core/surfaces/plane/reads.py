@@ -25,7 +25,7 @@ from loom_core.surfaces.plane.routes import body, control, known
 PROJECT_READS = ("status", "chain", "run_detail", "gate", "store_of", "work_dirs", "states", "diff", "ticks",
                  "history", "branch_exists", "in_place_question", "run_options", "history_index", "verify", "replay")
 GLOBAL_READS = ("now", "config", "config_path", "config_schema", "config_keys", "config_get", "backends", "models",
-                "complexities", "policies", "secrets")
+                "complexities", "policies", "secrets", "docker_status")
 GLOBAL_WRITES = ("config_check", "config_save", "config_set", "set_secret", "unset_secret", "set_model")
 
 

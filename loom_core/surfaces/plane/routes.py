@@ -15,7 +15,8 @@ from loom_core.errors import LoomError
 
 DECISIONS = ("accept", "reject", "auto-apply")
 RUN_FIELDS = ("push", "squash_merge",  # ship on accept, kept in task-exec.json for the supervisor
-              "backend", "bundle", "max_spawns", "fast", "demo_delay_s")  # beyond the spec: what a run may pin
+              "backend", "bundle", "max_spawns", "fast", "demo_delay_s",  # beyond the spec: what a run may pin
+              "docker")  # true = containers (refused at once when impossible), false = sandbox copy, absent = auto
 
 
 def control(request: Request) -> Any:
@@ -93,6 +94,11 @@ def submit(request: Request) -> JSONResponse:
             raise LoomError(f"{p.dir} is being driven by another process", code="PROJECT_LOCKED")
     opts = RunOptions(policy=doc.get("policy_preset"), complexity=doc.get("complexity"),
                       **{k: doc[k] for k in RUN_FIELDS if k in doc})
+    if opts.docker is True:
+        docker = control(request).docker_status(fresh=True)
+        if not docker["available"]:
+            raise LoomError(f"docker: true requires container isolation, but {docker['reason']}",
+                            code="DOCKER_UNAVAILABLE")
     created = control(request).create_task(p.path, task, opts)
     reg.register(p.path)
     reg.wake(p.id)
@@ -265,7 +271,8 @@ def put_secret(request: Request) -> JSONResponse:
 
 def providers(request: Request) -> JSONResponse:
     rows = control(request).backends()
-    return ok({"backend_mode": control(request).config_get("backend"), "providers": rows})
+    return ok({"backend_mode": control(request).config_get("backend"), "providers": rows,
+               "docker": control(request).docker_status()})
 
 
 def project_config(request: Request) -> JSONResponse:
