@@ -1,0 +1,96 @@
+"""End to end with the real Claude Code CLI (npm) against the Anthropic stub: after `loom setup --project` and
+`loom allowlist add .` in a temp git project with a temp HOME, `claude -p "/task add a greeting"` expands loom's
+command file, starts loom's MCP server from the project's .mcp.json, calls `mcp__loom__pipeline_run_task`
+(the stub plays the model and calls the tool once Claude Code offers it) — and the task now exists in that
+project's store, as `loom status --json` reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_loom
+
+STUB = ROOT / "tests" / "support" / "anthropic_stub.py"
+UUID = "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    proj = tmp_path / "greeter"
+    proj.mkdir()
+    (proj / "README.md").write_text("# greeter\n")
+    git = ["git", "-C", str(proj), "-c", "user.email=t@example.test", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(proj)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    return proj
+
+
+def start_stub(log: Path, tool_call: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(STUB), "--port", "0", "--log", str(log), "--reply", "routed",
+                             "--tool-call", json.dumps(tool_call)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:\d+", first)
+    assert m, f"stub did not start: {first!r}"
+    return proc, m.group(0)
+
+
+def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, claude_bin):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    got = run_loom("setup", "--project", cwd=project, env=env)
+    assert got.returncode == 0, got.stderr
+    assert run_loom("allowlist", "add", ".", cwd=project, env=env).returncode == 0
+    # what the user's "approve this project's MCP servers" answer records (-p mode cannot ask)
+    (home / ".claude").mkdir()
+    (home / ".claude" / "settings.json").write_text(json.dumps({"enableAllProjectMcpServers": True}))
+
+    log = tmp_path / "requests.jsonl"
+    stub, url = start_stub(log, {"name": "mcp__loom__pipeline_run_task", "input": {
+        "project_dir": str(project), "task": "add a greeting", "client_idempotency_uuid": UUID}})
+    try:
+        t0 = time.monotonic()
+        cc = subprocess.run([claude_bin, "-p", "/task add a greeting", "--output-format", "json"], cwd=project,
+                            capture_output=True, text=True, timeout=180,
+                            env={**os.environ, **env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
+                                 "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+                                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                                 # -p connects MCP servers in the background and may send the first (here: only)
+                                 # turn before loom's server is up; this makes it wait for them
+                                 "MCP_CONNECTION_NONBLOCKING": "false"})
+        elapsed = time.monotonic() - t0
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+    assert cc.returncode == 0, (cc.stdout[-2000:], cc.stderr[-2000:])
+    result = json.loads(cc.stdout)
+    assert result["is_error"] is False and result["result"] == "routed"
+    assert result["permission_denials"] == []  # the command file's allowed-tools let the tool run
+
+    posts = [json.loads(line)["body"] for line in log.read_text().splitlines()
+             if json.loads(line).get("method") == "POST" and "/v1/messages" in json.loads(line).get("path", "")]
+    first = json.dumps(posts[0]["messages"][0]["content"])
+    assert "pipeline_run_task" in first and "add a greeting" in first  # /task expanded from loom's command file
+    assert "mcp__loom__pipeline_run_task" in {t["name"] for t in posts[0]["tools"]}  # the server from .mcp.json
+    returned = [b for body in posts for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+                for b in m["content"] if b.get("type") == "tool_result"]
+    assert returned, "the tool result never came back to the model"
+    wire = json.loads(returned[0]["content"][0]["text"])
+    assert wire["response"]["kind"] == "spawn-agent", wire
+
+    status = run_loom("status", "--json", cwd=project, env=env)
+    assert status.returncode == 0, status.stderr
+    st = json.loads(status.stdout)
+    assert st["task_id"] == wire["task_id"] and st["task"] == "add a greeting" and st["state"] == "in_progress"
+    assert [p["agent_run_id"] for p in st["pending"]] == [wire["response"]["agent_run_id"]]
+    print(f"claude -p /task: {elapsed:.1f}s")
