@@ -85,12 +85,15 @@ class HostDrive:
         """Agent results from the host: files unioned with the sandbox's delta, documents saved, transcripts."""
         st = self.engine.state()
         built = []
+        agents = [st.pending[str(r.get("agent_run_id"))]["agent"] for r in results
+                  if isinstance(r, dict) and str(r.get("agent_run_id")) in st.pending]
         for r in results:
             rid = str(r.get("agent_run_id") or "")
             output = r.get("agent_output")
             if not rid or not isinstance(output, str):
                 raise LoomError("an agent result needs agent_run_id and agent_output (text)", code="BAD_INPUT")
             row = st.pending.get(rid)
+            findings = self._role_check(row, [a for a in agents if row and a != row["agent"]]) if row else []
             modified, created = self._delta() if row is not None else ([], [])
             if row is not None:
                 self._save_doc(row["agent"], rid, output)
@@ -98,10 +101,31 @@ class HostDrive:
             mod = tuple(dict.fromkeys([*map(str, r.get("files_modified") or []), *modified]))
             new = tuple(dict.fromkeys([*map(str, r.get("files_created") or []), *created]))
             built.append(AgentResult(rid, output, mod, new, int(tokens.get("in") or 0), int(tokens.get("out") or 0),
-                                     int(tokens.get("cached") or 0)))
+                                     int(tokens.get("cached") or 0), harness_findings=tuple(findings)))
             if row is not None:
                 self._transcript(row, output, mod, new, tokens)
         return self.engine.deliver(built if len(built) > 1 else built[0])
+
+    def _role_check(self, row: dict[str, Any], beside: list[str]) -> list[dict[str, Any]]:
+        """A read-only agent's changes to the sandbox (since its hand-off) are reverted and become a blocking
+        ``role-violation`` finding: only agents with ``edits_files`` may change the work."""
+        from loom_core.agents.spawn import violation
+        from loom_core.workspace.checks.treesnap import TreeSnapshot
+
+        note = self._handoff(row["agent_run_id"])
+        if not note.get("tree") or self.ws is None:
+            return []
+        snap = TreeSnapshot(self.ws.root, str(note.get("id") or ""), "git", tree=note["tree"],
+                            prefix=str(note.get("prefix") or ""))
+        try:
+            changed, failed = snap.revert()
+        except Exception as exc:  # pygit2 / filesystem trouble: report it, never fail the delivery
+            self.notes.append(f"could not check what {row['agent']} changed in the sandbox: {exc}")
+            return []
+        if not changed:
+            return []
+        self.notes.append(f"{row['agent']} may not change files; reverted: {', '.join(changed[:8])}")
+        return [violation(row["agent"], changed, failed, sorted(set(beside)))]
 
     def _delta(self) -> tuple[list[str], list[str]]:
         try:
@@ -260,17 +284,33 @@ class HostDrive:
         return "\n\n".join(p.strip("\n") for p in parts if p)
 
     def _note_handoff(self, intent: Intent) -> None:
+        """What the delivery compares with, recorded once per run when its prompt is first handed out: the
+        document's digest (an agent that describes) and the sandbox tree (an agent that may not edit)."""
         from loom_core.agents import agent_view
 
         doc = intent.extras.get("writes_doc")
-        if not doc or self.ws is None:
+        read_only = not intent.extras.get("edits_files") and intent.extras.get("capability") != "checks"
+        if self.ws is None or not (doc or (read_only and self.ws.isolated)):
             return
         path = self.ws.root / SHUTTLE / f"{_safe(intent.agent_run_id)}.json"
+        if path.exists():
+            return
+        note: dict[str, Any] = {"agent": intent.agent}
+        if doc:
+            note["doc_digest"] = agent_view.doc_digest(self.ws.root, doc)
+        if read_only and self.ws.isolated:
+            from loom_core.workspace.checks.treesnap import TreeSnapshot
+
+            try:
+                snap = TreeSnapshot.take(self.ws.root)
+            except Exception as exc:
+                self.notes.append(f"could not snapshot the sandbox before {intent.agent}: {exc}")
+            else:
+                if snap.kind == "git":
+                    note.update(tree=snap.tree, id=snap.id, prefix=snap.prefix)
         with contextlib.suppress(OSError):
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps({"doc_digest": agent_view.doc_digest(self.ws.root, doc)}),
-                                encoding="utf-8")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(note), encoding="utf-8")
 
 
 class _NoHost:

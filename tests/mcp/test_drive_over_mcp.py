@@ -79,8 +79,10 @@ def driven(mcp, mcp_home, tmp_path_factory):
             break
         resp = out["response"]
         seen.append(resp)
+    state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]
     again = mcp.call("pipeline_run_task", project_dir=str(proj), task=demo_task(), client_idempotency_uuid=key)
-    return {"project": proj, "first": first, "last": resp, "seen": seen, "dup": dup, "again": again, "dsid": dsid}
+    return {"project": proj, "first": first, "last": resp, "seen": seen, "dup": dup, "again": again, "dsid": dsid,
+            "state": state}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,11 @@ def test_a_task_driven_by_hand_over_mcp_ends_as_loom_run_demo_does(driven, by_cl
     assert ("gate-final", "approved", "human") in over_mcp["gates"], over_mcp["gates"]
     assert "checks-runner" in over_mcp["agents"]  # deterministic checks ran in the server, never in the host
     assert not any(r.get("agent") == "checks-runner" for r in driven["seen"])
-    # the landed fix is the demo's full fix, on the task's branch in the user's repository
+    # the host listed no files: the server's sandbox delta found the edit
+    state = driven["state"]["pipeline"]
+    assert state["files_modified"] == ["shop/pricing.py"]
+    assert not [f for f in driven["state"]["findings"].values() if f["category"] == "role-violation"]
+    # the landed fix is on the task's branch in the user's repository
     assert LocalControl().branch_exists(driven["project"], last["landed"]["branch"])
 
 

@@ -138,7 +138,8 @@ def test_recover_abandon_and_archive(mcp, started):
                      recovery_id=rid)
     assert again["replayed"] is True and again["recovery_id"] == rid
     done = mcp.call("pipeline_archive_and_reset", project_dir=str(proj))
-    assert done["archived"] is True and done["task_id"] == first["task_id"] and Path(done["history_path"]).exists()
+    assert done["archived"] is True, done
+    assert done["task_id"] == first["task_id"] and Path(done["history_path"]).exists()
     assert code_of(mcp.call("pipeline_resume", project_dir=str(proj))) == "NO_ACTIVE_TASK"
 
 
@@ -176,7 +177,7 @@ def test_state_views_backup_and_restore(mcp, started):
         == "in_progress"
 
 
-def test_files_are_the_hosts_list_unioned_with_the_sandbox_delta(mcp, started):
+def test_host_listed_files_count_and_a_read_only_agents_edit_is_reverted(mcp, started):
     import threading
 
     from loom_core.agents.executors.demo import DemoExecutor
@@ -188,14 +189,20 @@ def test_files_are_the_hosts_list_unioned_with_the_sandbox_delta(mcp, started):
     workdir = Path(req["extras"]["workdir"])
     out = DemoExecutor().execute(Intent(spawn["agent"], spawn["agent_run_id"], "", req["model"], req["prompt"],
                                         extras=req["extras"]), threading.Event(), lambda line: None)
-    (workdir / "shop" / "pricing.py").write_text("# changed in the sandbox, not listed by the host\n")
+    pricing = workdir / "shop" / "pricing.py"
+    before = pricing.read_text()
+    pricing.write_text("# the classifier may not edit\n")  # a read-only agent changes the sandbox
     nxt = mcp.call("pipeline_continue_task", project_dir=str(proj), driver_state_id=first["driver_state_id"],
                    input={"kind": "agent-result", "agent_run_id": spawn["agent_run_id"], "agent_output": out.output,
                           "files_created": ["notes/host-listed.md"]})
-    assert nxt["response"]["kind"] == "spawn-agent"
-    state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]["pipeline"]
-    assert "shop/pricing.py" in state["files_modified"] and "notes/host-listed.md" in state["files_created"]
-    assert (proj / "shop" / "pricing.py").read_text().startswith('"""Prices')  # the user's tree is untouched
+    assert any("may not change files" in w for w in nxt["warnings"])
+    assert nxt["response"]["kind"] == "ask-user"  # the blocking finding stops the flow at the next gate
+    assert "open blocking finding" in nxt["response"]["message"]
+    assert pricing.read_text() == before  # reverted
+    state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]
+    assert "notes/host-listed.md" in state["pipeline"]["files_created"]
+    found = [f for f in state["findings"].values() if f["category"] == "role-violation"]
+    assert found and found[0]["severity"] == "blocking" and "shop/pricing.py" in found[0]["summary"]
 
 
 def test_a_leading_policy_flag_sets_the_gate_policies(mcp, allow, tmp_path):

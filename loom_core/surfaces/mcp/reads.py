@@ -28,8 +28,8 @@ def pipeline_archive_and_reset(project_dir: Project,
 
     def run(p: str) -> dict[str, Any]:
         ctl = control()
-        st = ctl.status(p)
-        if st.get("task_id") and st.get("state") == "in_progress" and not force:
+        st = ctl.shuttle_state(p)  # read fresh (a status poller's cache may lag this process's own commits)
+        if st.get("task_id") and st.get("status") == "in_progress" and not force:
             return {**nulls, "task_id": st["task_id"], "ts": ctl.now(), "error": {
                 "code": "PROJECT_TASK_ACTIVE", "message": f"task {st['task_id']} is still in progress; finish or "
                                                           "recover it first, or pass force: true to discard it"}}
