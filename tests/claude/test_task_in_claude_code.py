@@ -94,3 +94,32 @@ def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, cla
     assert st["task_id"] == wire["task_id"] and st["task"] == "add a greeting" and st["state"] == "in_progress"
     assert [p["agent_run_id"] for p in st["pending"]] == [wire["response"]["agent_run_id"]]
     print(f"claude -p /task: {elapsed:.1f}s")
+
+
+def test_the_guard_hook_stops_claude_code_deleting_the_store(tmp_path, project, claude_bin):
+    """`loom setup --project --hooks`: when the model asks Claude Code to `rm .loom/state.db` (and Bash is
+    allowed), the registered PreToolUse guard denies it; the store survives and the model is told why."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    assert run_loom("setup", "--project", "--hooks", cwd=project, env=env).returncode == 0
+    assert run_loom("init", cwd=project, env=env).returncode == 0
+    store = project / ".loom" / "state.db"
+    store.write_bytes(b"precious")
+    log = tmp_path / "requests.jsonl"
+    stub, url = start_stub(log, {"name": "Bash", "input": {"command": "rm .loom/state.db"}})
+    try:
+        cc = subprocess.run([claude_bin, "-p", "tidy up", "--output-format", "json", "--allowedTools", "Bash"],
+                            cwd=project, capture_output=True, text=True, timeout=180,
+                            env={**os.environ, **env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
+                                 "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+                                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+    assert cc.returncode == 0, (cc.stdout[-2000:], cc.stderr[-2000:])
+    assert store.read_bytes() == b"precious"
+    results = [b for line in log.read_text().splitlines() for m in (json.loads(line).get("body") or {}).get(
+        "messages", []) if m["role"] == "user" and isinstance(m["content"], list) for b in m["content"]
+        if b.get("type") == "tool_result"]
+    assert results and "pipeline_recover" in json.dumps(results[-1]), results

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, run_loom
 
 
@@ -69,9 +71,11 @@ def test_init_creates_loom_and_enrolls_the_project(tmp_path):
     assert allowlist.entries() == [real]
 
 
-def test_allowlist_imports_no_store():
-    code = ("import sys\nfrom loom_core.surfaces import cli\ntry:\n    cli.main(['allowlist', 'list'])\n"
+@pytest.mark.parametrize("argv", [["allowlist", "list"], ["setup", "--dry-run", "--hooks"]])
+def test_allowlist_and_setup_import_no_store(argv, tmp_path):
+    code = (f"import sys\nfrom loom_core.surfaces import cli\ntry:\n    cli.main({argv!r})\n"
             "except SystemExit:\n    pass\nimport json; print(json.dumps(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "HOME": str(tmp_path)})
     mods = json.loads(out.stdout.strip().splitlines()[-1])
-    assert not [m for m in mods if m.startswith(("loom_core.store", "loom_core.engine", "peewee"))]
+    assert not [m for m in mods if m.startswith(("loom_core.store", "loom_core.engine", "peewee", "mcp"))]
