@@ -1,5 +1,6 @@
 """Starting and stopping the bot: the refusals of `loom bot telegram` (no token, nobody allowed, a plane that
-refuses its token), a clean stop on SIGTERM, and a plane that is down at first: backed off, then recovered."""
+refuses its token), a clean stop on SIGTERM, a plane that is down at first (backed off, then recovered),
+`--detach`, and `loom serve --telegram` (the bot beside the plane, stopped with it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from tests.bot.conftest import ME, PLANE_TOKEN, PlaneProc, free_port, wait_for
 
@@ -114,3 +117,31 @@ def test_detach_returns_once_polling_and_a_second_bot_is_refused(stub, plane):
     wait_for(lambda: not os.path.exists(os.environ["LOOM_HOME"] + "/bot/telegram.pid"), timeout_s=15)
     log = open(os.environ["LOOM_HOME"] + "/bot/telegram.out").read()
     assert log.strip().endswith("loom: the Telegram bot stopped")
+
+
+def test_serve_with_telegram_runs_the_bot_beside_the_plane(stub, tmp_path):
+    env = {"LOOM_TG_BOT_TOKEN": "123:TEST", "LOOM_TG_ALLOWED_USERS": "42", "LOOM_TG_API_URL": stub.url,
+           "LOOM_SERVER_STATE_DIR": str(tmp_path / "server")}
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM_TG_", "LOOM_SERVER_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "loom_core.surfaces.cli", "serve", "--port", "0", "--token",
+                             "tok", "--telegram"], env={**full, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    pidfile = os.environ["LOOM_HOME"] + "/bot/telegram.pid"
+    bot_pid = None
+    try:
+        assert stub.http.get("/_fake/wait", params={"method": "getUpdates", "count": 1, "timeout": 30}).json()["ok"]
+        stub.say("/projects")  # the bot reaches this plane with its token
+        stub.message("No projects in the plane's catalog yet")
+        bot_pid = json.loads(open(pidfile).read())["pid"]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if bot_pid and os.path.exists(pidfile):  # a failed stop: do not leave the bot running
+            os.kill(bot_pid, signal.SIGTERM)
+    assert proc.returncode == 0, err
+    assert "loom: the Telegram bot stopped" in err and not os.path.exists(pidfile)
+    with pytest.raises(ProcessLookupError):
+        os.kill(bot_pid, 0)

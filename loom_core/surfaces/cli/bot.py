@@ -9,11 +9,13 @@ its own session (output in ``<loom home>/bot/telegram.out``) and returns once it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,6 +70,17 @@ def _running() -> dict[str, Any] | None:
 def telegram(detach: Annotated[bool, typer.Option("--detach", help="Run in the background and return once it "
                                                                    "polls.")] = False) -> None:
     """Run the Telegram bot until Ctrl-C / SIGTERM (long polling: no inbound port)."""
+    cfg, token, allowed = preflight()
+    if detach:
+        _detach()
+        return
+    url, plane_token = _plane(cfg)
+    _serve(token, allowed, cfg.api_url, url, plane_token)
+
+
+def preflight() -> tuple[Any, str, frozenset[int]]:
+    """The bot's settings, token and allowed ids; refuses (exit 1, one line and a hint) without a token, with
+    nobody allowed, or while another bot of this home runs."""
     from loom_core.config.settings import load_settings
 
     cfg = load_settings().telegram
@@ -83,11 +96,55 @@ def telegram(detach: Annotated[bool, typer.Option("--detach", help="Run in the b
                 "tells anyone it refuses their id")
     if (other := _running()) is not None:
         _refuse(f"a Telegram bot already runs (pid {other.get('pid')})", f"stop it first: kill {other.get('pid')}")
-    if detach:
-        _detach()
-        return
-    url, plane_token = _plane(cfg)
-    _serve(token, allowed, cfg.api_url, url, plane_token)
+    return cfg, token, allowed  # type: ignore[return-value]  # _refuse never returns
+
+
+@contextlib.contextmanager
+def beside(plane: Any, token: str | None) -> Iterator[None]:
+    """``loom serve --telegram``: once the plane serves, ``loom bot telegram`` runs against it (its URL and token
+    in the child's environment, never on its command line); it is stopped when the plane stops."""
+    import signal
+    import threading
+
+    from loom_core.procs import terminate_group
+    from loom_core.surfaces.plane import lockfile
+
+    child: list[subprocess.Popen] = []
+    done = threading.Event()
+
+    def start() -> None:
+        while not done.is_set():
+            info = lockfile.read(plane.state_dir) or {}
+            if info.get("pid") == os.getpid() and info.get("phase") == "serving":
+                host = str(info.get("host") or "127.0.0.1")
+                host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+                host = f"[{host}]" if ":" in host else host
+                env = {**os.environ, "LOOM_SERVER_URL": f"http://{host}:{info['port']}"}
+                env.pop("LOOM_SERVER_TOKEN", None)
+                if token:
+                    env["LOOM_SERVER_TOKEN"] = token
+                child.append(subprocess.Popen([sys.executable, "-m", "loom_core.surfaces.cli", "bot", "telegram"],
+                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True))
+                return
+            time.sleep(0.1)
+
+    def stop_on_term(sig: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    # uvicorn re-raises the SIGTERM it caught once the plane has stopped; as an exception (not the default
+    # action, which ends the process at once) it lets the bot below be stopped too
+    before = signal.signal(signal.SIGTERM, stop_on_term)
+    starter = threading.Thread(target=start, name="loom-bot-start", daemon=True)
+    starter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        starter.join(5)
+        for proc in child:
+            terminate_group(proc, grace_s=10.0)
+            proc.wait(5)
+        signal.signal(signal.SIGTERM, before)
 
 
 def _serve(token: str, allowed: frozenset[int], api_url: str, url: str, plane_token: str | None) -> None:

@@ -47,6 +47,8 @@ def serve(ctx: typer.Context,
           token: Annotated[str | None, typer.Option("--token", help="Bearer token clients must send (or "
                                                     "secret:<name>); required off loopback.")] = None,
           detach: Annotated[bool, typer.Option("--detach", help="Run in the background and return.")] = False,
+          telegram: Annotated[bool, typer.Option("--telegram", help="Also run the Telegram bot (`loom bot "
+                                                 "telegram`) against this plane; it stops with the plane.")] = False,
           ) -> None:
     """Serve the plane in the foreground until Ctrl-C / SIGTERM (`loom serve stop`)."""
     if ctx.invoked_subcommand is not None:
@@ -64,21 +66,32 @@ def serve(ctx: typer.Context,
         typer.echo(f"hint: {getattr(exc, 'detail', {}).get('hint', '')}", err=True)
         raise typer.Exit(2) from None
     state_dir = _state_dir(cfg.state_dir)
+    if telegram:
+        from loom_core.surfaces.cli.bot import preflight
+
+        preflight()  # no token or nobody allowed: refused before the plane starts
     if detach:
-        _detach(state_dir, project or [], host, port, token)
+        _detach(state_dir, project or [], host, port, token, ["--telegram"] if telegram else [])
         return
+    from contextlib import nullcontext
+
     from loom_core.surfaces.plane.server import Plane
 
     plane = Plane(host=host, port=port, token=token, state_dir=state_dir, permits=cfg.spawn_permits,
                   projects=tuple(project or ()))
     typer.echo(f"loom: serving on {plane.url} (stop with Ctrl-C or `loom serve stop`)", err=True)
-    plane.run()
+    from loom_core.surfaces.cli.bot import beside
+
+    with beside(plane, token) if telegram else nullcontext():
+        plane.run()
 
 
-def _detach(state_dir: Path, projects: list[Path], host: str, port: int, token: str | None) -> None:
+def _detach(state_dir: Path, projects: list[Path], host: str, port: int, token: str | None,
+            extra: list[str] | None = None) -> None:
     from loom_core.surfaces.plane import lockfile
 
-    args = [sys.executable, "-m", "loom_core.surfaces.cli", "serve", "--host", host, "--port", str(port)]
+    args = [sys.executable, "-m", "loom_core.surfaces.cli", "serve", "--host", host, "--port", str(port),
+            *(extra or [])]
     for p in projects:
         args += ["--project", str(p)]
     env = dict(os.environ)
