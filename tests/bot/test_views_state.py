@@ -65,3 +65,13 @@ def test_a_corrupt_state_file_starts_empty_with_a_notice(tmp_path, bad):
     st.chat(1)["active_project"] = {"id": "p", "name": "p"}
     st.save()
     assert BotState(path).notice is None
+
+
+def test_the_back_off_doubles_from_one_second_up_to_thirty():
+    from loom_core.surfaces.bot.watch import next_delay
+
+    delays, d = [], None
+    for _ in range(7):
+        d = next_delay(d)
+        delays.append(d)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
