@@ -280,13 +280,18 @@ def _answer(host: Any, delivery: dict[str, Any]) -> Any:
     intent = delivery.get("reject_intent")
     st = host.engine.state()
     d = resume_directive(host.engine.bundle_for(st), st)
-    options = d.options if d is not None and d.kind == "ask-user" else ()
+    if d is None or d.kind != "ask-user" or d.gate_event_id != gev:  # a duplicate replays, a stale one is refused
+        return host.engine.answer(gev, word, reject_intent=intent, message=delivery.get("message"))
+    options = d.options
     for o in options:
         if word in o.verbs or (word == o.decision and (intent is None or intent == o.reject_intent)):
             decision, intent = o.decision, intent or o.reject_intent
+            if o.requires_message and not str(delivery.get("message") or "").strip():
+                raise LoomError(f"'{word}' needs a message saying what to change", code="ANSWER_MESSAGE_REQUIRED")
             break
     else:
-        decision = word
+        valid = ", ".join(o.verbs[0] for o in options)
+        raise LoomError(f"'{word}' is not an answer to this gate (valid: {valid})", code="ANSWER_INVALID")
     return host.engine.answer(gev, decision, reject_intent=intent, message=delivery.get("message"))
 
 

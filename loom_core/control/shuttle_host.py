@@ -161,10 +161,15 @@ class HostDrive:
 
     def _transcript(self, row: dict[str, Any], output: str, mod: tuple[str, ...], new: tuple[str, ...],
                     tokens: dict[str, Any]) -> None:
+        try:  # the prompt as the host got it (rendered from the same state: the run is still pending)
+            prompt = self.engine.render_intent(Intent(row["agent"], row["agent_run_id"], row["phase"],
+                                                      row.get("model") or "", "")).prompt
+        except (LoomError, KeyError):
+            prompt = ""
         with contextlib.suppress(LoomError):
             self.engine.store.save_transcript({
                 "agent_run_id": row["agent_run_id"], "agent": row["agent"], "phase": row["phase"],
-                "model": row.get("model"), "prompt": "", "output": output,
+                "model": row.get("model"), "prompt": prompt, "output": output,
                 "files": {"modified": list(mod), "created": list(new)},
                 "usage": {"tokens_in": int(tokens.get("in") or 0), "tokens_out": int(tokens.get("out") or 0),
                           "tokens_cached": int(tokens.get("cached") or 0), "host": True},
