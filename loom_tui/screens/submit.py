@@ -15,24 +15,14 @@ from textual.widgets import Button, Checkbox, Footer, Label, Select, Static, Tex
 from loom_core.control import RunOptions, policy_names
 from loom_core.errors import LoomError
 
-DOCKER_LATER = "Docker isolation arrives with the container backend"
 
-
-def docker_reason() -> str:
-    """Why "run in Docker" is unavailable. Blocking (talks to the daemon): call from a thread."""
-    try:
-        import docker  # noqa: PLC0415 - optional and slow; only here
-    except Exception:  # noqa: BLE001
-        return f"{DOCKER_LATER}; the docker Python package is not installed"
-    try:
-        client = docker.from_env(timeout=2)
-        try:
-            version = client.version().get("Version", "?")
-        finally:
-            client.close()
-    except Exception:  # noqa: BLE001
-        return f"{DOCKER_LATER}; no Docker daemon answers here"
-    return f"{DOCKER_LATER} (Docker {version} found)"
+def docker_line(status: dict[str, Any] | None) -> str:
+    """What the Docker checkbox says under it: what will run, or why containers cannot."""
+    if status is None:
+        return "Docker: cannot tell (the check failed)"
+    if status.get("available"):
+        return f"Docker {status.get('engine') or '?'}: {status.get('reason')}"
+    return f"containers unavailable: {status.get('reason')}"
 
 
 def policy_options() -> list[tuple[str, str | None]]:
@@ -81,6 +71,7 @@ class SubmitScreen(ModalScreen[bool]):
         except LoomError:
             self.project = None
         self.in_place = None
+        self.docker_available = False  # until probe() has asked
         if self.project is not None:
             try:  # every new task in a directory that is not a git repository needs the consent
                 self.in_place = control.in_place_question(pid, any_task=True)
@@ -111,7 +102,8 @@ class SubmitScreen(ModalScreen[bool]):
                 yield Select(self.backends, value="auto", allow_blank=False, id="submit-backend", compact=True,
                              tooltip="Which models run the agents (demo: offline and scripted)")
                 yield Checkbox("fast (trivial, fewest agents)", id="submit-fast", compact=True)
-            yield Checkbox("run in Docker", id="submit-docker", disabled=True, compact=True)
+            yield Checkbox("run in Docker", id="submit-docker", disabled=True, compact=True,
+                           tooltip="Agents run in containers (ticked) or in a sandbox copy (unticked)")
             yield Static(Text("checking Docker…", style="dim"), id="submit-docker-reason")
             with Horizontal(classes="submit-row"):
                 yield Checkbox("push on accept", id="submit-push", compact=True)
@@ -132,25 +124,33 @@ class SubmitScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="submit-probe", exit_on_error=False)
     def probe(self) -> None:
-        """Read the project's last run options and ask Docker (both blocking)."""
+        """Read the project's last run options and ask whether containers can run (both blocking)."""
         control = self.app.control
-        backend = None
+        backend, docker = None, None
         if self.project is not None:
             try:
                 backend = control.run_options(self.pid).backend
             except Exception:  # noqa: BLE001
                 backend = None
-        reason = docker_reason()
+        try:
+            docker = control.docker_status()
+        except Exception:  # noqa: BLE001 - the check failing leaves the box off; the run decides
+            docker = None
         options = list(self.backends)
         try:  # say which backends cannot run here, and why (a key missing, the CLI not installed)
             options = backend_options(control.backends())
         except Exception:  # noqa: BLE001 - a broken config must not break the form
             pass
-        self.app.call_from_thread(self._probed, backend, reason, options)
+        self.app.call_from_thread(self._probed, backend, docker, options)
 
-    def _probed(self, backend: str | None, reason: str, options: list | None = None) -> None:
-        self.query_one("#submit-docker-reason", Static).update(Text(reason, style="dim"))
-        self.query_one("#submit-docker", Checkbox).tooltip = reason
+    def _probed(self, backend: str | None, docker: dict[str, Any] | None, options: list | None = None) -> None:
+        line = docker_line(docker)
+        self.docker_available = bool(docker and docker.get("available"))
+        self.query_one("#submit-docker-reason", Static).update(Text(line, style="dim"))
+        box = self.query_one("#submit-docker", Checkbox)
+        box.tooltip = line
+        box.disabled = not self.docker_available
+        box.value = self.docker_available  # what auto would do; untick for a sandbox copy
         select = self.query_one("#submit-backend", Select)
         if options:
             current = select.value
@@ -173,6 +173,8 @@ class SubmitScreen(ModalScreen[bool]):
             "fast": self.query_one("#submit-fast", Checkbox).value,
             "push": self.query_one("#submit-push", Checkbox).value,
             "squash": self.query_one("#submit-squash", Checkbox).value,
+            # ticked = containers, unticked = a sandbox copy; not offered (unavailable) = auto, which says why
+            "docker": self.query_one("#submit-docker", Checkbox).value if self.docker_available else None,
         }
 
     def refuse(self, reason: str) -> None:
@@ -196,7 +198,8 @@ class SubmitScreen(ModalScreen[bool]):
                      "it a repository first (git init, then commit)"
         opts = RunOptions(bundle=(self.project.bundle if self.project else None) or "code", backend=v["backend"],
                           policy=v["policy"], complexity=v["complexity"], fast=v["fast"], in_place=confirmed,
-                          push=v["push"], squash_merge=v["squash"])  # kept in task-exec.json: a supervisor ships too
+                          push=v["push"], squash_merge=v["squash"],  # kept in task-exec.json: a supervisor ships too
+                          docker=v["docker"])
         if reason is None:
             try:
                 opts.validate()
