@@ -90,7 +90,14 @@ def test_the_gate_flow_from_a_phone(plane, stub, start_bot, tmp_path):
     assert f"loom/{task_id}" in pushed["text"]
     heads = subprocess.run(["git", "--git-dir", str(bare), "branch", "--list"], capture_output=True, text=True).stdout
     assert f"loom/{task_id}" in heads
-    wait_for(lambda: len(stub.calls("answerCallbackQuery")) == taps + 1)
+
+    stub.tap(end["message_id"], buttons(end)["🔀 Squash-merge"])
+    merged = stub.message("squash-merge", after=pushed["message_id"])
+    assert merged["text"].startswith("✅ squash-merge"), merged["text"]
+    touched = subprocess.run(["git", "-C", str(proj), "show", "--name-only", "--format=", "HEAD"],
+                             capture_output=True, text=True).stdout
+    assert "shop/pricing.py" in touched  # the accepted change is on the user's branch
+    wait_for(lambda: len(stub.calls("answerCallbackQuery")) == taps + 2)
 
 
 def test_an_unlisted_user_can_neither_submit_nor_answer(plane, stub, start_bot):
