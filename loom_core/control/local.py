@@ -90,12 +90,12 @@ class LocalControl(ConfigVerbs, ContainerVerbs, HousekeepingVerbs, PlaneVerbs, S
         return removed
 
     # ------------------------------------------------------------------ reads
-    def row(self, p: Project, now: str | None = None) -> dict[str, Any]:
+    def row(self, p: Project, now: str | None = None, *, stall_after_min: float | None = None) -> dict[str, Any]:
         from loom_core.control.status import project_status
 
         now = now or self.clock.now()
         try:
-            st = project_status(p.dir, now)
+            st = project_status(p.dir, now, stall_after_min=stall_after_min)
         except LoomError as exc:
             st = {"status": "unavailable", "error": str(exc), "task_id": None}
         except OSError as exc:
@@ -109,8 +109,14 @@ class LocalControl(ConfigVerbs, ContainerVerbs, HousekeepingVerbs, PlaneVerbs, S
         return st
 
     def fleet(self) -> list[dict[str, Any]]:
+        from loom_core.control.status import stall_minutes
+
         now = self.clock.now()
-        return [self.row(p, now) for p in self.catalog.projects]
+        try:
+            stall = stall_minutes()  # once per poll, not once per project
+        except LoomError:
+            stall = None  # each row then names the bad setting
+        return [self.row(p, now, stall_after_min=stall) for p in self.catalog.projects]
 
     def status(self, ref: ProjectRef, *, stall_after_min: float | None = None,
                with_sandbox: bool = False) -> dict[str, Any]:

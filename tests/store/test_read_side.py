@@ -101,3 +101,29 @@ def test_task_store_names_a_directory_at_the_store_path(project):
     (project / ".loom" / "state.db").mkdir(parents=True)
     with pytest.raises(StateCorrupt, match="directory"):
         task_store(project)
+
+
+def test_a_polled_status_rereads_only_a_store_that_changed_and_never_misses_a_commit(project, monkeypatch):
+    from loom_core.kernel.types import AgentResult
+    from loom_core.store import db as dbmod
+    from loom_core.store.read import status as status_read
+
+    reads = []
+    real = dbmod.read_snapshot
+    monkeypatch.setattr(dbmod, "read_snapshot", lambda *a, **k: reads.append(1) or real(*a, **k))
+    db = dbmod.state_path(project)
+    e = Engine(project, bundle=BUNDLE)
+    r = e.create("spec it")
+    seen = [read.status_facts(db).tick_seq]
+    for _ in range(3):  # an unchanged store is not read again
+        assert read.status_facts(db).tick_seq == seen[0]
+    assert len(reads) == 1
+    r = e.answer(r.directive.gate_event_id, "accept")  # commits in quick succession, within one clock tick
+    seen.append(read.status_facts(db).tick_seq)
+    (intent,) = r.directive.intents
+    e.deliver(AgentResult(intent.agent_run_id, '{"claims": [], "open_questions": []}'))
+    seen.append(read.status_facts(db).tick_seq)
+    assert seen == sorted(set(seen)) and len(seen) == 3  # every commit was seen at once
+    assert read.status_facts(db).tick_seq == status_read.status_facts(db, cached=False).tick_seq
+    e.close()  # the last connection checkpoints and removes the WAL: still the same facts, read once more
+    assert read.status_facts(db).tick_seq == seen[-1]

@@ -4,6 +4,7 @@ store: the task state's status-relevant tables, the last tick's time and the usa
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,53 @@ def activity(conn: sqlite3.Connection) -> Activity:
                     Usage(cost, int(c[2] or 0), int(c[3] or 0), int(c[4] or 0), int(c[5] or 0), int(c[6] or 0)))
 
 
-def status_facts(path: Path) -> StatusFacts | None:
-    """The status facts in one read-only snapshot; None when the slot holds no task."""
-    return dbmod.read_snapshot(Path(path), _facts)
+_CACHE: dict[str, tuple[tuple, StatusFacts | None]] = {}
+CACHE_SIZE = 1024
+
+
+def _head(path: Path, n: int) -> tuple | None:
+    """(inode, size, first ``n`` bytes) of a file; None when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        return st.st_ino, st.st_size, st.st_mtime_ns, os.pread(fd, n, 0)
+    finally:
+        os.close(fd)
+
+
+def _signature(path: Path) -> tuple | None:
+    """What changes with every commit, whatever the clock's granularity: the database header (its change
+    counter moves with each rollback-journal transaction), the WAL index header (its change counter, frame
+    count and salts move with each WAL commit) and the WAL's identity and size."""
+    try:
+        return (_head(path, 100), _head(path.with_name(path.name + "-shm"), 48),
+                _head(path.with_name(path.name + "-wal"), 0))
+    except OSError:
+        return None
+
+
+def status_facts(path: Path, *, cached: bool = True) -> StatusFacts | None:
+    """The status facts in one read-only snapshot; None when the slot holds no task.
+
+    With ``cached`` (pollers: the fleet every 2 s), a store whose files have not changed since the last
+    read is not read again. The signature is taken before the read, so a commit racing it only makes the
+    next poll read once more; it never hides a change."""
+    path = Path(path)
+    sig = _signature(path) if cached else None
+    key = str(path)
+    if sig is not None:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+    facts = dbmod.read_snapshot(path, _facts)
+    if sig is not None and facts is not None:  # an empty slot is cheap to read and about to change
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (sig, facts)
+    return facts
 
 
 def _facts(conn: sqlite3.Connection) -> StatusFacts | None:
