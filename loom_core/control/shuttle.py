@@ -78,15 +78,19 @@ class ShuttleVerbs:
         """What a host needs to know first: versions, the policy flags, the provider, bundles, sandbox kind."""
         from loom_core import __version__
         from loom_core.bundles import available
-        from loom_core.workspace import discover
+        from loom_core.workspace import Workspace, discover
 
         proj = self._host_path(ref)
+        isolated = discover(proj) is not None
         return {"server": {"name": "loom", "version": __version__}, "identifier": "loom",
+                "versions": {"loom": __version__},
                 "flag_vocabulary": [f"--{f}" for f in POLICY_FLAGS], "transports": ["stdio"],
                 "providers": {"enabled": ["claude-code-shuttle"], "active_default": "claude-code-shuttle",
                               "compatible_with_client": True},
                 "bundles_available": sorted(available()),
-                "sandbox": "worktree" if discover(proj) is not None else "in-place"}
+                "sandbox": "worktree" if isolated else "in-place",
+                # where the host's agents will work: outside the project, so the host must be allowed there
+                "sandbox_dir": str(Workspace.sandbox_path(proj)) if isolated else str(proj)}
 
     def shuttle_start(self, ref: ProjectRef, task: str, *, client_key: str, on_active_task: str = "refuse",
                       policy: str | None = None, gate_policies: dict[str, str] | None = None,

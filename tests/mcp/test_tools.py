@@ -64,6 +64,7 @@ def test_allowlisted_by_realpath_through_a_link(mcp, allow, tmp_path):
     assert meta["server"]["name"] == "loom" and meta["sandbox"] == "in-place"
     assert "--review-plan-only" in meta["flag_vocabulary"] and len(meta["flag_vocabulary"]) == 5
     assert "code" in meta["bundles_available"] and meta["providers"]["active_default"] == "claude-code-shuttle"
+    assert meta["versions"]["mcp_sdk"] and meta["sandbox_dir"] == str(proj)  # not git: agents work in place
     assert mcp.call("pipeline_state_get", project_dir=str(proj))["task_id"] is None
     assert not (proj / ".loom").exists()  # reads never create a store
 

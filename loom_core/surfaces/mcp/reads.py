@@ -15,7 +15,14 @@ def pipeline_meta(project_dir: Project, client_capabilities: dict[str, Any] | No
                   client_identifier_unverified: Client = None) -> str:
     """Server and protocol facts: version, flag_vocabulary (the policy flags a /task may start with),
     transports, providers, bundles_available, sandbox kind."""
-    return call(project_dir, "error", lambda p: control().shuttle_meta(p))
+    def run(p: str) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        meta = control().shuttle_meta(p)
+        meta["versions"]["mcp_sdk"] = version("mcp")
+        return meta
+
+    return call(project_dir, "error", run)
 
 
 def pipeline_archive_and_reset(project_dir: Project,
