@@ -1,6 +1,7 @@
 """The whole phone flow against the stub and a real plane: pick a project, send a task, Medium → the plan gate is
 announced once; Plan; Reject with a note that reaches the rework; Approve twice → accepted, announced with
-Squash-merge / Push; Push to a local bare remote. Then the guards: an unlisted user, a double tap."""
+Squash-merge / Push; Push to a local bare remote, Squash-merge. Then the guards: an unlisted user (and the
+owner's Abandon), a double tap."""
 
 from __future__ import annotations
 
@@ -121,6 +122,13 @@ def test_an_unlisted_user_can_neither_submit_nor_answer(plane, stub, start_bot):
     assert plane.status(pid)["parked_gate"]["gate_event_id"] == geid  # not answered
     assert all("inline_keyboard" not in (m.get("reply_markup") or {}) for m in stub.messages(chat=stranger))
     assert str(stranger) not in rb.bot.state.chats
+
+    gate = stub.message(GATE.format("gate-plan"))  # the owner abandons it: the end is announced
+    stub.tap(gate["message_id"], buttons(gate)["🛑 Abandon"])
+    stub.message("🛑 abandoned", after=gate["message_id"])
+    end = stub.message("❌ kiosk — rejected", after=gate["message_id"])
+    assert "- planner (planning)" in end["text"] and "took " in end["text"]  # no summary: the last runs
+    assert plane.status(pid)["verdict"] == "rejected"
 
 
 
