@@ -80,3 +80,18 @@ def test_auto_without_an_engine_uses_the_sandbox_copy_and_says_why(tmp_path, mon
     with pytest.raises(ConfigError) as info:
         TaskRunner(tmp_path, RunOptions(backend="claude-code", docker=True))._backend()
     assert info.value.code == "DOCKER_UNAVAILABLE" and "does not answer" in str(info.value)
+
+
+def test_daemon_start_refuses_docker_up_front_and_passes_the_flag_to_a_detached_child(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOOM_DOCKER_IMAGE", raising=False)
+    proj = tmp_path / "app"
+    make_repo(proj, {"a.txt": "a\n"})
+    cp = run_loom("daemon", "start", "--docker", "--backend", "claude-code", "do it", cwd=proj)
+    assert cp.returncode == 1 and cp.stderr.strip().splitlines() == [
+        "loom: --docker requires container isolation, but no image is configured (set LOOM_DOCKER_IMAGE; "
+        "see docker/README.md)"]
+    assert not (proj / ".loom").exists()
+    assert run_loom("daemon", "start", "--docker", "--no-docker", cwd=proj).returncode == 2
+    from loom_core.surfaces.cli.common import docker_flags
+
+    assert (docker_flags(True), docker_flags(False), docker_flags(None)) == (["--docker"], ["--no-docker"], [])

@@ -74,9 +74,17 @@ def docker_choice(docker: bool, no_docker: bool) -> bool | None:
 
 
 def with_docker(opts: Any, proj: Path, choice: bool | None) -> Any:
-    """``opts`` with the container choice set (None: the task's own options); unchanged without a flag."""
+    """``opts`` with the container choice set (None: the task's own options); unchanged without a flag.
+    ``--docker`` that cannot work here is refused now, in one line, not by the supervisor later."""
     if choice is None:
         return opts
+    if choice:
+        status = control().docker_status(fresh=True)
+        if not status["available"]:
+            from loom_core.errors import ConfigError
+
+            raise ConfigError(f"--docker requires container isolation, but {status['reason']}",
+                              code="DOCKER_UNAVAILABLE")
     opts = opts if opts is not None else control().run_options(proj)
     opts.docker = choice
     return opts
