@@ -37,6 +37,8 @@ class ShuttleVerbs:
         from loom_core.store import db as dbmod
 
         proj = self._host_path(ref)
+        if not create and not dbmod.state_path(proj).exists():  # before the lock: it would make .loom/
+            raise LoomError(f"no active task in {proj}", code="NO_ACTIVE_TASK")
         with ProjectLock(proj):
             if not create and not dbmod.state_path(proj).exists():
                 raise LoomError(f"no active task in {proj}", code="NO_ACTIVE_TASK")

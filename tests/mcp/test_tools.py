@@ -3,6 +3,7 @@ structured refusals (never MCP errors) a host acts on."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -217,3 +218,33 @@ def test_a_leading_policy_flag_sets_the_gate_policies(mcp, allow, tmp_path):
     assert "autonomous" not in out["task_id"]
     state = mcp.call("pipeline_state_get", project_dir=str(proj), format="json")["state"]["pipeline"]
     assert state["task"] == demo_task() and state["gate_policies"] == dict(PRESETS["full-autonomous"])
+
+
+def test_a_project_another_drive_holds_is_busy_not_blocked(mcp, started):
+    from loom_core.engine.lock import ProjectLock
+
+    proj, first = started
+    with ProjectLock(proj):
+        out = mcp.call("pipeline_resume", project_dir=str(proj))
+    assert code_of(out) == "PROJECT_BUSY" and f"pid {os.getpid()}" in out["response"]["message"]
+    assert mcp.call("pipeline_resume", project_dir=str(proj))["response"]["kind"] == "spawn-agent"
+
+
+def test_no_task_is_said_without_touching_the_project(mcp, allow, tmp_path):
+    proj = allow(tmp_path)
+    assert code_of(mcp.call("pipeline_resume", project_dir=str(proj))) == "NO_ACTIVE_TASK"
+    got = mcp.call("pipeline_get_spawn_prompt", project_dir=str(proj), driver_state_id=DSID, agent_run_id="ar-1")
+    assert got["prompt"] is None and got["error"]["code"] == "NO_ACTIVE_TASK"
+    assert not (proj / ".loom").exists()
+
+
+def test_loom_mcp_serve_is_the_same_server(mcp_home, tmp_path):
+    import sys
+
+    from tests.mcp.conftest import McpSession
+
+    s = McpSession([sys.executable, "-m", "loom_core.surfaces.cli", "mcp", "serve"], mcp_home["env"], tmp_path)
+    try:
+        assert {t.name for t in s.tools()} == TOOLS
+    finally:
+        s.close()
