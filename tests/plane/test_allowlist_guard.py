@@ -76,3 +76,15 @@ def test_add_project_in_the_ui_enrolls_best_effort(start_plane, tmp_path):
         added = c.post("/workspace/projects", json={"dir": str(two)})
         assert added.status_code == 201 and added.json()["enrolled"] is False, added.text
         assert str(two) in [p["dir"] for p in c.get("/workspace").json()["projects"]]
+
+
+def test_a_project_the_operator_supervises_is_not_adopted_again(start_plane, tmp_path):
+    """`loom serve --project DIR` is the operator's choice: submitting to it (by dir or id) needs no allowlist."""
+    proj = bare_demo(tmp_path)
+    plane = start_plane(projects=(proj,))
+    with client(plane) as c:
+        made = c.post("/submit", json={"project": str(proj), "task": demo_task(), "backend": "demo",
+                                       "demo_delay_s": 0})
+        assert made.status_code == 200, made.text
+        assert c.post("/projects", json={"dir": str(proj)}).status_code == 201  # idempotent, not refused
+    assert not allowlist.allowlist_path().exists()
