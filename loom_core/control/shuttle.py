@@ -138,6 +138,8 @@ class ShuttleVerbs:
             from loom_core.workspace.cleanup import clear_partials
 
             clear_partials(eng.project)
+            if st.exists and st.status != "in_progress" and st.pipeline.get("verdict") == "accepted":
+                host.land(st.pipeline["task_id"])  # an interrupted landing completes before the slot is reused
             if st.exists:
                 dest = eng.rotate(reason="auto-rotate", force=st.status == "in_progress")
                 warnings.append(f"archived the previous task to {dest}")

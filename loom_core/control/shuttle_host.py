@@ -68,6 +68,7 @@ class HostDrive:
         self.ws = workspace
         self.clock = clock
         self.notes: list[str] = []
+        self.landed: dict[str, Any] | None = None
         self._checks = None
 
     def __enter__(self) -> HostDrive:
@@ -214,21 +215,25 @@ class HostDrive:
                                         tuple(r.files_created)))
 
     def _finish(self, d: Directive) -> None:
-        """Accepted: land on ``loom/<task_id>`` (the landing is resumable); otherwise drop the sandbox."""
+        """Accepted: land on ``loom/<task_id>``; otherwise drop the sandbox."""
         if d.verdict == "accepted" and d.task_id:
-            from loom_core.engine.verify import trailers
-            from loom_core.workspace.landing import land
-
-            try:
-                merge = land(self.engine.project, d.task_id, self.ws, trailers=trailers(self.engine.project))
-            except LoomError as exc:
-                self.notes.append(f"the accepted work could not land yet: {exc}")
-                return
-            if merge is not None:
-                self.landed = {"status": merge.status, "branch": merge.branch, "files": list(merge.files),
-                               "message": merge.message}
+            self.land(d.task_id)
         elif self.ws is not None and self.ws.isolated:
             self.ws.discard()
+
+    def land(self, task_id: str) -> None:
+        """Land accepted work (resumable and idempotent: a landed task only reports its branch again)."""
+        from loom_core.engine.verify import trailers
+        from loom_core.workspace.landing import land
+
+        try:
+            merge = land(self.engine.project, task_id, self.ws, trailers=trailers(self.engine.project))
+        except LoomError as exc:
+            self.notes.append(f"the accepted work could not land yet: {exc}")
+            return
+        if merge is not None:
+            self.landed = {"status": merge.status, "branch": merge.branch, "files": list(merge.files),
+                           "message": merge.message}
 
     # ------------------------------------------------------------------ wire
     def wire(self, d: Directive, *, placeholders: bool = False) -> dict[str, Any]:
@@ -250,7 +255,7 @@ class HostDrive:
                     "message": d.message, "valid_answers": [o["verbs"][0] for o in opts], "options": opts}
         if d.kind == "complete":
             out = {"kind": "complete", "task_id": d.task_id, "verdict": d.verdict, "summary": d.summary}
-            if getattr(self, "landed", None):
+            if self.landed:
                 out["landed"] = self.landed
             return out
         pending = sorted(self.engine.state().pending)

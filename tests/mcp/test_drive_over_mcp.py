@@ -152,3 +152,15 @@ def test_resume_and_spawn_prompt_after_the_end(mcp, driven):
     assert out["response"]["kind"] == "complete" and out["response"]["verdict"] == "accepted"
     got = mcp.call("pipeline_get_spawn_prompt", project_dir=proj, driver_state_id=driven["dsid"], agent_run_id="ar-x")
     assert got["prompt"] is None and got["error"]["code"] == "PENDING_AGENT_NOT_FOUND"
+
+
+def test_a_new_task_after_the_end_archives_the_finished_one(mcp, driven):
+    """(Last in this module: it moves the driven project on.)"""
+    proj = driven["project"]
+    old = driven["last"]["task_id"]
+    nxt = mcp.call("pipeline_run_task", project_dir=str(proj), task="Round totals to whole cents",
+                   client_idempotency_uuid=str(uuid.uuid4()))
+    assert nxt["task_id"] != old and nxt["response"]["kind"] == "spawn-agent"
+    assert any("archived the previous task" in w for w in nxt["warnings"])
+    assert (proj / ".loom" / "history" / f"{old}.db").exists()
+    assert LocalControl().branch_exists(proj, f"loom/{old}")  # the landed branch stays
