@@ -46,8 +46,9 @@ def free_port() -> int:
 class Stub:
     """The Telegram stub and the user it plays."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(STUB), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    def __init__(self, port: int = 0) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(STUB), "--port", str(port)], stdout=subprocess.PIPE,
+                                     text=True)
         self.url = self.proc.stdout.readline().strip().rsplit(" ", 1)[-1]
         self.http = httpx.Client(base_url=self.url, timeout=30)
 

@@ -1,6 +1,6 @@
 """Starting and stopping the bot: the refusals of `loom bot telegram` (no token, nobody allowed, a plane that
-refuses its token), a clean stop on SIGTERM, a plane that is down at first (backed off, then recovered),
-`--detach`, and `loom serve --telegram` (the bot beside the plane, stopped with it)."""
+refuses its token), a clean stop on SIGTERM, a plane or Telegram that is down at first (backed off, then
+recovered), `--detach`, and `loom serve --telegram` (the bot beside the plane, stopped with it)."""
 
 from __future__ import annotations
 
@@ -145,3 +145,29 @@ def test_serve_with_telegram_runs_the_bot_beside_the_plane(stub, tmp_path):
     assert "loom: the Telegram bot stopped" in err and not os.path.exists(pidfile)
     with pytest.raises(ProcessLookupError):
         os.kill(bot_pid, 0)
+
+
+def test_telegram_unreachable_at_start_is_retried_until_it_answers(plane, tmp_path, caplog):
+    from loom_core.surfaces.bot.plane import PlaneLink
+    from loom_core.surfaces.bot.state import BotState
+    from loom_core.surfaces.bot.telegram import TelegramBot
+    from tests.bot.conftest import RunningBot, Stub
+
+    port = free_port()
+    bot = TelegramBot(token="123:TEST", allowed=frozenset({ME}), link=PlaneLink(plane.url, PLANE_TOKEN),
+                      state=BotState(tmp_path / "telegram.json"), api_url=f"http://127.0.0.1:{port}",
+                      watch_period_s=0.25, poll_timeout_s=2.0)
+    caplog.set_level("WARNING", logger="loom.bot")
+    rb = RunningBot(bot)
+    stub = None
+    try:
+        wait_for(lambda: "Telegram is not reachable" in caplog.text, timeout_s=10)
+        stub = Stub(port=port)
+        assert stub.http.get("/_fake/wait", params={"method": "getUpdates", "count": 1, "timeout": 20}).json()["ok"]
+        stub.say("/help")
+        stub.message("/projects — pick the project")
+    finally:
+        rb.stop()
+        if stub is not None:
+            stub.close()
+    assert rb.error is None
