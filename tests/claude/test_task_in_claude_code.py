@@ -44,6 +44,34 @@ def start_stub(log: Path, tool_call: dict) -> tuple[subprocess.Popen, str]:
     return proc, m.group(0)
 
 
+def ask_claude(claude_bin: str, project: Path, env: dict, prompt: str, tool_call: dict, log: Path) -> tuple[dict, list]:
+    """``claude -p prompt`` against a fresh stub that calls ``tool_call`` once offered; (result, request bodies)."""
+    log.write_text("")
+    stub, url = start_stub(log, tool_call)
+    try:
+        cc = subprocess.run([claude_bin, "-p", prompt, "--output-format", "json"], cwd=project,
+                            capture_output=True, text=True, timeout=180,
+                            env={**os.environ, **env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
+                                 "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+                                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                                 # -p connects MCP servers in the background and may send the first (here: only)
+                                 # turn before loom's server is up; this makes it wait for them
+                                 "MCP_CONNECTION_NONBLOCKING": "false"})
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+    assert cc.returncode == 0, (cc.stdout[-2000:], cc.stderr[-2000:])
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return json.loads(cc.stdout), [r["body"] for r in rows if r.get("method") == "POST" and "/v1/messages" in r["path"]]
+
+
+def tool_results(posts: list) -> list[dict]:
+    """The tool results Claude Code sent back to the model, as loom's JSON."""
+    return [json.loads(b["content"][0]["text"]) for body in posts[-1:] for m in body["messages"]
+            if m["role"] == "user" and isinstance(m["content"], list) for b in m["content"]
+            if b.get("type") == "tool_result"]
+
+
 def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, claude_bin):
     home = tmp_path / "home"
     home.mkdir()
@@ -56,36 +84,17 @@ def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, cla
     (home / ".claude" / "settings.json").write_text(json.dumps({"enableAllProjectMcpServers": True}))
 
     log = tmp_path / "requests.jsonl"
-    stub, url = start_stub(log, {"name": "mcp__loom__pipeline_run_task", "input": {
-        "project_dir": str(project), "task": "add a greeting", "client_idempotency_uuid": UUID}})
-    try:
-        t0 = time.monotonic()
-        cc = subprocess.run([claude_bin, "-p", "/task add a greeting", "--output-format", "json"], cwd=project,
-                            capture_output=True, text=True, timeout=180,
-                            env={**os.environ, **env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
-                                 "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
-                                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                                 # -p connects MCP servers in the background and may send the first (here: only)
-                                 # turn before loom's server is up; this makes it wait for them
-                                 "MCP_CONNECTION_NONBLOCKING": "false"})
-        elapsed = time.monotonic() - t0
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
-    assert cc.returncode == 0, (cc.stdout[-2000:], cc.stderr[-2000:])
-    result = json.loads(cc.stdout)
+    t0 = time.monotonic()
+    result, posts = ask_claude(claude_bin, project, env, "/task add a greeting", {
+        "name": "mcp__loom__pipeline_run_task",
+        "input": {"project_dir": str(project), "task": "add a greeting", "client_idempotency_uuid": UUID}}, log)
+    elapsed = time.monotonic() - t0
     assert result["is_error"] is False and result["result"] == "routed"
     assert result["permission_denials"] == []  # the command file's allowed-tools let the tool run
-
-    posts = [json.loads(line)["body"] for line in log.read_text().splitlines()
-             if json.loads(line).get("method") == "POST" and "/v1/messages" in json.loads(line).get("path", "")]
     first = json.dumps(posts[0]["messages"][0]["content"])
     assert "pipeline_run_task" in first and "add a greeting" in first  # /task expanded from loom's command file
     assert "mcp__loom__pipeline_run_task" in {t["name"] for t in posts[0]["tools"]}  # the server from .mcp.json
-    returned = [b for body in posts for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], list)
-                for b in m["content"] if b.get("type") == "tool_result"]
-    assert returned, "the tool result never came back to the model"
-    wire = json.loads(returned[0]["content"][0]["text"])
+    (wire,) = tool_results(posts)
     assert wire["response"]["kind"] == "spawn-agent", wire
 
     status = run_loom("status", "--json", cwd=project, env=env)
@@ -93,6 +102,14 @@ def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, cla
     st = json.loads(status.stdout)
     assert st["task_id"] == wire["task_id"] and st["task"] == "add a greeting" and st["state"] == "in_progress"
     assert [p["agent_run_id"] for p in st["pending"]] == [wire["response"]["agent_run_id"]]
+
+    # a new session: /proceed picks the same task up where it stopped (the same pending run)
+    result, posts = ask_claude(claude_bin, project, env, "/proceed", {
+        "name": "mcp__loom__pipeline_resume", "input": {"project_dir": str(project)}}, log)
+    assert result["permission_denials"] == [] and "pipeline_resume" in json.dumps(posts[0]["messages"][0])
+    (resumed,) = tool_results(posts)
+    assert resumed["response"]["kind"] == "spawn-agent", resumed
+    assert resumed["response"]["agent_run_id"] == wire["response"]["agent_run_id"]
     print(f"claude -p /task: {elapsed:.1f}s")
 
 
