@@ -5,6 +5,7 @@ allows the rest; the Stop hint prints one line about an open task and nothing wi
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 
@@ -27,7 +28,7 @@ def hooks(tmp_path_factory) -> dict[str, list[str]]:
 
 def run_hook(argv: list[str], doc: dict, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(argv, input=json.dumps(doc), capture_output=True, text=True, cwd=cwd, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def bash(command: str) -> dict:
