@@ -8,6 +8,7 @@ directive (code, message, ``recovery_options``), never an exception; only a prog
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ class ShuttleVerbs:
         proj = self._host_path(ref)
         if not create and not dbmod.state_path(proj).exists():  # before the lock: it would make .loom/
             raise LoomError(f"no active task in {proj}", code="NO_ACTIVE_TASK")
-        with ProjectLock(proj):
+        # a host may call tools at once (prompts of a fan-out): this process's calls queue, other drives are busy
+        with _queue(proj), ProjectLock(proj):
             if not create and not dbmod.state_path(proj).exists():
                 raise LoomError(f"no active task in {proj}", code="NO_ACTIVE_TASK")
             engine = Engine(proj, bundle=load_bundle(bundle) if bundle else None, clock=self.clock,  # type: ignore[attr-defined]
@@ -276,6 +278,15 @@ class ShuttleVerbs:
         from loom_core.control.shuttle_store import restore
 
         return restore(self._host_path(ref), source, format, confirm, self.clock.now())  # type: ignore[attr-defined]
+
+
+_QUEUES: dict[str, threading.Lock] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def _queue(project: Path) -> threading.Lock:
+    with _QUEUES_LOCK:
+        return _QUEUES.setdefault(str(project), threading.Lock())
 
 
 def _answer(host: Any, delivery: dict[str, Any]) -> Any:

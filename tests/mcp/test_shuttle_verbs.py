@@ -80,3 +80,12 @@ def test_the_store_keeps_the_hosts_run(task):
     st = ctl.status(proj)
     assert st["tokens"]["in"] >= 120 and st["spawns"] == 1
     assert Path(resp["spawn_request"]["extras"]["workdir"]).is_dir()
+
+
+def test_calls_at_once_queue_instead_of_failing(task):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctl, proj, dsid, resp = task
+    with ThreadPoolExecutor(12) as pool:
+        got = list(pool.map(lambda _: ctl.shuttle_prompt(proj, dsid, resp["agent_run_id"]), range(12)))
+    assert all(g.get("prompt") and "error" not in g for g in got)
