@@ -88,21 +88,24 @@ class HostDrive:
         built = []
         agents = [st.pending[str(r.get("agent_run_id"))]["agent"] for r in results
                   if isinstance(r, dict) and str(r.get("agent_run_id")) in st.pending]
-        for r in results:
-            rid = str(r.get("agent_run_id") or "")
-            output = r.get("agent_output")
-            if not rid or not isinstance(output, str):
+        for r in results:  # every result is checked before anything happens
+            if not r.get("agent_run_id") or not isinstance(r.get("agent_output"), str):
                 raise LoomError("an agent result needs agent_run_id and agent_output (text)", code="BAD_INPUT")
+            _tokens(r.get("tokens"))
+            _paths(r, "files_modified")
+            _paths(r, "files_created")
+        for r in results:
+            rid, output = str(r["agent_run_id"]), r["agent_output"]
             row = st.pending.get(rid)
             findings = self._role_check(row, [a for a in agents if row and a != row["agent"]]) if row else []
             modified, created = self._delta() if row is not None else ([], [])
             if row is not None:
                 self._save_doc(row["agent"], rid, output)
-            tokens = r.get("tokens") or {}
-            mod = tuple(dict.fromkeys([*map(str, r.get("files_modified") or []), *modified]))
-            new = tuple(dict.fromkeys([*map(str, r.get("files_created") or []), *created]))
-            built.append(AgentResult(rid, output, mod, new, int(tokens.get("in") or 0), int(tokens.get("out") or 0),
-                                     int(tokens.get("cached") or 0), harness_findings=tuple(findings)))
+            tokens = _tokens(r.get("tokens"))
+            mod = tuple(dict.fromkeys([*_paths(r, "files_modified"), *modified]))
+            new = tuple(dict.fromkeys([*_paths(r, "files_created"), *created]))
+            built.append(AgentResult(rid, output, mod, new, tokens["in"], tokens["out"], tokens["cached"],
+                                     harness_findings=tuple(findings)))
             if row is not None:
                 self._transcript(row, output, mod, new, tokens)
         return self.engine.deliver(built if len(built) > 1 else built[0])
@@ -172,8 +175,8 @@ class HostDrive:
                 "agent_run_id": row["agent_run_id"], "agent": row["agent"], "phase": row["phase"],
                 "model": row.get("model"), "prompt": prompt, "output": output,
                 "files": {"modified": list(mod), "created": list(new)},
-                "usage": {"tokens_in": int(tokens.get("in") or 0), "tokens_out": int(tokens.get("out") or 0),
-                          "tokens_cached": int(tokens.get("cached") or 0), "host": True},
+                "usage": {"tokens_in": tokens["in"], "tokens_out": tokens["out"], "tokens_cached": tokens["cached"],
+                          "host": True},
                 "cost_usd": None, "duration_ms": None, "recorded_at": self.clock.now()})
 
     # ------------------------------------------------------------------ what next
@@ -332,6 +335,27 @@ class _NoHost:
 
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> Any:
         raise LoomError(f"{intent.agent} runs in the host, not in the server", code="PROVIDER_NOT_HEADLESS")
+
+
+def _tokens(value: Any) -> dict[str, int]:
+    """``{in, out, cached}`` as whole numbers ≥ 0 (absent: zeros); anything else is BAD_INPUT."""
+    value = value or {}
+    if not isinstance(value, dict):
+        raise LoomError("tokens must be an object {in, out, cached?}", code="BAD_INPUT")
+    out = {}
+    for k in ("in", "out", "cached"):
+        v = value.get(k) or 0
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise LoomError(f"tokens.{k} must be a whole number ≥ 0, got {v!r}"[:120], code="BAD_INPUT")
+        out[k] = v
+    return out
+
+
+def _paths(result: dict[str, Any], key: str) -> list[str]:
+    value = result.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise LoomError(f"{key} must be a list of paths", code="BAD_INPUT")
+    return value
 
 
 def _safe(rid: str) -> str:

@@ -89,3 +89,13 @@ def test_calls_at_once_queue_instead_of_failing(task):
     with ThreadPoolExecutor(12) as pool:
         got = list(pool.map(lambda _: ctl.shuttle_prompt(proj, dsid, resp["agent_run_id"]), range(12)))
     assert all(g.get("prompt") and "error" not in g for g in got)
+
+
+@pytest.mark.parametrize("bad", [{"tokens": {"in": "many"}}, {"tokens": [1, 2]}, {"files_modified": "a.py"},
+                                 {"files_created": [1]}, {"agent_output": None}])
+def test_a_malformed_result_is_refused_before_anything_happens(task, bad):
+    ctl, proj, dsid, resp = task
+    with pytest.raises(LoomError) as err:
+        ctl.shuttle_continue(proj, dsid, {"kind": "agent-result", **host_result(resp), **bad})
+    assert err.value.code == "BAD_INPUT"
+    assert ctl.shuttle_resume(proj, dsid)["response"]["agent_run_id"] == resp["agent_run_id"]  # still pending

@@ -53,3 +53,5 @@ def call(project_dir: str, shape: str, fn: Callable[[str], dict[str, Any]],
         return dump({**(nulls or {}), **fn(real)})  # every answer has the tool's fields
     except LoomError as exc:
         return dump(refusal(shape, exc.code or "ERROR", str(exc), nulls))
+    except OSError as exc:  # the disk, not the caller: still an answer the host can show
+        return dump(refusal(shape, "IO_ERROR", f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), nulls))
