@@ -318,9 +318,14 @@ def _active(st: Any) -> dict[str, Any]:
     from loom_core.control.shuttle_host import error_wire
 
     p = st.pipeline
+    gate = (st.driver.get("pending_user_answer") or {}).get("gate")
+    where = (f"waiting for an answer at {gate}" if gate else
+             f"{len(st.pending)} agent(s) handed out" if st.pending else "between steps")
     return error_wire(
-        "PROJECT_TASK_ACTIVE", f"task {p.get('task_id')} is still in progress in this project", driver_state_id=p.get(
-            "driver_state_id"), task_id=p.get("task_id"), task=p.get("task"),
+        "PROJECT_TASK_ACTIVE", f"task {p.get('task_id')} is still in progress in this project ({where})",
+        driver_state_id=p.get("driver_state_id"), task_id=p.get("task_id"), task=p.get("task"),
+        summary={"started_at": p.get("started_at"), "open_gate": gate, "pending_agents": sorted(
+            r["agent"] for r in st.pending.values())},
         options=[{"choice": "resume", "label": "Continue the task in progress (/proceed)"},
                  {"choice": "archive", "label": "Archive it as discarded and start the new task"}])
 

@@ -95,7 +95,7 @@ def test_a_task_in_progress_is_refused_with_resume_and_archive(mcp, started):
     err = again["response"]
     assert err["kind"] == "error" and err["code"] == "PROJECT_TASK_ACTIVE"
     assert [o["choice"] for o in err["recovery_options"]] == ["resume", "archive"]
-    assert err["task_id"] == first["task_id"]
+    assert err["task_id"] == first["task_id"] and err["summary"]["pending_agents"] == ["classifier"]
     resumed = mcp.call("pipeline_run_task", project_dir=str(proj), task="something else", on_active_task="resume",
                        client_idempotency_uuid=str(uuid.uuid4()))
     assert resumed["task_id"] == first["task_id"]
