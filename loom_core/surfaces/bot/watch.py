@@ -96,12 +96,23 @@ async def announce(bot: Any, chat: int, pid: str, model: dict[str, Any]) -> None
     name = bot.label(chat, pid)
     gate = model.get("parked_gate")
     if gate and gate.get("gate_event_id") and bot.state.gate_project(chat, gate["gate_event_id"]) is None:
-        await bot.say(chat, views.gate_text(name, gate), views.gate_keyboard(pid, gate["gate_event_id"]))
+        await deliver(bot, chat, views.gate_text(name, gate), views.gate_keyboard(pid, gate["gate_event_id"]))
         bot.state.mark_gate(chat, gate["gate_event_id"], pid)
         bot.state.save()
     key = views.terminal_key(model)
     if key and bot.state.chat(chat)["announced_terminal"].get(pid) != key:
         trace = await bot.trace(pid)
-        await bot.say(chat, views.terminal_text(name, model, trace), views.terminal_keyboard(pid))
+        await deliver(bot, chat, views.terminal_text(name, model, trace), views.terminal_keyboard(pid))
         bot.state.mark_terminal(chat, pid, key)
         bot.state.save()
+
+
+async def deliver(bot: Any, chat: int, text: str, buttons: views.Buttons) -> None:
+    """Send an announcement. A chat that refuses it (the user blocked the bot, the chat is gone) counts as told,
+    so it is not retried every beat; a network failure raises, and the next beat tries again."""
+    from telegram.error import BadRequest, Forbidden
+
+    try:
+        await bot.say(chat, text, buttons)
+    except (Forbidden, BadRequest) as exc:
+        log.warning("chat %s refused an announcement: %s", chat, exc)
