@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from loom_core.errors import GateAlreadyAnswered, LoomError
@@ -185,7 +186,10 @@ class Handlers:
             return exc.code
         done = {"accept": "✅ approved", "abandon": "🛑 abandoned", "reject": "↩️ rejected"}[decision]
         if query is not None and query.message is not None:
-            await query.edit_message_reply_markup(None)
+            from telegram.error import TelegramError
+
+            with contextlib.suppress(TelegramError):  # the buttons go; the answer is made either way
+                await query.edit_message_reply_markup(None)
         await self.say(chat, f"{done}" + (f" — the agents rework with your note:\n{note}" if note else ""))
         return done
 
