@@ -288,10 +288,16 @@ class HostDrive:
                 full = replace(full, prompt=full.prompt.rstrip("\n") + agent_view.review_section(self.ws, full.phase))
         root = self.ws.root if self.ws is not None else self.engine.project
         isolated = self.ws is not None and self.ws.isolated
-        what = "loom's sandbox copy of the project" if isolated else "the project itself"
-        where = f"Work only inside {root} ({what}). Paths in this prompt are relative to it. "
+        if isolated:
+            where = (f"Work only inside {root}: loom's sandbox copy of the project. Your current directory is "
+                     f"probably not it: use absolute paths under {root} (or cd there in shell commands), and "
+                     f"never change files in {self.engine.project} itself. Paths in this prompt are relative to "
+                     "the sandbox. ")
+        else:
+            where = f"Work inside {root} (the project itself). Paths in this prompt are relative to it. "
         where += ("You may edit files there." if intent.extras.get("edits_files") else
-                  "Do not change any file there: read, judge and answer.")
+                  "Do not change any file: read, judge and answer.")
+        where += " Your final message is delivered to loom verbatim: end with the output the instructions ask for."
         parts = [full.system_prompt or "", where, full.prompt]
         self._note_handoff(intent)
         return "\n\n".join(p.strip("\n") for p in parts if p)
