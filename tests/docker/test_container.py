@@ -21,6 +21,7 @@ from loom_core.agents.executors.container_plan import decide, docker_status
 from loom_core.config.settings import load_settings
 from loom_core.errors import ExecutorError
 from loom_core.kernel.types import Intent
+from loom_core.store import slot
 from loom_core.workspace import Workspace
 from loom_core.workspace.landing import land
 from tests.conftest import ROOT
@@ -107,6 +108,8 @@ def test_non_root_limits_and_no_token_on_the_command_line(docker_env, tmp_path):
     work = tmp_path / "w"
     work.mkdir()
     ex = ContainerExecutor(plan_for(tmp_path / "p"))
+    (tmp_path / "p" / ".loom").mkdir()
+    slot.mark(tmp_path / "p", "t-limits")  # what the engine records once the task exists
     cancel = threading.Event()
     box: dict = {}
     t = threading.Thread(target=lambda: box.setdefault("err", _fails(ex, intent(work, "@@nap 30", "ar-lim"), cancel)))
@@ -122,7 +125,8 @@ def test_non_root_limits_and_no_token_on_the_command_line(docker_env, tmp_path):
         assert cfg["WorkingDir"] == "/workspace" and any(m["Destination"] == "/workspace" for m in a["Mounts"])
         shown = json.dumps([cfg["Cmd"], a["Args"], a["Path"], cfg["Labels"], cfg.get("Entrypoint")])
         assert TOKEN not in shown and "--permission-mode" in shown
-        assert cfg["Labels"]["loom.owner-pid"] == str(os.getpid()) and cfg["Labels"]["loom.project"]
+        assert cfg["Labels"]["loom.owner-pid"] == str(os.getpid()) and cfg["Labels"]["loom.task"] == "t-limits"
+        assert cfg["Labels"]["loom.project"] == str(tmp_path / "p")
         cancel.set()
         t.join(30)
     finally:
@@ -156,6 +160,7 @@ from pathlib import Path
 from loom_core.agents.executors.container import ContainerExecutor
 from loom_core.agents.executors.container_plan import decide
 from loom_core.kernel.types import Intent
+from loom_core.store import slot
 plan, _ = decide(True, "claude-code", Path(sys.argv[2]))
 it = Intent("implementer", "ar-orphan", "implementation", "m", "@@nap 120", extras={"workdir": sys.argv[1], "edits_files": True})
 ContainerExecutor(plan).execute(it, threading.Event(), print)

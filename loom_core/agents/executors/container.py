@@ -40,6 +40,7 @@ from loom_core.agents.executors.subprocess_util import (
 )
 from loom_core.errors import ExecutorError
 from loom_core.kernel.types import Intent
+from loom_core.store import slot
 from loom_core.workspace import container_io
 
 WORKSPACE = container_io.WORKSPACE
@@ -96,6 +97,9 @@ class ContainerExecutor:
     def create_kwargs(self, intent: Intent, lay: container_io.Layout) -> dict[str, Any]:
         p = self.plan
         labels = {**p.labels, "loom.run": intent.agent_run_id, "loom.agent": intent.agent}
+        task = slot.marked(Path(p.project)) if p.project else None  # the project's task, once created
+        if task:
+            labels["loom.task"] = task
         volumes: dict[str, dict[str, str]] = {}
         if p.bind_mounts:
             volumes[str(lay.top)] = {"bind": WORKSPACE, "mode": "rw"}
