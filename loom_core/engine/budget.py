@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,14 +183,24 @@ def ledger_path(project: Path) -> Path:
     return dbmod.loom_dir(Path(project)) / "budget.json"
 
 
-def read_ledger(project: Path) -> dict[str, Any] | None:
-    """The ledger as written, None when there is none or it cannot be read (a drive then starts it again
-    from the transcripts)."""
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, None when it is missing, not a regular file (a FIFO is never opened), unreadable
+    or not an object."""
     try:
-        doc = json.loads(ledger_path(project).read_text(encoding="utf-8"))
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            doc = json.loads(fh.read(1_000_000))
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def read_ledger(project: Path) -> dict[str, Any] | None:
+    """The ledger as written, None when there is none or it cannot be read (a drive then starts it again
+    from the transcripts)."""
+    return _read_json(ledger_path(project))
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
@@ -292,11 +303,8 @@ class Keeper:
 # ---------------------------------------------------------------------------- the read side
 def _exec_limits(project: Path) -> Limits:
     """The budgets in ``task-exec.json`` as written (no settings, no validation: a status read)."""
-    try:
-        data = json.loads((dbmod.loom_dir(project) / "task-exec.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return Limits()
-    if not isinstance(data, dict):
+    data = _read_json(dbmod.loom_dir(project) / "task-exec.json")
+    if data is None:
         return Limits()
     cost, toks = data.get("max_cost_usd"), data.get("max_tokens")
     ok = isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0
@@ -338,11 +346,8 @@ def sync(project: Path, opts: Any) -> None:
     from loom_core.engine.exec_file import exec_file
 
     path = exec_file(Path(project))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(data, dict):
+    data = _read_json(path)
+    if data is None:
         return
     changed = False
     for name in ("max_cost_usd", "max_tokens"):
