@@ -16,7 +16,8 @@ from loom_core.errors import LoomError
 DECISIONS = ("accept", "reject", "auto-apply")
 RUN_FIELDS = ("push", "squash_merge",  # ship on accept, kept in task-exec.json for the supervisor
               "backend", "bundle", "max_spawns", "fast", "demo_delay_s",  # beyond the spec: what a run may pin
-              "docker")  # true = containers (refused at once when impossible), false = sandbox copy, absent = auto
+              "docker",  # true = containers (refused at once when impossible), false = sandbox copy, absent = auto
+              "max_cost_usd", "max_tokens")  # the task's budgets (engine/budget.py)
 
 
 def control(request: Request) -> Any:
