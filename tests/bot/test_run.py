@@ -29,7 +29,28 @@ def refused(env: dict[str, str], rc: int = 1) -> list[str]:
     return err.strip().splitlines()
 
 
-def test_refuses_to_start_without_a_token_or_anyone_allowed(stub, plane):
+@pytest.fixture
+def refused_here(monkeypatch, capsys):
+    """``loom bot telegram`` through the CLI's entry point in this process (its exit code and stderr lines)."""
+    from loom_core.surfaces.cli import main
+
+    def run(env: dict[str, str], rc: int = 1) -> list[str]:
+        with monkeypatch.context() as m:
+            for key in [k for k in os.environ if k.startswith(("LOOM_TG_", "LOOM_SERVER_"))]:
+                m.delenv(key)
+            for key, value in env.items():
+                m.setenv(key, value)
+            capsys.readouterr()
+            with pytest.raises(SystemExit) as exc:
+                main(["bot", "telegram"])
+        assert exc.value.code == rc, capsys.readouterr()
+        return capsys.readouterr().err.strip().splitlines()
+
+    return run
+
+
+def test_refuses_to_start_without_a_token_or_anyone_allowed(stub, plane, refused_here, no_keyring):
+    refused = refused_here
     lines = refused({"LOOM_TG_ALLOWED_USERS": "42"})
     assert lines[0] == "loom: no Telegram bot token" and lines[1].startswith("hint:") and "BotFather" in lines[1]
     lines = refused({"LOOM_TG_BOT_TOKEN": "secret:nosuch", "LOOM_TG_ALLOWED_USERS": "42"})
