@@ -184,7 +184,14 @@ class ShuttleVerbs:
             if refused:
                 return {"response": refused}
             if kind == "user-answer":
-                resp = _answer(host, delivery)
+                try:
+                    resp = _answer(host, delivery)
+                except LoomError as exc:
+                    if exc.code not in ("ANSWER_INVALID", "ANSWER_MESSAGE_REQUIRED"):
+                        raise
+                    # the same question again, saying what was wrong with the answer: the host just asks anew
+                    again = host.next_wire(None)
+                    return {"response": {**again, "answer_refused": {"code": exc.code, "message": str(exc)}}}
             else:
                 results = delivery.get("results") if kind == "agents-results" else [delivery]
                 if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
