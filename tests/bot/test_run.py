@@ -164,6 +164,7 @@ def test_serve_with_telegram_runs_the_bot_beside_the_plane(stub, tmp_path):
             os.kill(bot_pid, signal.SIGTERM)
     assert proc.returncode == 0, err
     assert "loom: the Telegram bot stopped" in err and not os.path.exists(pidfile)
+    assert json.loads((tmp_path / "server" / "server.json").read_text())["phase"] == "stopped"  # its own stop ran
     with pytest.raises(ProcessLookupError):
         os.kill(bot_pid, 0)
 

@@ -103,7 +103,6 @@ def preflight() -> tuple[Any, str, frozenset[int]]:
 def beside(plane: Any, token: str | None) -> Iterator[None]:
     """``loom serve --telegram``: once the plane serves, ``loom bot telegram`` runs against it (its URL and token
     in the child's environment, never on its command line); it is stopped when the plane stops."""
-    import signal
     import threading
 
     from loom_core.procs import terminate_group
@@ -128,12 +127,6 @@ def beside(plane: Any, token: str | None) -> Iterator[None]:
                 return
             time.sleep(0.1)
 
-    def stop_on_term(sig: int, frame: Any) -> None:
-        raise SystemExit(0)
-
-    # uvicorn re-raises the SIGTERM it caught once the plane has stopped; as an exception (not the default
-    # action, which ends the process at once) it lets the bot below be stopped too
-    before = signal.signal(signal.SIGTERM, stop_on_term)
     starter = threading.Thread(target=start, name="loom-bot-start", daemon=True)
     starter.start()
     try:
@@ -144,7 +137,6 @@ def beside(plane: Any, token: str | None) -> Iterator[None]:
         for proc in child:
             terminate_group(proc, grace_s=10.0)
             proc.wait(5)
-        signal.signal(signal.SIGTERM, before)
 
 
 def _serve(token: str, allowed: frozenset[int], api_url: str, url: str, plane_token: str | None) -> None:

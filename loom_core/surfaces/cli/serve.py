@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,8 +75,6 @@ def serve(ctx: typer.Context,
     if detach:
         _detach(state_dir, project or [], host, port, token, ["--telegram"] if telegram else [])
         return
-    from contextlib import nullcontext
-
     from loom_core.surfaces.plane.server import Plane
 
     plane = Plane(host=host, port=port, token=token, state_dir=state_dir, permits=cfg.spawn_permits,
@@ -82,8 +82,25 @@ def serve(ctx: typer.Context,
     typer.echo(f"loom: serving on {plane.url} (stop with Ctrl-C or `loom serve stop`)", err=True)
     from loom_core.surfaces.cli.bot import beside
 
-    with beside(plane, token) if telegram else nullcontext():
+    with _sigterm_unwinds(), beside(plane, token) if telegram else nullcontext():
         plane.run()
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """uvicorn re-raises the SIGTERM it caught once it has stopped serving; as ``SystemExit(0)`` (instead of the
+    default action, which ends the process at once) the plane's own stop (fleet shutdown, lock release) and a
+    ``--telegram`` bot's stop still run."""
+    import signal
+
+    def unwind(sig: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    before = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _detach(state_dir: Path, projects: list[Path], host: str, port: int, token: str | None,
