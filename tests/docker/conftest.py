@@ -3,8 +3,9 @@ socket, no bridge, no iptables) per test session, started only when ``dockerd`` 
 root, with a tiny image imported from a busybox rootfs whose ``claude`` is a shell script.
 
 The script reads the prompt on stdin and obeys the markers in its lines: ``@@write PATH TEXT`` writes
-/workspace/PATH, ``@@rm PATH`` deletes it, ``@@nap N`` sleeps N seconds; then it prints one Claude Code
-result event whose ``result`` says who ran it (uid, HOME, whether the token arrived). Every test module using it carries
+/workspace/PATH, ``@@rm PATH`` deletes it, ``@@nap N`` sleeps N seconds, ``@@say TEXT`` prints a line,
+``@@git`` asks git for HEAD; then it prints one Claude Code result event whose ``result`` says who ran it
+(uid, HOME, whether the token arrived). Every test module using it carries
 ``xdist_group("docker")``, so the whole folder shares one engine on one worker.
 """
 
@@ -36,6 +37,7 @@ printf '%s\n' "$prompt" | while IFS= read -r line; do
                   mkdir -p "$(dirname "/workspace/$path")"; printf '%s\n' "$text" > "/workspace/$path";;
     *"@@rm "*) rm -rf "/workspace/${line#*@@rm }";;
     *"@@nap "*) sleep "${line#*@@nap }";;
+    *"@@say "*) printf '%s\n' "${line#*@@say }";;
   esac
 done
 tok=unset; [ -n "$CLAUDE_CODE_OAUTH_TOKEN" ] && tok=set

@@ -238,3 +238,17 @@ def test_status_names_a_missing_image_on_the_engine(docker_env, monkeypatch):
     monkeypatch.setenv("LOOM_DOCKER_IMAGE", docker_env.image)
     st = docker_status(load_settings())
     assert st.available and st.engine and "as 1000:1000" in st.reason
+
+
+def test_an_agent_silent_longer_than_the_api_timeout_is_still_heard(docker_env, tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    ex = ContainerExecutor(plan_for(tmp_path / "p"))
+    ex.api_timeout_s = 1  # requests that end wait 1 s at most; the output stream must not
+    heard: list[tuple[float, str]] = []
+    res = ex.execute(intent(work, "@@say early\n@@nap 3\n@@write late.txt still here", "ar-quiet"),
+                     threading.Event(), lambda line: heard.append((time.monotonic(), line)))
+    done = time.monotonic()
+    assert res.output.startswith("uid=1000 ") and (work / "late.txt").read_text() == "still here\n"
+    (when,) = [t for t, line in heard if line == "early"]
+    assert done - when > 2  # the live log had it while the agent was still working

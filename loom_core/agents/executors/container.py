@@ -58,6 +58,7 @@ class ContainerExecutor:
 
     kill_grace_s = 5.0
     poll_s = 0.1
+    api_timeout_s = 60
 
     def __init__(self, plan: ContainerPlan, *, max_turns: int | None = None, session_timeout_s: float = 1800,
                  idle_timeout_s: float | None = None, engine: Any = None) -> None:
@@ -67,15 +68,25 @@ class ContainerExecutor:
         # the host executor's command line and envelope, with the permissions a container can afford
         self.cli = ClaudeCodeExecutor("claude", permission_mode="bypassPermissions", max_turns=max_turns)
         self._engine = engine
+        self._streamer = None
         self._engine_lock = threading.Lock()
         self.label = f"Claude Code CLI in {plan.image}"
 
     # ------------------------------------------------------------------ container spec
     def engine(self) -> Any:
+        """The engine for requests that end (create, archives, stop, remove): each waits at most
+        ``api_timeout_s``."""
         with self._engine_lock:
             if self._engine is None:
-                self._engine = client(timeout=60)
+                self._engine = client(timeout=self.api_timeout_s)
             return self._engine
+
+    def streamer(self) -> Any:
+        """The engine for the agent's output stream, which may stay silent for minutes (no read timeout)."""
+        with self._engine_lock:
+            if self._streamer is None:
+                self._streamer = client(timeout=None)
+            return self._streamer
 
     def argv(self, intent: Intent) -> list[str]:
         args = self.cli.argv(intent, "claude")
@@ -180,17 +191,23 @@ class ContainerExecutor:
         finally:
             sock.close()
         last = [time.monotonic()]
+        seen = [0]  # stdout bytes the stream delivered
+        pending = [b""]
+
+        def feed(chunk: bytes) -> None:
+            seen[0] += len(chunk)
+            pending[0] += chunk
+            *lines, pending[0] = pending[0].split(b"\n")
+            for line in lines:
+                self._line(tr, line, log)
 
         def read() -> None:
-            pending = b""
-            for chunk in ct.logs(stream=True, follow=True, stdout=True, stderr=False):
-                last[0] = time.monotonic()
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self._line(tr, line, log)
-            if pending:
-                self._line(tr, pending, log)
+            try:
+                for chunk in self.streamer().api.logs(ct.id, stream=True, follow=True, stdout=True, stderr=False):
+                    last[0] = time.monotonic()
+                    feed(chunk)
+            except Exception:  # noqa: BLE001  (the stream broke: the rest is read back once the container ends)
+                pass
 
         outcome: dict[str, Any] = {}
 
@@ -220,6 +237,12 @@ class ContainerExecutor:
             waiter.join(self.poll_s)
         waiter.join(self.kill_grace_s + 10)
         reader.join(5)
+        if not reader.is_alive():
+            rest = ct.logs(stdout=True, stderr=False)[seen[0]:]  # whatever a broken stream missed
+            if rest:
+                feed(rest)
+            if pending[0]:
+                self._line(tr, pending[0], log)
         if "error" in outcome and not stopped:
             raise ExecutorError(f"{intent.agent}: lost the agent container: {_api_error(outcome['error'])}",
                                 code=FAILED)
