@@ -129,6 +129,9 @@ def test_an_unlisted_user_can_neither_submit_nor_answer(plane, stub, start_bot):
     end = stub.message("❌ kiosk — rejected", after=gate["message_id"])
     assert "- planner (planning)" in end["text"] and "took " in end["text"]  # no summary: the last runs
     assert plane.status(pid)["verdict"] == "rejected"
+    stub.tap(end["message_id"], buttons(end)["⬆️ Push"])  # nothing to push: a refusal, with its reason
+    refusal = stub.message("⚠️ push refused (", after=end["message_id"])
+    assert "BRANCH_NOT_FOUND" in refusal["text"] or "NO_REMOTE" in refusal["text"], refusal["text"]
 
 
 
