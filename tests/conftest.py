@@ -18,6 +18,8 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("LOOM_USER_DIR", str(home / "dot-loom"))
     monkeypatch.delenv("LOOM_CRASH_AT", raising=False)
+    for name in [n for n in os.environ if n.startswith("LOOM_DOCKER")]:  # containers only where a test asks
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
