@@ -127,3 +127,19 @@ def test_a_polled_status_rereads_only_a_store_that_changed_and_never_misses_a_co
     assert read.status_facts(db).tick_seq == status_read.status_facts(db, cached=False).tick_seq
     e.close()  # the last connection checkpoints and removes the WAL: still the same facts, read once more
     assert read.status_facts(db).tick_seq == seen[-1]
+
+
+def test_a_closed_store_rewritten_within_one_clock_tick_is_never_shown_stale(project):
+    """Open, commit, close twice in quick succession: the closed store's header and size can be identical
+    and its mtime too (a coarse clock); the poll between them must not keep the first state."""
+    from loom_core.store import db as dbmod
+
+    db = dbmod.state_path(project)
+    e = Engine(project, bundle=BUNDLE)
+    r = e.create("spec it")
+    e.close()
+    first = read.status_facts(db)
+    e = Engine(project, bundle=BUNDLE, create=False)
+    e.answer(r.directive.gate_event_id, "accept")
+    e.close()
+    assert read.status_facts(db).tick_seq > first.tick_seq

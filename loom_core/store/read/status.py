@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,15 +81,23 @@ def _head(path: Path, n: int) -> tuple | None:
         os.close(fd)
 
 
-def _signature(path: Path) -> tuple | None:
-    """What changes with every commit, whatever the clock's granularity: the database header (its change
-    counter moves with each rollback-journal transaction), the WAL index header (its change counter, frame
-    count and salts move with each WAL commit) and the WAL's identity and size."""
+SETTLE_NS = 1_000_000_000  # a file untouched for 1 s cannot be written again under the same mtime
+
+
+def _signature(path: Path) -> tuple[tuple, bool] | None:
+    """What changes with every commit, and whether it can be trusted to.
+
+    The WAL index header (its change counter, frame count and random salts) moves with every commit while
+    the store is open. A closed store has no index; its header does not move in WAL mode, so it is trusted
+    only once its mtime is a second old: a later write then gets another mtime even with a coarse clock."""
     try:
-        return (_head(path, 100), _head(path.with_name(path.name + "-shm"), 48),
-                _head(path.with_name(path.name + "-wal"), 0))
+        db = _head(path, 100)
+        shm = _head(path.with_name(path.name + "-shm"), 48)
+        wal = _head(path.with_name(path.name + "-wal"), 0)
     except OSError:
         return None
+    settled = shm is not None or (db is not None and time.time_ns() - db[2] >= SETTLE_NS)
+    return (db, shm, wal), settled
 
 
 def status_facts(path: Path, *, cached: bool = True) -> StatusFacts | None:
@@ -96,19 +105,22 @@ def status_facts(path: Path, *, cached: bool = True) -> StatusFacts | None:
 
     With ``cached`` (pollers: the fleet every 2 s), a store whose files have not changed since the last
     read is not read again. The signature is taken before the read, so a commit racing it only makes the
-    next poll read once more; it never hides a change."""
+    next poll read once more; it never hides a change. An empty slot is not remembered: it is cheap to
+    read and is what a store being created looks like."""
     path = Path(path)
-    sig = _signature(path) if cached else None
+    got = _signature(path) if cached else None
     key = str(path)
-    if sig is not None:
+    if got is not None:
         hit = _CACHE.get(key)
-        if hit is not None and hit[0] == sig:
+        if hit is not None and hit[0] == got[0]:
             return hit[1]
     facts = dbmod.read_snapshot(path, _facts)
-    if sig is not None and facts is not None:  # an empty slot is cheap to read and about to change
+    if got is not None and got[1] and facts is not None:
         if len(_CACHE) >= CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = (sig, facts)
+        _CACHE[key] = (got[0], facts)
+    else:
+        _CACHE.pop(key, None)
     return facts
 
 

@@ -1,0 +1,64 @@
+"""The console's table draws only what changed: one updated cell re-renders one cell (not every visible
+one), a re-sort re-renders nothing, and what is shown is exactly what a freshly built table shows."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from loom_tui.widgets.table import LoomTable
+
+pytestmark = pytest.mark.anyio
+ROWS = [(f"p{i:02d}", f"project {i:02d}", "idle", f"{i} min") for i in range(30)]
+
+
+class Host(App):
+    def __init__(self, table: LoomTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+    def on_mount(self) -> None:
+        self.table.add_columns("name", "status", "elapsed")
+        for key, *cells in ROWS:
+            self.table.add_row(*cells, key=key)
+
+
+def screen_text(app: App) -> list[str]:
+    table = app.table
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+async def test_one_changed_cell_draws_one_cell_and_shows_the_same_as_a_fresh_table(monkeypatch):
+    calls = []
+    real = DataTable._render_cell
+    monkeypatch.setattr(DataTable, "_render_cell", lambda self, *a, **kw: calls.append(a[:2]) or real(self, *a, **kw))
+    app = Host(LoomTable(zebra_stripes=False))  # a stripe that changes with a row's place is drawn again
+    async with app.run_test(size=(60, 40)) as pilot:
+        await pilot.pause()
+        calls.clear()
+        col = list(app.table.columns)[1]
+        app.table.update_cell("p03", col, "running")
+        await pilot.pause()
+        assert calls == [(3, 1)]  # DataTable alone would draw every visible cell again
+        shown = screen_text(app)
+        calls.clear()
+        app.table.sort(list(app.table.columns)[2], reverse=True)  # every row moves
+        await pilot.pause()
+        # moved, not drawn again: only the row now under the cursor and the one that left it (p00, now last)
+        assert {r for r, _ in calls if r >= 0} <= {0, 29}, str(sorted(set(calls)))
+        assert app.table.coordinate_to_cell_key((0, 0)).row_key.value == "p09"
+        after_sort = screen_text(app)
+
+    fresh = Host(LoomTable(zebra_stripes=False))
+    async with fresh.run_test(size=(60, 40)) as pilot:
+        await pilot.pause()
+        fresh.table.update_cell("p03", list(fresh.table.columns)[1], "running")
+        await pilot.pause()
+        assert screen_text(fresh) == shown
+        fresh.table.sort(list(fresh.table.columns)[2], reverse=True)
+        await pilot.pause()
+        assert screen_text(fresh) == after_sort
