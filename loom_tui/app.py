@@ -136,8 +136,19 @@ class LoomApp(App):
         self._drive(pid, lambda: self.control.submit(pid, text, opts))
 
     @work(thread=True, group="engine", exit_on_error=False)
-    def proceed_task(self, pid: str) -> None:
-        self._drive(pid, lambda: self.control.proceed(pid))
+    def proceed_task(self, pid: str, budgets: dict[str, Any] | None = None) -> None:
+        """Drive the task on; ``budgets`` (``max_cost_usd`` / ``max_tokens``) raise the task's own first."""
+        opts = None
+        if budgets:
+            try:
+                opts = self.control.run_options(pid)
+                for key, value in budgets.items():
+                    setattr(opts, key, value)
+                opts.validate()
+            except LoomError as exc:
+                self.post_message(RunFinished(pid, error=str(exc)))
+                return
+        self._drive(pid, lambda: self.control.proceed(pid, opts))
 
     @work(thread=True, group="engine", exit_on_error=False)
     def answer_gate(self, pid: str, decision: str, note: str | None = None, *, gate_event_id: str | None = None,

@@ -123,7 +123,7 @@ def hint(f: Facts) -> Text:
     if st == "paused":
         return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
     if st == "over-budget":
-        return Text(f"⚑ {row.get('stopped')}", style="bold yellow")
+        return Text(f"⚑ {row.get('stopped')} — press b to raise it here", style="bold yellow")
     if st == "stopped":
         return Text("stopped — no loom process drives it — r resumes (loom proceed), c abandons", style="bold yellow")
     if st == "unavailable":

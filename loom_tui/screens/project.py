@@ -22,7 +22,8 @@ from loom_tui.render import project as header
 from loom_tui.shipping import ship_after_accept, ship_branch
 from loom_tui.widgets.agent_chain import AgentChain
 
-STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "cancel", "push", "squash", "toggle_log", "history"})
+STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "budget", "cancel", "push", "squash",
+                      "toggle_log", "history"})
 DEBOUNCE_S = 0.15
 LOG_LINES = 2000
 
@@ -47,6 +48,7 @@ class ProjectScreen(Screen):
                 tooltip="Submit a task over the one in progress (asks: resume it or replace it)"),
         Binding("p", "pause", "Pause", id="project.pause", tooltip="Stop the drive after the current step"),
         Binding("r", "resume", "Resume", id="project.resume", tooltip="Drive the task on from where it stopped"),
+        Binding("b", "budget", "Budget", id="project.budget", tooltip="Raise the task's cost / token budget and resume"),
         Binding("c", "cancel", "Cancel", id="project.cancel", tooltip="Abandon the task in progress (asks first)"),
         Binding("u", "push", "Push", id="project.push", tooltip="git push the task's loom/<task> branch"),
         Binding("m", "squash", "Squash-merge", id="project.squash",
@@ -263,6 +265,7 @@ class ProjectScreen(Screen):
             "new_task_over": live and (self.driving or self.in_progress) and self.status != "unavailable",
             "pause": live and self.driving,
             "resume": live and self.in_progress and not self.driving and self.status != "parked",
+            "budget": live and self.in_progress and not self.driving and self.status == "over-budget",
             "cancel": live and self.in_progress,
             "push": self.has_branch and self.verdict == "accepted" and not self.in_progress,
             "squash": self.has_branch and self.verdict == "accepted" and not self.in_progress,
@@ -313,6 +316,17 @@ class ProjectScreen(Screen):
     def action_resume(self) -> None:
         self.app.proceed_task(self.pid)
         self.notify("resuming", title=self.project.name if self.project else self.pid)
+
+    def action_budget(self) -> None:
+        from loom_tui.screens.budget import BudgetDialog
+
+        def raised(budgets: dict[str, Any] | None) -> None:
+            if budgets:
+                self.app.proceed_task(self.pid, budgets)
+                self.notify("resuming with the raised budget", title=self.project.name if self.project else self.pid)
+
+        name = self.project.name if self.project else self.pid
+        self.app.push_screen(BudgetDialog(name, self.row.get("budget")), raised)
 
     def action_cancel(self) -> None:
         def done(yes: bool | None) -> None:
