@@ -186,10 +186,11 @@ def start_bot(stub, tmp_path):
 
     running: list[RunningBot] = []
 
-    def start(url: str, token: str | None, *, allowed: frozenset[int] = frozenset({ME}), **kw: Any) -> Any:
+    def start(url: str, token: str | None, *, allowed: frozenset[int] = frozenset({ME}), link_cls: Any = PlaneLink,
+              **kw: Any) -> Any:
         kw.setdefault("watch_period_s", 0.25)
         kw.setdefault("poll_timeout_s", 2.0)
-        bot = TelegramBot(token="123:TEST", allowed=allowed, link=PlaneLink(url, token, timeout_s=10),
+        bot = TelegramBot(token="123:TEST", allowed=allowed, link=link_cls(url, token, timeout_s=10),
                           state=BotState(tmp_path / "bot" / "telegram.json"), api_url=stub.url, **kw)
         polls = len(stub.calls("getUpdates"))
         rb = RunningBot(bot)

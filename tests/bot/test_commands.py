@@ -61,3 +61,31 @@ def test_commands_around_a_task(plane, stub, start_bot, tmp_path):
     stub.tap(ask["message_id"], f"cy|{pid}")
     wait_for(lambda: any((m.get("text") or "").startswith("🛑 cancelled t-") for m in stub.messages(ME)))
     assert plane.status(pid)["has_task"] is False
+
+
+def test_docker_toggle_and_a_refused_submit_keeps_the_task(plane, stub, start_bot):
+    """A plane that offers Docker gets the 🐳 toggle; when it then cannot honour it, the typed refusal is shown
+    and the task waits with its keyboard, so Docker off submits it."""
+    from loom_core.surfaces.bot.plane import PlaneLink
+
+    class OffersDocker(PlaneLink):  # this host has no engine: the plane's own signal would say no
+        def docker_available(self) -> bool:
+            return True
+
+    pid, _proj = plane.demo("deli")
+    start_bot(plane.url, PLANE_TOKEN, link_cls=OffersDocker)
+    pick_project(stub, "deli")
+    stub.say("Keep deli discounts sane")
+    kb = stub.message("How complex is it?")
+    assert buttons(kb)["🐳 Docker: off"] == "dk"
+    stub.tap(kb["message_id"], "dk")
+    wait_for(lambda: "🐳 Docker: on" in buttons(stub.message("Docker: on")))
+    stub.tap(kb["message_id"], "cx|medium")
+    refused = stub.message("⚠️ DOCKER_UNAVAILABLE")
+    assert "How complex is it?" in refused["text"] and "🐳 Docker: on" in buttons(refused)
+    assert plane.status(pid)["has_task"] is False
+    stub.tap(kb["message_id"], "dk")
+    wait_for(lambda: "🐳 Docker: off" in buttons(stub.message("Docker: off")))
+    stub.tap(kb["message_id"], "cx|medium")
+    stub.message("submitted t-")
+    wait_for(lambda: plane.status(pid)["has_task"])

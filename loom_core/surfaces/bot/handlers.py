@@ -162,8 +162,10 @@ class Handlers:
             got = await self.plane(self.link.submit_task, pending["project"], pending["task"],
                                    complexity=None if complexity in (None, "auto") else complexity,
                                    docker=pending.get("docker"))
-        except LoomError as exc:
-            await query.edit_message_text(views.error(exc))
+        except LoomError as exc:  # the task stays pending: pick again (or toggle Docker) to retry
+            docker = pending.get("docker")
+            await query.edit_message_text(f"{views.error(exc)}\n\n{views.pending_text(pending['name'], pending['task'], docker)}",
+                                          reply_markup=self.markup(views.complexity_keyboard(docker)))
             return exc.code
         st["pending_task"] = None
         self.state.save()
