@@ -139,6 +139,10 @@ class LoomApp(App):
     def proceed_task(self, pid: str, budgets: dict[str, Any] | None = None) -> None:
         """Drive the task on; ``budgets`` (``max_cost_usd`` / ``max_tokens``) raise the task's own first."""
         opts = None
+        if budgets and self.attached:  # the plane keeps the task's options; it is raised where the plane runs
+            self.post_message(RunFinished(pid, error="the plane drives this task: raise its budget there with "
+                                                     "loom proceed --max-cost USD / --max-tokens N"))
+            return
         if budgets:
             try:
                 opts = self.control.run_options(pid)
