@@ -160,7 +160,7 @@ def test_loom_finds_the_local_plane_through_server_json(start_plane, tmp_path, m
 
     from loom_core.surfaces.cli.attach import plane_to_attach
 
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOOM_USER_DIR", str(tmp_path / "home" / ".loom"))  # ~/.loom
     monkeypatch.setenv("LOOM_SERVER_TOKEN", TOKEN)
     assert plane_to_attach(None, None) == (None, None)  # no plane: the console drives in-process
     plane = start_plane(state_dir=tmp_path / "home" / ".loom" / "server", token=TOKEN)
