@@ -164,7 +164,8 @@ class Handlers:
                                    docker=pending.get("docker"))
         except LoomError as exc:  # the task stays pending: pick again (or toggle Docker) to retry
             docker = pending.get("docker")
-            await query.edit_message_text(f"{views.error(exc)}\n\n{views.pending_text(pending['name'], pending['task'], docker)}",
+            again = views.pending_text(pending["name"], pending["task"], docker)
+            await query.edit_message_text(f"{views.error(exc)}\n\n{again}",
                                           reply_markup=self.markup(views.complexity_keyboard(docker)))
             return exc.code
         st["pending_task"] = None
