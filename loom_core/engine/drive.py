@@ -247,10 +247,10 @@ class Driver:
         if cached is not None:
             return cached
         full = self.engine.render_intent(intent)
+        key = self.budget.reserve(self._task_id, full) if self.budget is not None else None  # before the spawn
         self.emit("spawn-start", agent=intent.agent, agent_run_id=intent.agent_run_id, model=intent.model,
                   phase=intent.phase)
         started = time.monotonic()
-        key = self.budget.reserve(self._task_id, full) if self.budget is not None else None  # before the spawn
         crashpoint("spawn-start")
         redact = self.redactor.redact
         try:
