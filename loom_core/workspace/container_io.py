@@ -4,9 +4,9 @@ Two ways, chosen per run (``docker.bind_mounts``): the copy is bind-mounted at `
 engine), or it is shipped in as a tar archive before the container starts and read back from it after
 (a remote engine, where a host path means nothing; ``put_archive`` / ``get_archive`` of the SDK).
 
-Either way the files the agent touches must belong to the uid it runs as: :func:`lend` hands the copy
-to that uid for the run (only when loom is root and the owners differ) and gives it back afterwards,
-so git on the host never meets a repository owned by someone else.
+Either way the agent's uid must be able to write the copy: :func:`share` opens it up when loom is root
+and the agent runs as someone else (owners never change: git on the host refuses a repository owned by
+another user, and git in the container is told the copy is safe through ``GIT_CONFIG_*``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,26 +64,26 @@ def layout(root: Path) -> Layout:
     return Layout(root)
 
 
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.lchown(root, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, name), uid, gid)
-
-
-@contextmanager
-def lend(root: Path, uid: int, gid: int) -> Iterator[None]:
-    """Own ``root`` as ``uid:gid`` while the block runs, then hand it back to its owner (root only; a
-    non-root loom can give nothing away, and its own uid is what a container runs as by default)."""
-    st = root.stat()
-    if os.geteuid() != 0 or (st.st_uid, st.st_gid) == (uid, gid):
-        yield
+def share(top: Path, uid: int) -> None:
+    """Let ``uid`` write the copy at ``top``: a root loom whose copy belongs to someone else opens its
+    folders and files to everyone (``a+rwX``; the sandbox base is private to loom's user, 0700). Owners
+    stay as they are, so git on the host keeps opening the repository while containers run, and
+    containers running side by side never undo each other. Nothing to do for a non-root loom: its
+    containers run as its own uid."""
+    if os.geteuid() != 0 or top.stat().st_uid == uid:
         return
-    _chown_tree(root, uid, gid)
-    try:
-        yield
-    finally:
-        _chown_tree(root, st.st_uid, st.st_gid)
+
+    def open_up(path: str, extra: int) -> None:
+        mode = os.lstat(path).st_mode
+        if not (mode & 0o170000 == 0o120000) and (mode & extra) != extra:  # symlinks keep theirs
+            os.chmod(path, (mode & 0o7777) | extra)
+
+    open_up(str(top), 0o777)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames:
+            open_up(os.path.join(dirpath, name), 0o777)
+        for name in filenames:
+            open_up(os.path.join(dirpath, name), 0o666)
 
 
 def pack(root: Path, uid: int, gid: int, stores: Iterable[Path] = ()) -> bytes:

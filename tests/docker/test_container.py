@@ -88,19 +88,19 @@ def test_the_agents_edit_lands_on_the_task_branch(docker_env, repo):
     owner = ws.root.stat().st_uid
     ex = ContainerExecutor(plan_for(proj))
     logs: list[str] = []
-    res = ex.execute(intent(ws.root, "@@write app/core.py def f(): return 2\n@@rm old.txt\n@@git"),
-                     threading.Event(), logs.append)
+    res = ex.execute(intent(ws.root, "@@write app/core.py def f(): return 2\n@@write notes/n.txt new\n@@rm old.txt"
+                            "\n@@git"), threading.Event(), logs.append)
 
     # git in the container reads HEAD through the object store the sandbox borrows (mounted read-only)
     assert res.output == "uid=1000 gid=1000 home=/home/app token=set argc=10 git=commit"
     assert (res.usage.tokens_in, res.usage.tokens_out, res.usage.cost_usd) == (12, 7, 0.0125)
-    assert ws.root.stat().st_uid == owner  # the copy was lent to uid 1000 and given back
-    assert all(p.stat().st_uid == owner for p in ws.root.rglob("*"))
+    assert ws.root.stat().st_uid == owner and (ws.root / ".git").stat().st_uid == owner  # owners never change
+    assert (ws.root / "notes" / "n.txt").stat().st_uid == 1000  # what the agent made is the agent's
     merge = land(proj, "t-docker-1", ws)
     assert merge.status == "merged" and merge.branch == "loom/t-docker-1"
     files = branch_files(proj, "loom/t-docker-1")
     assert files["app/core.py"] == "def f(): return 2\n"
-    assert "old.txt" not in files and files["README.md"] == "# app\n"
+    assert "old.txt" not in files and files["README.md"] == "# app\n" and files["notes/n.txt"] == "new\n"
     assert not containers(docker_env, **{"loom.run": "ar-1"})  # removed after the run
 
 
@@ -252,3 +252,27 @@ def test_an_agent_silent_longer_than_the_api_timeout_is_still_heard(docker_env, 
     assert res.output.startswith("uid=1000 ") and (work / "late.txt").read_text() == "still here\n"
     (when,) = [t for t, line in heard if line == "early"]
     assert done - when > 2  # the live log had it while the agent was still working
+
+
+def test_git_on_the_host_keeps_working_while_agents_run_side_by_side(docker_env, repo):
+    """Reviewers run at once on one copy while loom snapshots it on the host: no container may make the
+    repository someone else's (git and libgit2 refuse a repository owned by another user)."""
+    import pygit2
+
+    proj, ws = repo
+    ex = ContainerExecutor(plan_for(proj))
+    outs: dict = {}
+
+    def run(rid: str) -> None:
+        outs[rid] = ex.execute(intent(ws.root, "@@nap 2\n@@git", rid, edits_files=False), threading.Event(),
+                               lambda line: None).output
+
+    threads = [threading.Thread(target=run, args=(rid,)) for rid in ("ar-r1", "ar-r2")]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len([c for c in containers(docker_env, **{"loom.project": str(proj)})
+                          if c.status == "running"]) == 2)
+    assert str(pygit2.Repository(str(ws.root)).head.target)  # the host opens the copy mid-run
+    for t in threads:
+        t.join(30)
+    assert [outs[r].rsplit(" ", 1)[-1] for r in ("ar-r1", "ar-r2")] == ["git=commit", "git=commit"]

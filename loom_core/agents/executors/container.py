@@ -18,7 +18,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +96,10 @@ class ContainerExecutor:
     def environment(self) -> dict[str, str]:
         import os
 
-        env = {"HOME": self.plan.home, "DISABLE_AUTOUPDATER": "1"}
+        # git in the container must take /workspace, owned by whoever owns the copy, as safe (GIT_CONFIG_*
+        # is command-line config, which git honours for safe.directory; git 2.31+)
+        env = {"HOME": self.plan.home, "DISABLE_AUTOUPDATER": "1", "GIT_CONFIG_COUNT": "1",
+               "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
         if self.plan.credential == "token":
             env[TOKEN_ENV] = os.environ.get(TOKEN_ENV, "")
         for name in PASSED_ENV:
@@ -135,8 +137,9 @@ class ContainerExecutor:
     # ------------------------------------------------------------------ run
     def execute(self, intent: Intent, cancel: threading.Event, log: Callable[[str], None]) -> ExecResult:
         lay = container_io.layout(require_workdir(intent, cancel))
-        with container_io.lend(lay.top, self.plan.uid, self.plan.gid) if self.plan.bind_mounts else nullcontext():
-            return self._run(intent, lay, cancel, log)
+        if self.plan.bind_mounts:
+            container_io.share(lay.top, self.plan.uid)
+        return self._run(intent, lay, cancel, log)
 
     def _run(self, intent: Intent, lay: container_io.Layout, cancel: threading.Event,
              log: Callable[[str], None]) -> ExecResult:
