@@ -125,9 +125,11 @@ class _Chunks(io.RawIOBase):
 
 
 def unpack(chunks: Iterable[bytes], root: Path) -> None:
-    """Make ``root`` hold exactly what the archive of ``/workspace`` holds (files the agent deleted go
-    too). Extracted next to ``root`` first, so a broken archive leaves the copy as it was; members are
-    owned by ``root``'s owner and may not leave the folder (tarfile's ``tar`` filter)."""
+    """Make ``root`` hold what the archive of ``/workspace`` holds: changed and new files are written,
+    files the agent deleted go, everything else is left alone (an agent that changed nothing changes
+    nothing here, even while others work on the same copy). Extracted next to ``root`` first, so a broken
+    archive leaves the copy as it was; members are owned by ``root``'s owner and may not leave the folder
+    (tarfile's ``tar`` filter)."""
     st = root.stat()
     stage = Path(tempfile.mkdtemp(prefix=".loom-unpack-", dir=root.parent))
     try:
@@ -141,16 +143,53 @@ def unpack(chunks: Iterable[bytes], root: Path) -> None:
         if not top.is_dir():
             raise LoomError(f"the container's archive of {WORKSPACE} held no {WORKSPACE} folder",
                             code="CONTAINER_ARCHIVE_INVALID")
-        for child in list(root.iterdir()):
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-        for child in list(top.iterdir()):
-            os.replace(child, root / child.name)
-        os.chmod(root, top.stat().st_mode & 0o7777)
+        _sync(top, root)
     except tarfile.TarError as exc:
         raise LoomError(f"the container's archive of {WORKSPACE} cannot be read: {exc}",
                         code="CONTAINER_ARCHIVE_INVALID") from exc
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether ``b`` already is what ``a`` is (kind, symlink target, executable bit, bytes)."""
+    sa, sb = os.lstat(a), os.lstat(b)
+    if (sa.st_mode & 0o170000) != (sb.st_mode & 0o170000):
+        return False
+    if os.path.islink(a):
+        return os.readlink(a) == os.readlink(b)
+    if os.path.isdir(a):
+        return True
+    if (sa.st_mode & 0o111) != (sb.st_mode & 0o111) or sa.st_size != sb.st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 16), fb.read(1 << 16)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _sync(src: Path, dst: Path) -> None:
+    """``dst`` made like ``src``, touching only what differs (``src`` is consumed)."""
+    wanted = set(os.listdir(src))
+    for name in os.listdir(dst):
+        if name not in wanted:
+            _remove(dst / name)
+    for name in sorted(wanted):
+        a, b = src / name, dst / name
+        if os.path.lexists(b) and _same(a, b):
+            if a.is_dir() and not a.is_symlink():
+                _sync(a, b)
+            continue
+        if os.path.lexists(b):
+            _remove(b)
+        os.replace(a, b)

@@ -201,6 +201,7 @@ def test_without_bind_mounts_the_copy_round_trips_as_archives(docker_env, repo, 
     (ws.root / "deep" / "er").mkdir(parents=True)
     (ws.root / "deep" / "er" / "keep.bin").write_bytes(bytes(range(256)) * 64)
     os.symlink("app/core.py", ws.root / "link.py")
+    untouched = (ws.root / "README.md").stat().st_ino
     plan = plan_for(proj)
     assert plan.bind_mounts is False
     ex = ContainerExecutor(plan)
@@ -224,6 +225,7 @@ def test_without_bind_mounts_the_copy_round_trips_as_archives(docker_env, repo, 
     assert not (ws.root / "old.txt").exists()
     assert (ws.root / "deep" / "er" / "keep.bin").read_bytes() == bytes(range(256)) * 64
     assert os.readlink(ws.root / "link.py") == "app/core.py"
+    assert (ws.root / "README.md").stat().st_ino == untouched  # what the agent left alone is not rewritten
     assert all(p.stat().st_uid == os.getuid() for p in ws.root.rglob("*"))
     merge = land(proj, "t-docker-2", ws)
     assert merge.status == "merged"
