@@ -58,5 +58,6 @@ def test_a_submitted_docker_task_runs_in_containers_and_lands(docker_env, start_
         assert json.loads(exec_file(proj).read_text())["docker"] is True
         done = wait_for(lambda: (s := c.get(f"/projects/{pid}").json()["status"]).get("verdict") and s, 60)
     assert done["verdict"] == "accepted", done
-    (branch,) = [b for b in pygit2.Repository(str(proj)).branches.local if b.startswith("loom/")]
+    (branch,) = wait_for(lambda: [b for b in pygit2.Repository(str(proj)).branches.local if b.startswith("loom/")],
+                         30)  # landed right after the verdict
     assert branch_files(proj, branch)["app/core.py"] == "def f(): return 7\n"
