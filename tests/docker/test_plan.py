@@ -86,3 +86,19 @@ def test_refusals_before_the_engine_is_asked(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "LOOM_DOCKER_USER" in str(info.value) and "root" in str(info.value)
+
+
+def test_a_remote_engine_means_archives_not_bind_mounts(tmp_path, monkeypatch):
+    from loom_core.agents.executors.container_plan import local_engine
+
+    assert local_engine("") and local_engine("unix:///run/docker.sock")
+    assert not local_engine("tcp://build-box:2376") and not local_engine("ssh://me@build-box")
+    monkeypatch.setenv("LOOM_DOCKER_IMAGE", "img:1")
+    monkeypatch.setenv("LOOM_DOCKER_USER", "1000")
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path))
+    (tmp_path / ".credentials.json").write_text("{}")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # auto: a tcp engine gets no bind mounts…
+    assert "the engine is remote (bind mounts off)" in docker_status(load_settings()).reason
+    monkeypatch.setenv("LOOM_DOCKER_BIND_MOUNTS", "on")  # …unless the user says the paths are shared
+    assert "does not answer" in docker_status(load_settings()).reason
