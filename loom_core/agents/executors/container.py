@@ -14,6 +14,7 @@ next loom that plans containers (:func:`~.container_plan.sweep_orphans`).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -190,7 +191,8 @@ class ContainerExecutor:
         raw = getattr(sock, "_sock", sock)
         try:
             raw.sendall(intent.prompt.encode("utf-8"))
-            raw.shutdown(socket.SHUT_WR)  # end of the prompt: the container's stdin closes (StdinOnce)
+            with contextlib.suppress(OSError):  # an ssh tunnel cannot half-close: closing it ends stdin too
+                raw.shutdown(socket.SHUT_WR)  # end of the prompt: the container's stdin closes (StdinOnce)
         finally:
             sock.close()
         last = [time.monotonic()]

@@ -93,11 +93,13 @@ class DockerStatus:
                 "credential": self.credential, "engine": self.engine}
 
 
-def client(timeout: int = PROBE_TIMEOUT_S) -> Any:
-    """The engine ``DOCKER_HOST`` names (the SDK's own rules: unix, tcp with TLS variables, ssh)."""
+def client(timeout: int | None = PROBE_TIMEOUT_S) -> Any:
+    """The engine ``DOCKER_HOST`` names (the SDK's own rules: unix, tcp with the TLS variables, ssh through
+    the system's ``ssh`` client, so ``~/.ssh/config`` applies and paramiko is not needed)."""
     import docker
 
-    return docker.from_env(timeout=timeout)
+    ssh = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+    return docker.from_env(timeout=timeout, use_ssh_client=ssh)
 
 
 def _user(setting: str, image_user: str | None) -> tuple[int, int] | str:
