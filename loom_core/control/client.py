@@ -111,6 +111,10 @@ class ControlClient(Protocol):
     def proceed(self, ref: ProjectRef, opts: RunOptions | None = None) -> RunResult:
         """Drive the current task on (``resume`` is the same verb); ``opts`` replace its options."""
 
+    def take_over(self, ref: ProjectRef) -> dict[str, Any]:
+        """Hand a task Claude Code drives (over loom's MCP server) to loom, so ``proceed`` and supervisors
+        drive it; ``{task_id, host}`` (``host``: the dropped marker, None when none). NO_ACTIVE_TASK if none."""
+
     def answer(self, ref: ProjectRef, decision: str, note: str | None = None, *,
                gate_event_id: str | None = None) -> dict[str, Any]:
         """Answer the waiting gate; with ``gate_event_id`` only that gate (else ``GateAlreadyAnswered``)."""

@@ -19,6 +19,7 @@ from loom_core.control.catalog import Catalog, Project
 from loom_core.control.client import ProjectRef
 from loom_core.control.config import ConfigVerbs
 from loom_core.control.containers import ContainerVerbs
+from loom_core.control.hosted import HostedVerbs
 from loom_core.control.housekeeping import HousekeepingVerbs
 from loom_core.control.plane_verbs import PlaneVerbs
 from loom_core.control.shuttle import ShuttleVerbs
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl(ConfigVerbs, ContainerVerbs, HousekeepingVerbs, PlaneVerbs, ShuttleVerbs, SupervisionVerbs,
-                   TraceVerbs):
+class LocalControl(ConfigVerbs, ContainerVerbs, HostedVerbs, HousekeepingVerbs, PlaneVerbs, ShuttleVerbs,
+                   SupervisionVerbs, TraceVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0,
                  new_id: Callable[[], str] | None = None, spawn_gate: Any = None) -> None:
