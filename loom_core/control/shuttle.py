@@ -50,6 +50,7 @@ class ShuttleVerbs:
                 ws = self._host_workspace(proj, fresh=fresh, engine=engine) if not create or fresh else None
                 with HostDrive(engine, ws, clock=self.clock) as host:  # type: ignore[attr-defined]
                     yield host
+                _settle_host(engine)
             finally:
                 engine.close()
 
@@ -132,6 +133,7 @@ class ShuttleVerbs:
                 if on_active_task == "refuse":
                     return {"response": _active(st)}
                 if on_active_task == "resume":
+                    _mark(eng, self.clock)  # type: ignore[attr-defined]
                     host.ws = self._host_workspace(eng.project, fresh=False, engine=eng)
                     return {"response": host.next_wire(None), "task_id": st.pipeline.get("task_id"),
                             "driver_state_id": st.pipeline.get("driver_state_id"), "warnings":
@@ -155,6 +157,8 @@ class ShuttleVerbs:
                               gate_policies=gate_policies or opts.gate_policies(),
                               initial_decisions={**opts.initial_decisions(), **(initial_decisions or {})})
             st = eng.state()
+            if st.status == "in_progress":  # before the lock is released: no supervisor ever sees it unmarked
+                _mark(eng, self.clock, opts)  # type: ignore[attr-defined]
             out = {"response": host.next_wire(resp), "task_id": st.pipeline.get("task_id"),
                    "driver_state_id": st.pipeline.get("driver_state_id")}
             if st.pipeline.get("task_id") and host.ws.isolated:
@@ -213,6 +217,7 @@ class ShuttleVerbs:
             refused = self._dsid_check(host, driver_state_id)
             if refused:
                 return {"response": refused}
+            _mark(host.engine, self.clock)  # type: ignore[attr-defined]  # /proceed here: this host drives it again
             return {"response": host.next_wire(None, placeholders=True)}
 
     def shuttle_prompt(self, ref: ProjectRef, driver_state_id: str, agent_run_id: str) -> dict[str, Any]:
@@ -294,6 +299,24 @@ _QUEUES_LOCK = threading.Lock()
 def _queue(project: Path) -> threading.Lock:
     with _QUEUES_LOCK:
         return _QUEUES.setdefault(str(project), threading.Lock())
+
+
+def _mark(engine: Any, clock: Any, opts: Any = None) -> None:
+    """Mark the task in progress as driven by this host (supervisors and ``loom proceed`` leave it alone)."""
+    from loom_core.engine.exec_file import mark_host
+
+    st = engine.state()
+    if st.exists and st.status == "in_progress" and st.pipeline.get("task_id"):
+        mark_host(engine.project, st.pipeline["task_id"], clock.now(), opts)
+
+
+def _settle_host(engine: Any) -> None:
+    """A task that ended (or is gone) is no longer driven by anyone: its host marker goes."""
+    from loom_core.engine.exec_file import clear_host
+
+    st = engine.state()
+    if not st.exists or st.status != "in_progress":
+        clear_host(engine.project)
 
 
 def _answer(host: Any, delivery: dict[str, Any]) -> Any:

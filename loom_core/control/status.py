@@ -48,6 +48,7 @@ def driver_alive(project: Path | str) -> bool:
 
 
 RESUME = "loom proceed"
+HOSTED = "host-driven"  # a task whose agents a host (Claude Code over loom's MCP server) runs
 
 
 def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
@@ -114,11 +115,16 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         elif idle >= threshold:
             stalled = f"no committed progress for {_age(idle)}; resume with 'loom proceed'"
     driven = p["status"] == "in_progress" and not pua and driver_alive(project)
+    from loom_core.engine.exec_file import host_of
+
+    host = host_of(project, p["task_id"]) if p["status"] == "in_progress" else None
     stopped = None
     if p["status"] != "in_progress":
         status = "finished"
     elif pua:
         status = "parked"
+    elif host:  # its agents run in the host (Claude Code), between its tool calls: not stopped, not ours
+        status, stalled = HOSTED, None
     elif not driven:
         status, stalled = "stopped", None
         stopped = f"stopped — not driven (no loom process is driving this task); resume with '{RESUME}'"
@@ -141,6 +147,7 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         "elapsed": _age(elapsed), "stalled": stalled, "ticks": tick_seq,
         "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
         "open_blockers": st.count_blocking(),
+        "host": host, "driven_by": f"driven from {host['label']}" if host else None,
     })
     from loom_core.engine import budget
 

@@ -202,6 +202,8 @@ class TaskRunner:
         st = engine.state()
         if not st.exists:
             raise NoActiveTask(f"no active task in {self.project}")
+        if st.status == "in_progress":
+            refuse_hosted(self.project, st.pipeline.get("task_id"))
         self._clear_partials()
         if st.status != "in_progress":
             d = engine.resume_directive()
@@ -264,6 +266,17 @@ class TaskRunner:
             if d["kind"] == "complete" and d.get("verdict") != "accepted":
                 self._drop_sandbox()
             return {"choice": choice, "next": d["kind"], "verdict": d.get("verdict"), "summary": d.get("summary")}
+
+
+def refuse_hosted(project: Path, task_id: str | None) -> None:
+    """A task a host drives (Claude Code over loom's MCP server) is not driven here until a user takes it over."""
+    from loom_core.engine.exec_file import host_of
+
+    host = host_of(project, task_id)
+    if host is not None:
+        raise KernelRefusal(f"task {task_id} is driven from {host['label']} (its agents run there); continue it "
+                            f"there with /proceed, or take it over here with 'loom proceed --take-over'",
+                            code="TASK_HOST_DRIVEN", host=host)
 
 
 def in_place_warning(project: Path) -> str:

@@ -5,6 +5,7 @@ would. The result must equal the same task driven by ``loom run --backend demo``
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -117,6 +118,8 @@ def test_a_task_driven_by_hand_over_mcp_ends_as_loom_run_demo_does(driven, by_cl
     assert not [f for f in driven["state"]["findings"].values() if f["category"] == "role-violation"]
     # the landed fix is on the task's branch in the user's repository
     assert LocalControl().branch_exists(driven["project"], last["landed"]["branch"])
+    # the task ended: Claude Code no longer drives it (supervisors and `loom proceed` may take the slot)
+    assert "host" not in json.loads((driven["project"] / ".loom" / "task-exec.json").read_text())
 
 
 def test_the_first_directive_names_the_task_and_the_sandbox(driven):

@@ -52,7 +52,8 @@ def projects_list(as_json: JsonOpt = False) -> None:
             extra = f"  parked@{r['gate']}" if r.get("gate") else ""
             typer.echo(f"    task: {r['task_id']}  {r['state']}/{r['verdict']}  flow {r['flow']}#{r['step']}{extra}"
                        + {"stalled": "  STALLED", "stopped": "  STOPPED (not driven: loom proceed)",
-                          "over-budget": "  OVER BUDGET (loom status)"}.get(r["status"], ""))
+                          "over-budget": "  OVER BUDGET (loom status)",
+                          "host-driven": f"  {(r.get('driven_by') or 'driven elsewhere').upper()}"}.get(r["status"], ""))
 
 
 @projects_app.command("remove")

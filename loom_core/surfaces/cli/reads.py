@@ -32,8 +32,8 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
         lines.append(f"status:  {st['state']} (verdict {st['verdict']}, work {st['work_result']})")
         lines.append("next:    start another task, or 'loom reset' to archive this one")
     else:
-        shown = {"stopped": "stopped — not driven", "over-budget": "over budget — stopped before a spawn"}.get(
-            st["status"], st["status"])
+        shown = {"stopped": "stopped — not driven", "over-budget": "over budget — stopped before a spawn",
+                 "host-driven": st.get("driven_by") or "driven elsewhere"}.get(st["status"], st["status"])
         lines.append(f"status:  {shown}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
         if st["gate"]:
             lines.append(f"paused:  awaiting your answer at gate '{st['gate']}' (loom answer accept|reject)")
@@ -48,6 +48,9 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
                     lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
         if st["status"] == "stopped":
             lines.append(f"next:    {st['resume']}   (no loom process is driving this task)")
+        if st.get("host"):
+            lines.append(f"driven:  from {st['host']['label']}, which runs its agents — continue there with "
+                         "/proceed, or here with 'loom proceed --take-over'")
         if st["stalled"]:
             lines.append(f"STALLED: {st['stalled']}")
         if st["status"] == "over-budget":

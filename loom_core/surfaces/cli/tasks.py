@@ -159,13 +159,21 @@ def proceed(project: ProjectOpt = None,
             backend: Annotated[str | None, typer.Option("--backend", "-b", help="Override the backend the task "
                                                         "was started with.")] = None,
             max_cost: MaxCostOpt = None, max_tokens: MaxTokensOpt = None,
+            take_over: Annotated[bool, typer.Option("--take-over", help="Drive here a task Claude Code drives "
+                                                    "(started with /task): loom runs its agents from now on.")]
+            = False,
             as_json: JsonOpt = False) -> None:
     """Re-drive a parked or interrupted task from where it stopped (a task stopped by its budget goes on
     once --max-cost / --max-tokens raise it)."""
     from loom_core.surfaces import plain
 
     proj = project_dir(project)
-    _require_task(proj)
+    st = _require_task(proj)
+    if take_over and st.get("state") == "in_progress":
+        took = control().take_over(proj)
+        if took["host"] and not as_json:
+            typer.echo(f"took task {took['task_id']} over from {took['host']['label']}: loom drives it now "
+                       "(/proceed there hands it back)", err=True)
     opts = None  # the options the task was started with
     if backend:
         opts = control().run_options(proj)
@@ -182,7 +190,7 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
            = None) -> None:
     """Answer the gate the project's task is parked at (then run 'loom proceed')."""
     proj = project_dir(project)
-    _require_task(proj)
+    st = _require_task(proj)
     res = control().answer(proj, decision, note)
     from loom_core.surfaces.daemon.status import owner_running, read_status
 
@@ -192,6 +200,9 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     elif res["next"] == "complete":
         typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
                    "Run 'loom proceed' to land accepted work on its loom/<task> branch")
+    elif st.get("host"):
+        typer.echo(f"answered gate '{res['gate']}': {decision}; continue in {st['host']['label']} with /proceed "
+                   "(or here with 'loom proceed --take-over')")
     else:
         typer.echo(f"answered gate '{res['gate']}': {decision}; continue with 'loom proceed'")
 

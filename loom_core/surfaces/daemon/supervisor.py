@@ -45,6 +45,7 @@ class Supervisor:
         self._seeded = False  # the task text was submitted (it is never submitted twice)
         self._parked_slots: set[str] = set()  # watch mode: task ids parked on errors
         self._driving = False  # inside a submit / proceed call
+        self._hosted_logged: str | None = None  # the task last logged as driven by a host (Claude Code)
         self._timed_out = False  # this drive ran past the deadline (LOOM_DRIVE_DEADLINE_MS)
         self._thrown: tuple[str, str, str] = ("DRIVE_CRASHED", "", "error")
 
@@ -79,6 +80,9 @@ class Supervisor:
     # ------------------------------------------------------------------ modes
     def _once(self) -> str:
         st = self.control.status(self.project)
+        if st.get("state") == "in_progress" and st.get("host"):
+            self.task_id = st.get("task_id")
+            return self._hosted(st.get("driven_by"))
         if st.get("state") == "in_progress":
             self._recovered(st)
         elif not self.task:
@@ -94,7 +98,11 @@ class Supervisor:
             try:
                 st = self.control.status(self.project)
                 tid = st.get("task_id")
-                if st.get("state") == "in_progress" and tid not in self._parked_slots:
+                hosted = st.get("state") == "in_progress" and bool(st.get("host"))
+                if hosted:
+                    self.task_id = tid
+                    self._hosted(st.get("driven_by"))
+                if st.get("state") == "in_progress" and tid not in self._parked_slots and not hosted:
                     idle_logged = False
                     self._recovered(st)
                     self._supervise()
@@ -103,10 +111,11 @@ class Supervisor:
                     idle_logged = False
                     self._supervise()
                     continue
+                detail = "parked-on-error" if tid in self._parked_slots else "host-driven" if hosted else None
                 if not idle_logged:
-                    self.log.write("idle", detail="parked-on-error" if tid in self._parked_slots else None)
+                    self.log.write("idle", detail=detail)
                     idle_logged = True
-                self._set_phase("idle", detail="parked-on-error" if tid in self._parked_slots else None)
+                self._set_phase("idle", detail=detail)
             except Exception as exc:  # the scaffolding must not die: log and look again later
                 self.log.write("watch-crash", level="error", error=f"{type(exc).__name__}: {exc}"[:300])
                 self.clock.sleep(retry.IDLE_POLL_S, self.stop_event)
@@ -157,6 +166,8 @@ class Supervisor:
                 self.log.write("aborted", reason="shutdown" if self.stop_event.is_set() else "paused elsewhere",
                                task_id=self.task_id)
                 return "aborted"
+            if code == "TASK_HOST_DRIVEN":  # Claude Code drives it (loom's MCP server): never taken over here
+                return self._hosted(message)
             if code == "BUDGET_EXCEEDED":  # stopped before a spawn that could pass the budget: a person raises it
                 return self._over_budget(message)
             if kind == "parked":  # an invariant violation: a person must look
@@ -304,6 +315,14 @@ class Supervisor:
         self._set_phase("idle" if self.watch else "stopping", detail="BUDGET_EXCEEDED")
         self._notify("parked", gate="budget", code="BUDGET_EXCEEDED", message=message)
         return "over-budget"
+
+    def _hosted(self, why: str | None) -> str:
+        """A task a host drives (``loom proceed --take-over`` hands it to loom): left alone, nothing spawned."""
+        if self._hosted_logged != self.task_id:  # once per task, however often the watcher looks
+            self._hosted_logged = self.task_id
+            self.log.write("host-driven", task_id=self.task_id, message=(why or "")[:300])
+        self._set_phase("idle" if self.watch else "stopping", detail="host-driven")
+        return "noop"
 
     def _watch_park(self, code: str | None, message: str | None, errors: int) -> str:
         if self.task_id:
