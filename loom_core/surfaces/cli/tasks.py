@@ -195,7 +195,7 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     from loom_core.surfaces.daemon.status import owner_running, read_status
 
     daemon = read_status(proj)
-    if owner_running(daemon):  # a parked supervisor wakes on the answer and goes on by itself
+    if owner_running(daemon) and not st.get("host"):  # a parked supervisor wakes on the answer and goes on by itself
         typer.echo(f"answered gate '{res['gate']}': {decision}; the daemon (pid {daemon['pid']}) continues the task")
     elif res["next"] == "complete":
         typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
