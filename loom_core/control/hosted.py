@@ -3,6 +3,7 @@ supervisors and ``loom proceed`` until a user takes it over (``loom proceed --ta
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from loom_core.control.client import ProjectRef
@@ -31,3 +32,11 @@ class HostedVerbs:
                 clear_host(path)
         self.notify_answered()  # a supervisor of this client looking at the slot wakes at once
         return {"task_id": p["task_id"], "host": host}
+
+
+def sandbox_root(*, create: bool = False) -> Path:
+    """The base folder of every sandbox copy (``<tmpdir>/loom-<uid>``): a host running loom's agents (Claude
+    Code's sub-agents) must be allowed to edit under it. ``create``: made now (0700, yours), as a sandbox would."""
+    from loom_core.workspace.fs import base_dir_of, ensure_base
+
+    return ensure_base(None) if create else base_dir_of(None)

@@ -24,8 +24,20 @@ def home(tmp_path) -> Path:
     return h
 
 
+def tmpdir(home: Path) -> Path:
+    """The test's own temp folder (where loom's sandboxes go), beside the temp HOME."""
+    tmp = home.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return tmp
+
+
+def sandbox_root(home: Path) -> Path:
+    return tmpdir(home) / f"loom-{os.getuid()}"
+
+
 def setup(home: Path, *args: str, cwd: Path | None = None):
-    return run_loom("setup", *args, cwd=cwd or home, env={"HOME": str(home), "PYTHONPATH": str(ROOT)})
+    return run_loom("setup", *args, cwd=cwd or home, env={"HOME": str(home), "PYTHONPATH": str(ROOT),
+                                                          "TMPDIR": str(tmpdir(home))})
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -46,6 +58,8 @@ def test_user_scope_registers_and_installs_and_a_second_run_changes_nothing(home
         want = resources.files("loom_core.surfaces.claude.commands").joinpath(name).read_bytes()
         assert (home / ".claude" / "commands" / name).read_bytes() == want
     settings = json.loads((home / ".claude" / "settings.json").read_text())
+    assert settings["permissions"]["additionalDirectories"] == [str(sandbox_root(home))]  # sub-agents edit there
+    assert sandbox_root(home).is_dir() and sandbox_root(home).stat().st_mode & 0o777 == 0o700
     assert settings["hooks"]["PreToolUse"][0]["matcher"] == "Bash"
     assert settings["hooks"]["Stop"][0]["hooks"][0]["command"].endswith("stop_hint.py")
     lines = first.stdout.splitlines()
@@ -56,7 +70,8 @@ def test_user_scope_registers_and_installs_and_a_second_run_changes_nothing(home
     second = setup(home, "--hooks")
     assert second.returncode == 0, second.stderr
     assert snapshot(home) == before  # not one byte, not one mtime
-    assert all(ln.startswith(("already registered:", "unchanged:", "next:")) for ln in second.stdout.splitlines())
+    assert all(ln.startswith(("already registered:", "unchanged:", "already allowed:", "next:"))
+               for ln in second.stdout.splitlines())
 
 
 def test_other_servers_and_keys_are_kept(home):
@@ -125,6 +140,8 @@ def test_project_scope_and_one_scope_only(home, tmp_path):
     got = setup(home, "--project", cwd=proj)
     assert got.returncode == 0, got.stderr
     assert "loom" in json.loads((proj / ".mcp.json").read_text())["mcpServers"]
+    settings = json.loads((proj / ".claude" / "settings.json").read_text())
+    assert settings == {"permissions": {"additionalDirectories": [str(sandbox_root(home))]}}
     assert sorted(p.name for p in (proj / ".claude" / "commands").iterdir()) == sorted(COMMANDS)
     assert list(home.iterdir()) == []  # the user's files untouched
     both = setup(home, "--user", "--project", cwd=proj)
@@ -157,3 +174,43 @@ def test_the_command_files_are_package_data_routers():
         lowered = text.lower()
         assert not any(w in lowered for w in ("accept", "reject", "auto-apply"))  # no gate vocabulary
     assert "$ARGUMENTS" in pkg.joinpath("task.md").read_text()
+
+
+def test_the_sandbox_folder_joins_the_users_own_settings_once(home):
+    """Claude Code's sub-agents edit loom's sandbox copy, outside the project: its base folder is added to
+    permissions.additionalDirectories beside the user's own entries and keys, once; --dry-run writes nothing."""
+    f = home / ".claude" / "settings.json"
+    f.parent.mkdir()
+    mine = {"model": "opus", "permissions": {"allow": ["Bash(ls:*)"], "additionalDirectories": ["/srv/shared"],
+                                             "defaultMode": "acceptEdits"}, "env": {"A": "1"}}
+    f.write_text(json.dumps(mine, indent=4) + "\n")
+    before = f.read_bytes()
+    dry = setup(home, "--dry-run")
+    assert dry.returncode == 0 and f.read_bytes() == before and not sandbox_root(home).exists()
+    assert f"would allow: {sandbox_root(home)} (loom's sandboxes) in permissions.additionalDirectories of {f}" \
+        in dry.stdout.splitlines()
+    assert f"would create: {sandbox_root(home)} (loom's sandboxes)" in dry.stdout.splitlines()
+
+    got = setup(home)
+    assert got.returncode == 0, got.stderr
+    assert f"allowed: {sandbox_root(home)} (loom's sandboxes) in permissions.additionalDirectories of {f}" \
+        in got.stdout.splitlines()
+    after = json.loads(f.read_text())
+    assert list(after) == list(mine) and after["model"] == "opus" and after["env"] == {"A": "1"}
+    assert after["permissions"] == {**mine["permissions"],
+                                    "additionalDirectories": ["/srv/shared", str(sandbox_root(home))]}
+    once = f.read_bytes()
+    again = setup(home)
+    assert again.returncode == 0 and f.read_bytes() == once  # byte for byte: the folder is there already
+    assert f"already allowed: {sandbox_root(home)} (loom's sandboxes) in permissions.additionalDirectories of {f}" \
+        in again.stdout.splitlines()
+
+
+def test_additional_directories_that_is_not_a_list_is_refused_and_nothing_is_written(home):
+    f = home / ".claude" / "settings.json"
+    f.parent.mkdir()
+    f.write_text('{"permissions": {"additionalDirectories": "/srv/shared"}}')
+    got = setup(home)
+    assert got.returncode == 1 and "permissions.additionalDirectories is not a list" in got.stderr
+    assert f.read_text() == '{"permissions": {"additionalDirectories": "/srv/shared"}}'
+    assert not (home / ".claude.json").exists() and not (home / ".claude" / "commands").exists()

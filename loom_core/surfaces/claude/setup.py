@@ -4,8 +4,9 @@
   (user scope, the default) or ``./.mcp.json`` (project scope);
 - installs the ``/task``, ``/proceed``, ``/done`` command files into ``~/.claude/commands/`` or
   ``./.claude/commands/``;
-- with ``hooks``: registers the PreToolUse guard and the Stop hint (spec §8.5) in ``~/.claude/settings.json``
-  or ``./.claude/settings.json``.
+- allows Claude Code's sub-agents to edit loom's sandbox copies (``<tmpdir>/loom-<uid>``, outside the project):
+  ``permissions.additionalDirectories`` in ``~/.claude/settings.json`` or ``./.claude/settings.json``;
+- with ``hooks``: registers the PreToolUse guard and the Stop hint (spec §8.5) in the same settings file.
 
 Idempotent and careful with the user's files: every JSON file is read, changed in memory and written back
 whole (other keys kept, pretty JSON, trailing newline, atomic, its mode kept); a file that is not valid JSON
@@ -41,7 +42,7 @@ FORCE = "--force replaces it"
 class Target:
     servers: Path  # the JSON file holding mcpServers
     commands: Path  # the folder of command files
-    settings: Path  # Claude Code's settings file (hooks)
+    settings: Path  # Claude Code's settings file (the sandbox folder allowed, hooks)
 
 
 def target(scope: str, *, home: Path | None = None, cwd: Path | None = None) -> Target:
@@ -103,6 +104,7 @@ class Plan:
     dry_run: bool
     lines: list[str] = field(default_factory=list)
     writes: dict[Path, str] = field(default_factory=dict)
+    dirs: list[str] = field(default_factory=list)  # folders to create (the sandbox root, so Claude Code accepts it)
 
     def say(self, done: str, would: str) -> None:
         self.lines.append(would if self.dry_run else done)
@@ -110,6 +112,10 @@ class Plan:
     def apply(self) -> None:
         if self.dry_run:
             return
+        if self.dirs:
+            from loom_core.control.hosted import sandbox_root
+
+            sandbox_root(create=True)  # 0700 and yours, as every sandbox makes it
         for path, text in self.writes.items():
             real = Path(os.path.realpath(path))  # a symlinked dotfile stays a symlink
             mode = real.stat().st_mode & 0o777 if real.exists() else (0o600 if path.name == ".claude.json" else None)
@@ -158,8 +164,7 @@ def _commands(plan: Plan, t: Target, force: bool) -> None:
                  f"would {'replace' if have is not None else 'install'}: {dest}")
 
 
-def _hooks(plan: Plan, t: Target, force: bool) -> None:
-    doc = read_json(t.settings)
+def _hooks(plan: Plan, t: Target, force: bool, doc: dict[str, Any]) -> bool:
     hooks = _object(doc, "hooks", t.settings)
     changed = False
     for event, (script, matcher) in HOOKS.items():
@@ -187,6 +192,38 @@ def _hooks(plan: Plan, t: Target, force: bool) -> None:
         changed = True
         plan.say(f"{'replaced' if ours else 'registered'}: {where}",
                  f"would {'replace' if ours else 'register'}: {where}")
+    return changed
+
+
+def _sandbox_dir(plan: Plan, t: Target, doc: dict[str, Any]) -> bool:
+    """Let Claude Code's sub-agents edit the sandbox copy loom hands them (outside the project): its base
+    folder in ``permissions.additionalDirectories`` (appended; the user's own entries kept)."""
+    from loom_core.control.hosted import sandbox_root
+
+    root = str(sandbox_root())
+    perms = _object(doc, "permissions", t.settings)
+    dirs = perms.setdefault("additionalDirectories", [])
+    if not isinstance(dirs, list):
+        raise LoomError(f"{t.settings}: permissions.additionalDirectories is not a list; fix it — nothing was "
+                        "changed", code="CORRUPT_JSON")
+    if not os.path.isdir(root):  # Claude Code passes over a folder that is not there when a session starts
+        plan.dirs.append(root)
+        plan.say(f"created: {root} (loom's sandboxes, private)", f"would create: {root} (loom's sandboxes)")
+    where = f"{root} (loom's sandboxes) in permissions.additionalDirectories of {t.settings}"
+    if root in dirs:
+        plan.lines.append(f"already allowed: {where}")
+        return False
+    dirs.append(root)
+    plan.say(f"allowed: {where}", f"would allow: {where}")
+    return True
+
+
+def _settings(plan: Plan, t: Target, force: bool, hooks: bool) -> None:
+    """Claude Code's settings file: the sandbox folder allowed, and with ``hooks`` the hooks; one write."""
+    doc = read_json(t.settings)
+    changed = _sandbox_dir(plan, t, doc)
+    if hooks:
+        changed = _hooks(plan, t, force, doc) or changed
     if changed:
         plan.writes[t.settings] = dump(doc)
 
@@ -198,8 +235,7 @@ def setup(scope: str = "user", *, dry_run: bool = False, force: bool = False, ho
     plan = Plan(dry_run)
     _server(plan, t, force)
     _commands(plan, t, force)
-    if hooks:
-        _hooks(plan, t, force)
+    _settings(plan, t, force, hooks)
     plan.apply()
     plan.lines.append("next: loom allowlist add <project>  (then /task … inside Claude Code)")
     return plan.lines
