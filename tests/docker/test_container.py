@@ -248,12 +248,11 @@ def test_an_agent_silent_longer_than_the_api_timeout_is_still_heard(docker_env, 
     ex = ContainerExecutor(plan_for(tmp_path / "p"))
     ex.api_timeout_s = 1  # requests that end wait 1 s at most; the output stream must not
     heard: list[tuple[float, str]] = []
-    res = ex.execute(intent(work, "@@say early\n@@nap 3\n@@write late.txt still here", "ar-quiet"),
+    res = ex.execute(intent(work, "@@say early\n@@nap 3\n@@say late\n@@write late.txt still here", "ar-quiet"),
                      threading.Event(), lambda line: heard.append((time.monotonic(), line)))
-    done = time.monotonic()
     assert res.output.startswith("uid=1000 ") and (work / "late.txt").read_text() == "still here\n"
-    (when,) = [t for t, line in heard if line == "early"]
-    assert done - when > 2  # the live log had it while the agent was still working
+    when = {line: t for t, line in heard}
+    assert when["late"] - when["early"] > 1.5  # each line reached the live log as the agent printed it
 
 
 def test_git_on_the_host_keeps_working_while_agents_run_side_by_side(docker_env, repo):
@@ -266,7 +265,7 @@ def test_git_on_the_host_keeps_working_while_agents_run_side_by_side(docker_env,
     outs: dict = {}
 
     def run(rid: str) -> None:
-        outs[rid] = ex.execute(intent(ws.root, "@@nap 2\n@@git", rid, edits_files=False), threading.Event(),
+        outs[rid] = ex.execute(intent(ws.root, "@@nap 4\n@@git", rid, edits_files=False), threading.Event(),
                                lambda line: None).output
 
     threads = [threading.Thread(target=run, args=(rid,)) for rid in ("ar-r1", "ar-r2")]
