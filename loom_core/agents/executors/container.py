@@ -15,6 +15,8 @@ next loom that plans containers (:func:`~.container_plan.sweep_orphans`).
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import socket
 import threading
 import time
@@ -95,8 +97,6 @@ class ContainerExecutor:
         return args
 
     def environment(self) -> dict[str, str]:
-        import os
-
         # git in the container must take /workspace, owned by whoever owns the copy, as safe (GIT_CONFIG_*
         # is command-line config, which git honours for safe.directory; git 2.31+)
         env = {"HOME": self.plan.home, "DISABLE_AUTOUPDATER": "1", "GIT_CONFIG_COUNT": "1",
@@ -124,7 +124,8 @@ class ContainerExecutor:
         kw: dict[str, Any] = dict(
             image=p.image, command=self.argv(intent), stdin_open=True, init=True, user=p.user,
             working_dir=lay.workdir, environment=self.environment(), labels=labels, volumes=volumes,
-            tmpfs={p.home: "rw,mode=1777"}, name=f"loom-{intent.agent_run_id}-{int(time.time() * 1000) % 10**8}")
+            tmpfs={p.home: "rw,mode=1777"},
+            name=f"loom-{re.sub(r'[^A-Za-z0-9_.-]', '-', intent.agent_run_id)[:80]}-{time.time_ns() % 10**9}")
         if p.network != "default":
             kw["network_mode"] = p.network
         if p.memory:
