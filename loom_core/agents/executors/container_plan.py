@@ -228,15 +228,20 @@ def sweep_orphans(eng: Any = None) -> int:
     eng = eng or client()
     removed = 0
     try:
-        for c in eng.containers.list(all=True, filters={"label": LABEL}):
-            labels = c.labels or {}
+        import docker
+
+        for row in eng.api.containers(all=True, filters={"label": LABEL}):
+            labels = row.get("Labels") or {}
             if labels.get("loom.host") != socket.gethostname():
                 continue
             pid = labels.get(LABEL, "")
             if pid.isdigit() and procs.alive(int(pid), labels.get("loom.owner-start") or None):
                 continue
-            c.remove(force=True, v=True)
-            removed += 1
+            try:
+                eng.api.remove_container(row["Id"], force=True, v=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass  # removed meanwhile (its own loom, or another sweep)
     finally:
         if own:
             eng.close()
