@@ -140,8 +140,10 @@ def test_project_scope_and_one_scope_only(home, tmp_path):
     got = setup(home, "--project", cwd=proj)
     assert got.returncode == 0, got.stderr
     assert "loom" in json.loads((proj / ".mcp.json").read_text())["mcpServers"]
-    settings = json.loads((proj / ".claude" / "settings.json").read_text())
+    # the folder goes to the personal settings.local.json: Claude Code ignores it in the shared settings.json
+    settings = json.loads((proj / ".claude" / "settings.local.json").read_text())
     assert settings == {"permissions": {"additionalDirectories": [str(sandbox_root(home))]}}
+    assert not (proj / ".claude" / "settings.json").exists()  # no hooks asked for: the shared file is not made
     assert sorted(p.name for p in (proj / ".claude" / "commands").iterdir()) == sorted(COMMANDS)
     assert list(home.iterdir()) == []  # the user's files untouched
     both = setup(home, "--user", "--project", cwd=proj)

@@ -2,7 +2,8 @@
 `loom allowlist add .` in a temp git project with a temp HOME, `claude -p "/task add a greeting"` expands loom's
 command file, starts loom's MCP server from the project's .mcp.json, calls `mcp__loom__pipeline_run_task`
 (the stub plays the model and calls the tool once Claude Code offers it) — and the task now exists in that
-project's store, as `loom status --json` reads it."""
+project's store, as `loom status --json` reads it. A sub-agent the host runs for loom's agent may then edit the
+sandbox copy (outside the project: `loom setup` allowed its folder), while an edit elsewhere is refused."""
 
 from __future__ import annotations
 
@@ -34,22 +35,25 @@ def project(tmp_path) -> Path:
     return proj
 
 
-def start_stub(log: Path, tool_call: dict) -> tuple[subprocess.Popen, str]:
+def start_stub(log: Path, tool_call: dict, scripts: tuple[dict, ...] = ()) -> tuple[subprocess.Popen, str]:
+    extra = [a for sc in scripts for a in ("--script", json.dumps(sc))]
     proc = subprocess.Popen([sys.executable, str(STUB), "--port", "0", "--log", str(log), "--reply", "routed",
-                             "--tool-call", json.dumps(tool_call)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--tool-call", json.dumps(tool_call), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()
     m = re.search(r"http://127\.0\.0\.1:\d+", first)
     assert m, f"stub did not start: {first!r}"
     return proc, m.group(0)
 
 
-def ask_claude(claude_bin: str, project: Path, env: dict, prompt: str, tool_call: dict, log: Path) -> tuple[dict, list]:
-    """``claude -p prompt`` against a fresh stub that calls ``tool_call`` once offered; (result, request bodies)."""
+def ask_claude(claude_bin: str, project: Path, env: dict, prompt: str, tool_call: dict, log: Path, *,
+               args: tuple[str, ...] = (), scripts: tuple[dict, ...] = ()) -> tuple[dict, list]:
+    """``claude -p prompt`` against a fresh stub that calls ``tool_call`` once offered (a request holding a
+    script's ``match`` — a sub-agent's — follows that script); (result, request bodies)."""
     log.write_text("")
-    stub, url = start_stub(log, tool_call)
+    stub, url = start_stub(log, tool_call, scripts)
     try:
-        cc = subprocess.run([claude_bin, "-p", prompt, "--output-format", "json"], cwd=project,
+        cc = subprocess.run([claude_bin, "-p", prompt, "--output-format", "json", *args], cwd=project,
                             capture_output=True, text=True, timeout=180,
                             env={**os.environ, **env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
                                  "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
@@ -110,7 +114,26 @@ def test_slash_task_creates_the_task_in_the_project_store(tmp_path, project, cla
     (resumed,) = tool_results(posts)
     assert resumed["response"]["kind"] == "spawn-agent", resumed
     assert resumed["response"]["agent_run_id"] == wire["response"]["agent_run_id"]
-    print(f"claude -p /task: {elapsed:.1f}s")
+
+    # the host runs loom's agent as a sub-agent in the sandbox copy (outside the project): `loom setup` allowed
+    # that folder, so the sub-agent's edit there is permitted (acceptEdits: as in the project itself), while
+    # an edit anywhere else outside the project is still refused
+    workdir = Path(wire["response"]["spawn_request"]["extras"]["workdir"])
+    assert workdir.is_dir() and not workdir.is_relative_to(project)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    t1 = time.monotonic()
+    result, posts = ask_claude(claude_bin, project, env, "run loom's agent", {
+        "name": "Agent", "input": {"description": "loom classifier", "subagent_type": "general-purpose",
+                                   "prompt": "LOOM-SUBAGENT: work under the sandbox"}}, log,
+        args=("--permission-mode", "acceptEdits"), scripts=({"match": "LOOM-SUBAGENT", "reply": "edited", "tool_calls": [
+            {"name": "Write", "input": {"file_path": str(workdir / "GREETING.md"), "content": "hello\n"}},
+            {"name": "Write", "input": {"file_path": str(elsewhere / "x.md"), "content": "no\n"}}]},))
+    assert (workdir / "GREETING.md").read_text() == "hello\n"  # the sub-agent's edit landed in the sandbox
+    assert not (elsewhere / "x.md").exists()
+    assert [d["tool_input"]["file_path"] for d in result["permission_denials"]] == [str(elsewhere / "x.md")]
+    assert any("LOOM-SUBAGENT" in json.dumps(b["messages"][:1]) for b in posts)  # it was the sub-agent asking
+    print(f"claude -p /task: {elapsed:.1f}s; sub-agent edit: {time.monotonic() - t1:.1f}s")
 
 
 def test_the_guard_hook_stops_claude_code_deleting_the_store(tmp_path, project, claude_bin):

@@ -5,7 +5,8 @@
 - installs the ``/task``, ``/proceed``, ``/done`` command files into ``~/.claude/commands/`` or
   ``./.claude/commands/``;
 - allows Claude Code's sub-agents to edit loom's sandbox copies (``<tmpdir>/loom-<uid>``, outside the project):
-  ``permissions.additionalDirectories`` in ``~/.claude/settings.json`` or ``./.claude/settings.json``;
+  ``permissions.additionalDirectories`` in ``~/.claude/settings.json`` or ``./.claude/settings.local.json``
+  (the real CLI ignores that key in a project's shared ``settings.json``);
 - with ``hooks``: registers the PreToolUse guard and the Stop hint (spec §8.5) in the same settings file.
 
 Idempotent and careful with the user's files: every JSON file is read, changed in memory and written back
@@ -42,16 +43,21 @@ FORCE = "--force replaces it"
 class Target:
     servers: Path  # the JSON file holding mcpServers
     commands: Path  # the folder of command files
-    settings: Path  # Claude Code's settings file (the sandbox folder allowed, hooks)
+    settings: Path  # Claude Code's settings file (hooks)
+    personal: Path  # the settings file whose additionalDirectories Claude Code honours (the sandbox folder)
 
 
 def target(scope: str, *, home: Path | None = None, cwd: Path | None = None) -> Target:
     if scope == "user":
         home = home or Path.home()
-        return Target(home / ".claude.json", home / ".claude" / "commands", home / ".claude" / "settings.json")
+        settings = home / ".claude" / "settings.json"
+        return Target(home / ".claude.json", home / ".claude" / "commands", settings, settings)
     if scope == "project":
         cwd = cwd or Path.cwd()
-        return Target(cwd / ".mcp.json", cwd / ".claude" / "commands", cwd / ".claude" / "settings.json")
+        # Claude Code ignores additionalDirectories in a project's shared settings.json (a checked-in file must
+        # not open folders outside the repository); the personal settings.local.json is honoured
+        return Target(cwd / ".mcp.json", cwd / ".claude" / "commands", cwd / ".claude" / "settings.json",
+                      cwd / ".claude" / "settings.local.json")
     raise LoomError(f"unknown scope {scope!r} (user or project)", code="USAGE")
 
 
@@ -195,21 +201,21 @@ def _hooks(plan: Plan, t: Target, force: bool, doc: dict[str, Any]) -> bool:
     return changed
 
 
-def _sandbox_dir(plan: Plan, t: Target, doc: dict[str, Any]) -> bool:
+def _sandbox_dir(plan: Plan, path: Path, doc: dict[str, Any]) -> bool:
     """Let Claude Code's sub-agents edit the sandbox copy loom hands them (outside the project): its base
     folder in ``permissions.additionalDirectories`` (appended; the user's own entries kept)."""
     from loom_core.control.hosted import sandbox_root
 
     root = str(sandbox_root())
-    perms = _object(doc, "permissions", t.settings)
+    perms = _object(doc, "permissions", path)
     dirs = perms.setdefault("additionalDirectories", [])
     if not isinstance(dirs, list):
-        raise LoomError(f"{t.settings}: permissions.additionalDirectories is not a list; fix it — nothing was "
+        raise LoomError(f"{path}: permissions.additionalDirectories is not a list; fix it — nothing was "
                         "changed", code="CORRUPT_JSON")
     if not os.path.isdir(root):  # Claude Code passes over a folder that is not there when a session starts
         plan.dirs.append(root)
         plan.say(f"created: {root} (loom's sandboxes, private)", f"would create: {root} (loom's sandboxes)")
-    where = f"{root} (loom's sandboxes) in permissions.additionalDirectories of {t.settings}"
+    where = f"{root} (loom's sandboxes) in permissions.additionalDirectories of {path}"
     if root in dirs:
         plan.lines.append(f"already allowed: {where}")
         return False
@@ -221,10 +227,10 @@ def _sandbox_dir(plan: Plan, t: Target, doc: dict[str, Any]) -> bool:
 def _settings(plan: Plan, t: Target, force: bool, hooks: bool) -> None:
     """Claude Code's settings file: the sandbox folder allowed, and with ``hooks`` the hooks; one write."""
     doc = read_json(t.settings)
-    changed = _sandbox_dir(plan, t, doc)
-    if hooks:
-        changed = _hooks(plan, t, force, doc) or changed
-    if changed:
+    personal = doc if t.personal == t.settings else read_json(t.personal)  # both read before any change
+    if _sandbox_dir(plan, t.personal, personal):
+        plan.writes[t.personal] = dump(personal)
+    if hooks and _hooks(plan, t, force, doc):
         plan.writes[t.settings] = dump(doc)
 
 

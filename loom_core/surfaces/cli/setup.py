@@ -12,14 +12,16 @@ import typer
 def setup(user: Annotated[bool, typer.Option("--user", help="For every project: ~/.claude.json and "
                                              "~/.claude/commands/ (the default).")] = False,
           project: Annotated[bool, typer.Option("--project", help="For this project only: ./.mcp.json and "
-                                                "./.claude/commands/ (commit them to share).")] = False,
+                                                "./.claude/commands/ (commit them to share); the sandbox folder "
+                                                "goes to your own ./.claude/settings.local.json.")] = False,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
           force: Annotated[bool, typer.Option("--force", help="Replace a different server entry or an edited "
                                               "command file.")] = False,
           hooks: Annotated[bool, typer.Option("--hooks", help="Also register the advisory hooks: a guard that "
                                               "denies shell commands deleting .loom/state.db, and a hint when a "
                                               "session stops with a task open.")] = False) -> None:
-    """Use loom inside Claude Code: register the `loom` MCP server and install /task, /proceed, /done."""
+    """Use loom inside Claude Code: register the `loom` MCP server, install /task, /proceed, /done, and let
+    its sub-agents edit loom's sandbox copies (permissions.additionalDirectories)."""
     from loom_core.surfaces.claude.setup import setup as run_setup
 
     if user and project:
