@@ -1,10 +1,16 @@
 """``loom run --docker`` end to end on a real engine: a whole fast-lane task whose implementer runs in a
-container lands its edit on ``loom/<task>``; ``--docker`` refuses in one line when containers cannot work;
-auto falls back to the sandbox copy with a notice naming what is missing."""
+container lands its edit on ``loom/<task>``; a ``loom run`` killed with -9 leaves its container running
+and the next run removes it; ``--docker`` refuses in one line when containers cannot work; auto falls back
+to the sandbox copy with a notice naming what is missing."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -12,7 +18,8 @@ from loom_core.agents.executors.container import ContainerExecutor
 from loom_core.engine.options import RunOptions
 from loom_core.engine.runner import TaskRunner
 from loom_core.errors import ConfigError
-from tests.conftest import run_loom
+from tests.conftest import ROOT, run_loom
+from tests.docker.test_container import containers, wait_for
 from tests.support.git import branch_files, make_repo, user_side
 
 pytestmark = pytest.mark.xdist_group("docker")
@@ -95,3 +102,30 @@ def test_daemon_start_refuses_docker_up_front_and_passes_the_flag_to_a_detached_
     from loom_core.surfaces.cli.common import docker_flags
 
     assert (docker_flags(True), docker_flags(False), docker_flags(None)) == (["--docker"], ["--no-docker"], [])
+
+
+def test_a_loom_run_killed_with_9_leaves_a_container_the_next_run_removes(docker_env, tmp_path):
+    proj = tmp_path / "app"
+    make_repo(proj, {"app/core.py": "def f():\n    return 1\n"})
+    child = subprocess.Popen([sys.executable, "-m", "loom_core.surfaces.cli", "run", "--docker", "--fast",
+                              "--backend", "claude-code", "@@nap 120"], cwd=proj,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: [c for c in containers(docker_env, **{"loom.owner-pid": child.pid})
+                          if c.status == "running"], timeout=60)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        time.sleep(0.3)
+        assert len(containers(docker_env, **{"loom.owner-pid": child.pid})) == 1  # the agent outlived its loom
+        cp = run_loom("run", "--docker", "--fast", "--backend", "claude-code", "--replace", "--json",
+                      "@@write app/core.py def f(): return 3", cwd=proj, timeout=120)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        assert "removed 1 container(s) left by a loom that was killed" in cp.stderr + cp.stdout
+        assert not containers(docker_env, **{"loom.owner-pid": child.pid})
+        branch = json.loads(cp.stdout)["merge"]["branch"]
+        assert branch_files(proj, branch)["app/core.py"] == "def f(): return 3\n"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
