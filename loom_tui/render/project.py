@@ -55,6 +55,8 @@ def badge(f: Facts) -> Text:
         label = "stopped — not driven"
     elif st == "over-budget":
         label = "over budget"
+    elif st == "host-driven":
+        label = row.get("driven_by") or "driven elsewhere"
     elif st == "archived":
         v = f.task.get("verdict") or f.task.get("status")
         label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
@@ -124,6 +126,9 @@ def hint(f: Facts) -> Text:
         return Text("in progress but nothing drives it here — r resumes, c abandons", style="yellow")
     if st == "over-budget":
         return Text(f"⚑ {row.get('stopped')} — press b to raise it here", style="bold yellow")
+    if st == "host-driven":
+        return Text(f"{row.get('driven_by') or 'driven elsewhere'}, which runs its agents — /proceed there; "
+                    "'loom proceed --take-over' hands it to loom", style="dim")
     if st == "stopped":
         return Text("stopped — no loom process drives it — r resumes (loom proceed), c abandons", style="bold yellow")
     if st == "unavailable":

@@ -34,6 +34,8 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
     label = f"parked: {row['gate']}" if status == "parked" and row.get("gate") else status.replace("-", " ")
     if status == "running" and row.get("pending"):
         label = f"running · {len(row['pending'])} pending"
+    elif status == "host-driven":
+        label = f"in {(row.get('host') or {}).get('label') or 'its host'}"  # Claude Code runs its agents
     tok = row.get("tokens") or {}
     cost = row.get("cost_usd")
     name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled", "over-budget") else "")

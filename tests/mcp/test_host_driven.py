@@ -161,5 +161,8 @@ def test_a_plane_watching_the_project_shows_it_driven_from_claude_code_and_spawn
         st = control.status(proj)
         assert st["ticks"] == before["ticks"] and st["spawns"] == 0
         assert [p["agent_run_id"] for p in st["pending"]] == [first["response"]["agent_run_id"]]
+        from loom_tui.screens.fleet import cells
+
+        assert cells(st)["status"].plain == "in Claude Code"  # the console's fleet row
     finally:
         reg.shutdown(timeout_s=10)
