@@ -208,3 +208,31 @@ def docker_env(docker_engine, monkeypatch):
     monkeypatch.setenv("LOOM_DOCKER__CPUS", "0.5")
     monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", TOKEN)
     return docker_engine
+
+
+def containers(engine, **labels) -> list:
+    """The containers carrying ``labels`` (each inspected; one removed meanwhile is left out)."""
+    import docker
+
+    cli = engine.client()
+    try:
+        flt = [f"{k}={v}" for k, v in labels.items()] or ["loom.owner-pid"]
+        found = []
+        for row in cli.api.containers(all=True, filters={"label": flt}):
+            try:
+                found.append(cli.containers.get(row["Id"]))
+            except docker.errors.NotFound:
+                pass
+        return found
+    finally:
+        cli.close()
+
+
+def wait_for(fn, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = fn()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")

@@ -25,7 +25,7 @@ from loom_core.store import slot
 from loom_core.workspace import Workspace
 from loom_core.workspace.landing import land
 from tests.conftest import ROOT
-from tests.docker.conftest import TOKEN
+from tests.docker.conftest import TOKEN, containers, wait_for
 from tests.support.git import branch_files, make_repo
 
 pytestmark = pytest.mark.xdist_group("docker")
@@ -42,34 +42,6 @@ def plan_for(project: Path):
 def intent(workdir: Path, prompt: str, rid: str = "ar-1", **extras) -> Intent:
     return Intent("implementer", rid, "implementation", "claude-sonnet-4-5", prompt, system_prompt="Be \"careful\".",
                   extras={"workdir": str(workdir), "edits_files": True, **extras})
-
-
-def containers(engine, **labels) -> list:
-    """The containers carrying ``labels`` (each inspected; one removed meanwhile is left out)."""
-    import docker
-
-    cli = engine.client()
-    try:
-        flt = [f"{k}={v}" for k, v in labels.items()] or ["loom.owner-pid"]
-        found = []
-        for row in cli.api.containers(all=True, filters={"label": flt}):
-            try:
-                found.append(cli.containers.get(row["Id"]))
-            except docker.errors.NotFound:
-                pass
-        return found
-    finally:
-        cli.close()
-
-
-def wait_for(fn, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from loom_core.engine.options import RunOptions
 from loom_core.engine.runner import TaskRunner
 from loom_core.errors import ConfigError
 from tests.conftest import ROOT, run_loom
-from tests.docker.test_container import containers, wait_for
+from tests.docker.conftest import containers, wait_for
 from tests.support.git import branch_files, make_repo, user_side
 
 pytestmark = pytest.mark.xdist_group("docker")
