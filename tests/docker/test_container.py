@@ -132,7 +132,6 @@ from pathlib import Path
 from loom_core.agents.executors.container import ContainerExecutor
 from loom_core.agents.executors.container_plan import decide
 from loom_core.kernel.types import Intent
-from loom_core.store import slot
 plan, _ = decide(True, "claude-code", Path(sys.argv[2]))
 it = Intent("implementer", "ar-orphan", "implementation", "m", "@@nap 120", extras={"workdir": sys.argv[1], "edits_files": True})
 ContainerExecutor(plan).execute(it, threading.Event(), print)
