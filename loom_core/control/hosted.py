@@ -16,7 +16,7 @@ class HostedVerbs:
     def take_over(self: Any, ref: ProjectRef) -> dict[str, Any]:
         """Hand the task in progress from its host (Claude Code) to loom: its marker goes, so ``proceed`` and
         supervisors drive it again. ``{task_id, host}``: ``host`` is the marker that was dropped (None: none)."""
-        from loom_core.engine.exec_file import clear_host, host_of
+        from loom_core.engine.host_mark import clear_host, host_of
         from loom_core.engine.lock import ProjectLock
         from loom_core.store import db as dbmod
         from loom_core.store.read import status_facts

@@ -303,7 +303,7 @@ def _queue(project: Path) -> threading.Lock:
 
 def _mark(engine: Any, clock: Any, opts: Any = None) -> None:
     """Mark the task in progress as driven by this host (supervisors and ``loom proceed`` leave it alone)."""
-    from loom_core.engine.exec_file import mark_host
+    from loom_core.engine.host_mark import mark_host
 
     st = engine.state()
     if st.exists and st.status == "in_progress" and st.pipeline.get("task_id"):
@@ -312,7 +312,7 @@ def _mark(engine: Any, clock: Any, opts: Any = None) -> None:
 
 def _settle_host(engine: Any) -> None:
     """A task that ended (or is gone) is no longer driven by anyone: its host marker goes."""
-    from loom_core.engine.exec_file import clear_host
+    from loom_core.engine.host_mark import clear_host
 
     st = engine.state()
     if not st.exists or st.status != "in_progress":

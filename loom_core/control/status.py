@@ -115,7 +115,7 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         elif idle >= threshold:
             stalled = f"no committed progress for {_age(idle)}; resume with 'loom proceed'"
     driven = p["status"] == "in_progress" and not pua and driver_alive(project)
-    from loom_core.engine.exec_file import host_of
+    from loom_core.engine.host_mark import host_of
 
     host = host_of(project, p["task_id"]) if p["status"] == "in_progress" else None
     stopped = None

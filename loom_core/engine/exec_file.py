@@ -7,7 +7,6 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from loom_core.engine.options import RunOptions
 from loom_core.errors import ConfigError
@@ -49,69 +48,3 @@ def load_exec(project: Path) -> RunOptions:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}; {hint}") from None
     return opts
-
-
-# ---------------------------------------------------------------------------- who drives the task
-# A task whose agents a host runs (Claude Code over loom's MCP server) carries ``"host": {"via": "mcp",
-# "task_id": …, "since": …}`` here: supervisors leave it alone and ``loom proceed`` refuses it until a user
-# takes it over. The marker names its task, so a stale one (the task archived, a new one started) is inert.
-HOST_KEY = "host"
-HOST_LABEL = {"mcp": "Claude Code"}
-
-
-def _doc(path: Path) -> dict[str, Any] | None:
-    """The file's JSON object; None when missing, not a regular file (a FIFO is never opened) or unreadable."""
-    import stat
-
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            doc = json.loads(fh.read(1_000_000))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _write(path: Path, doc: dict[str, Any]) -> None:
-    loomdir.ensure(path.parent)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def mark_host(project: Path, task_id: str, since: str, opts: RunOptions | None = None, *, via: str = "mcp") -> None:
-    """Record that a host drives ``task_id`` (call it under the project lock). ``opts``: a new task's options,
-    written over the previous task's; every other key of the file is kept."""
-    path = exec_file(project)
-    doc = _doc(path) or {}
-    if opts is not None:
-        doc.update(asdict(opts))
-    have = doc.get(HOST_KEY)
-    if isinstance(have, dict) and have.get("via") == via and have.get("task_id") == task_id and opts is None:
-        return  # already marked: the file is left as it is
-    doc[HOST_KEY] = {"via": via, "task_id": task_id, "since": since}
-    _write(path, doc)
-
-
-def clear_host(project: Path) -> dict[str, Any] | None:
-    """Drop the host marker (the task ended, or a user took it over); the marker it held, if any."""
-    path = exec_file(project)
-    doc = _doc(path)
-    if doc is None or HOST_KEY not in doc:
-        return None
-    have = doc.pop(HOST_KEY)
-    _write(path, doc)
-    return have if isinstance(have, dict) else None
-
-
-def host_of(project: Path, task_id: str | None) -> dict[str, Any] | None:
-    """``{via, task_id, since, label}`` when a host drives ``task_id``, else None (no marker, another task's)."""
-    if not task_id:
-        return None
-    have = (_doc(exec_file(project)) or {}).get(HOST_KEY)
-    if not isinstance(have, dict) or have.get("task_id") != task_id:
-        return None
-    via = str(have.get("via") or "mcp")
-    return {"via": via, "task_id": task_id, "since": have.get("since"), "label": HOST_LABEL.get(via, via)}

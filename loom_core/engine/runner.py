@@ -270,7 +270,7 @@ class TaskRunner:
 
 def refuse_hosted(project: Path, task_id: str | None) -> None:
     """A task a host drives (Claude Code over loom's MCP server) is not driven here until a user takes it over."""
-    from loom_core.engine.exec_file import host_of
+    from loom_core.engine.host_mark import host_of
 
     host = host_of(project, task_id)
     if host is not None:
