@@ -4,7 +4,7 @@ root, with a tiny image imported from a busybox rootfs whose ``claude`` is a she
 
 The script reads the prompt on stdin and obeys the markers in its lines: ``@@write PATH TEXT`` writes
 /workspace/PATH, ``@@rm PATH`` deletes it, ``@@nap N`` sleeps N seconds, ``@@say TEXT`` prints a line,
-``@@git`` asks git for HEAD; then it prints one Claude Code result event whose ``result`` says who ran it
+``@@git`` asks git for HEAD, ``@@cred`` reads the mounted login file; then it prints one Claude Code result event whose ``result`` says who ran it
 (uid, HOME, whether the token arrived). Every test module using it carries
 ``xdist_group("docker")``, so the whole folder shares one engine on one worker.
 """
@@ -43,12 +43,16 @@ done
 tok=unset; [ -n "$CLAUDE_CODE_OAUTH_TOKEN" ] && tok=set
 git=""
 case "$prompt" in *@@git*) git=" git=$(git cat-file -t HEAD 2>&1 | tr -d '\"\\' | head -c 80)";; esac
+case "$prompt" in *@@cred*)
+  w=no; touch "$HOME/.claude/state" 2>/dev/null && w=yes
+  git="$git cred=$(tr -d '\"\\{} ' < "$HOME/.claude/.credentials.json" | head -c 40) claude-dir-writable=$w";; esac
 printf '{"type":"result","subtype":"success","is_error":false,"result":"uid=%s gid=%s home=%s token=%s argc=%s%s",' \
   "$(id -u)" "$(id -g)" "$HOME" "$tok" "$#" "$git"
 printf '"usage":{"input_tokens":12,"output_tokens":7,"cache_read_input_tokens":3},"total_cost_usd":0.0125,'
 printf '"num_turns":2,"duration_ms":40}\n'
 """
-TOOLS = ("sh", "cat", "echo", "sleep", "id", "ls", "mkdir", "rm", "printf", "dirname", "env", "true", "tr", "head")
+TOOLS = ("sh", "cat", "echo", "sleep", "id", "ls", "mkdir", "rm", "printf", "dirname", "env", "true", "tr", "head",
+         "touch")
 
 
 def _skip_reason() -> str | None:

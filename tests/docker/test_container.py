@@ -248,3 +248,17 @@ def test_git_on_the_host_keeps_working_while_agents_run_side_by_side(docker_env,
     for t in threads:
         t.join(30)
     assert [outs[r].rsplit(" ", 1)[-1] for r in ("ar-r1", "ar-r2")] == ["git=commit", "git=commit"]
+
+
+def test_the_login_file_is_mounted_read_only_and_home_stays_writable(docker_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "cc"))
+    (tmp_path / "cc").mkdir()
+    (tmp_path / "cc" / ".credentials.json").write_text('{"login": "from-the-file"}')
+    (tmp_path / "cc" / ".credentials.json").chmod(0o644)
+    work = tmp_path / "w"
+    work.mkdir()
+    plan = plan_for(tmp_path / "p")
+    assert plan.credential == "file"
+    res = ContainerExecutor(plan).execute(intent(work, "@@cred", "ar-cred"), threading.Event(), lambda line: None)
+    assert "token=unset" in res.output and res.output.endswith("cred=login:from-the-file claude-dir-writable=yes")

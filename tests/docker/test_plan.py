@@ -51,6 +51,7 @@ def test_the_login_file_is_mounted_read_only_and_no_token_is_passed(tmp_path, mo
     assert kw["volumes"][str(tmp_path / "cc" / ".credentials.json")] == {
         "bind": "/home/agent/.claude/.credentials.json", "mode": "ro"}
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in kw["environment"]
+    assert kw["tmpfs"] == {"/home/agent": "rw,mode=1777", "/home/agent/.claude": "rw,mode=1777"}
     assert (kw["network_mode"], kw["mem_limit"], kw["pids_limit"], kw["nano_cpus"]) == ("none", "512m", 32,
                                                                                        1_500_000_000)
     assert kw["command"].count("--strict-mcp-config") == 1

@@ -121,10 +121,13 @@ class ContainerExecutor:
                 volumes[str(borrowed)] = {"bind": str(borrowed), "mode": "ro"}
             if p.credential == "file":
                 volumes[str(credentials_file())] = {"bind": f"{p.home}/.claude/.credentials.json", "mode": "ro"}
+        tmpfs = {p.home: "rw,mode=1777"}
+        if p.bind_mounts and p.credential == "file":  # ~/.claude stays writable around the mounted login file
+            tmpfs[f"{p.home}/.claude"] = "rw,mode=1777"
         kw: dict[str, Any] = dict(
             image=p.image, command=self.argv(intent), stdin_open=True, init=True, user=p.user,
             working_dir=lay.workdir, environment=self.environment(), labels=labels, volumes=volumes,
-            tmpfs={p.home: "rw,mode=1777"},
+            tmpfs=tmpfs,
             name=f"loom-{re.sub(r'[^A-Za-z0-9_.-]', '-', intent.agent_run_id)[:80]}-{time.time_ns() % 10**9}")
         if p.network != "default":
             kw["network_mode"] = p.network
