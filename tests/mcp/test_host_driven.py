@@ -82,6 +82,8 @@ def test_a_watching_daemon_leaves_a_task_claude_code_drives_alone_until_it_is_ta
     assert spawn["kind"] == "spawn-agent", first
     assert marker(shop) == {"via": "mcp", "task_id": first["task_id"], "since": marker(shop)["since"]}
 
+    once = run_loom("daemon", "start", "--backend", "demo", cwd=shop, env=env)  # a one-shot supervisor: nothing to do
+    assert once.returncode == 0 and "host-driven" in once.stderr and "loom daemon: noop" in once.stderr, once.stderr
     t0 = time.monotonic()
     got = run_loom("daemon", "start", "--detach", "--watch", "--backend", "demo", cwd=shop, env=env)
     assert got.returncode == 0, got.stdout + got.stderr
