@@ -327,7 +327,8 @@ class PlaneVerbs:
             "pending_agents": [{"agent": a["agent"], "phase": a["phase"], "age_ms": int(a["age_s"] * 1000)}
                                for a in st.get("pending") or ()],
             "stalled": bool(st.get("stalled")), "started_at": st.get("started_at"), "ended_at": st.get("ended_at"),
-            "state": st.get("status"),  # loom's own word (running, parked, stopped, over-budget, …)
+            "state": st.get("status"),  # loom's own word (running, parked, stopped, over-budget, host-driven, …)
+            "driven_by": st.get("driven_by"),  # "driven from Claude Code": its agents run there (a /task)
             "budget": st.get("budget"),  # spent / budget, and a budget stop's words (engine/budget.py)
             **({"error": st["error"]} if st.get("error") else {}),
         }

@@ -160,6 +160,7 @@ def test_a_plane_watching_the_project_shows_it_driven_from_claude_code_and_spawn
         time.sleep(0.5)
         ((_, model),) = reg.read_models()  # what GET /projects serves
         assert model["state"] == "host-driven" and model["has_task"] and model["status"] == "in_progress"
+        assert model["driven_by"] == "driven from Claude Code"
         st = control.status(proj)
         assert st["ticks"] == before["ticks"] and st["spawns"] == 0
         assert [p["agent_run_id"] for p in st["pending"]] == [first["response"]["agent_run_id"]]
