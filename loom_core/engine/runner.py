@@ -241,6 +241,8 @@ class TaskRunner:
                                      ("revise" if decision == "reject" else None), message=note)
                 self.emit("gate-answered", gate=pua["gate"], decision=decision)
                 d = resp.wire["directive"]
+                if d["kind"] == "complete":
+                    _ended(self.project)
                 if d["kind"] == "complete" and d.get("verdict") != "accepted":
                     self._drop_sandbox()  # ended without accepted work: nothing will come back to it
                 return {"gate": pua["gate"], "decision": decision, "next": d["kind"], "verdict": d.get("verdict")}
@@ -263,6 +265,8 @@ class TaskRunner:
             finally:
                 engine.close()
             self.emit("recovered", choice=choice, next=d["kind"])
+            if d["kind"] == "complete":
+                _ended(self.project)
             if d["kind"] == "complete" and d.get("verdict") != "accepted":
                 self._drop_sandbox()
             return {"choice": choice, "next": d["kind"], "verdict": d.get("verdict"), "summary": d.get("summary")}
@@ -277,6 +281,13 @@ def refuse_hosted(project: Path, task_id: str | None) -> None:
         raise KernelRefusal(f"task {task_id} is driven from {host['label']} (its agents run there); continue it "
                             f"there with /proceed, or take it over here with 'loom proceed --take-over'",
                             code="TASK_HOST_DRIVEN", host=host)
+
+
+def _ended(project: Path) -> None:
+    """The task ended (an answer, a recovery): whoever drove it, nobody does now."""
+    from loom_core.engine.host_mark import clear_host
+
+    clear_host(project)
 
 
 def in_place_warning(project: Path) -> str:

@@ -169,3 +169,15 @@ def test_a_plane_watching_the_project_shows_it_driven_from_claude_code_and_spawn
         assert cells(st)["status"].plain == "in Claude Code"  # the console's fleet row
     finally:
         reg.shutdown(timeout_s=10)
+
+
+def test_a_task_claude_code_drives_that_ends_in_a_terminal_is_no_longer_marked(mcp, allow, tmp_path, env):
+    proj = tmp_path / "shop4"
+    create_demo_project(proj)
+    allow(proj)
+    mcp.call("pipeline_run_task", project_dir=str(proj), task=demo_task(), client_idempotency_uuid=str(uuid.uuid4()))
+    assert marker(proj)
+    got = run_loom("recover", "abandon", cwd=proj, env=env)
+    assert got.returncode == 0, got.stderr
+    assert marker(proj) is None and status(proj, env)["state"] != "in_progress"
+    assert LocalControl().status(proj)["host"] is None
