@@ -102,9 +102,9 @@ class StateStore:
         if self.db.is_closed():
             return
         if checkpoint:
-            with contextlib.suppress(Exception):
-                self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.close()
+            dbmod.close_durably(self.db, self.path)
+        else:
+            self.db.close()
 
     def __enter__(self) -> StateStore:
         return self
