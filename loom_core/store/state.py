@@ -21,8 +21,8 @@ import peewee
 
 from loom_core.errors import StateCorrupt, StateError
 from loom_core.kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
+from loom_core.store import codec, integrity, models
 from loom_core.store import db as dbmod
-from loom_core.store import integrity, models
 from loom_core.store.audit import GENESIS, canonical, row_hash
 
 TABLES = {
@@ -336,8 +336,8 @@ class StateStore:
         """Queue a transcript for the next commit: the delivery tick that follows a spawn carries it, so a
         spawn costs one sync, not two. Safe from any thread (no connection is touched here); a store closed
         with transcripts still queued writes them then."""
-        values = (row["agent_run_id"], row["agent"], row["phase"], row["model"], row["prompt"][:100_000],
-                  row["output"][:100_000], _dump(row.get("files") or {}), _dump(row.get("usage") or {}),
+        values = (row["agent_run_id"], row["agent"], row["phase"], row["model"], codec.pack(row["prompt"][:100_000]),
+                  codec.pack(row["output"][:100_000]), _dump(row.get("files") or {}), _dump(row.get("usage") or {}),
                   row.get("cost_usd"), row.get("duration_ms"), row["recorded_at"])
         with self._staged_lock:
             self._staged.append(values)
