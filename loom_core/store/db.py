@@ -164,7 +164,7 @@ def preflight(path: Path, *, create: bool) -> None:
     check_kind(path)  # absent, or a regular file from here on
     if path.exists():
         size = path.stat().st_size
-        if size:
+        if size and not held_elsewhere_in_process(path):  # one of ours is open: it was checked then
             with path.open("rb") as fh:
                 head = fh.read(16)
             if head != SQLITE_MAGIC:
@@ -193,13 +193,15 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
         raise StateError(f"{path}: {exc.strerror or exc}") from exc
     if st.st_size == 0:
         return None
-    try:
-        with path.open("rb") as fh:  # size and header from one inode (a rotation may swap the file meanwhile)
-            if os.fstat(fh.fileno()).st_size == 0:
-                return None
-            head = fh.read(16)
-    except FileNotFoundError:
-        return None
+    head = SQLITE_MAGIC
+    if not held_elsewhere_in_process(path):  # else SQLite has it open here: checked then, never reopened raw
+        try:
+            with path.open("rb") as fh:  # size and header from one inode (a rotation may swap the file meanwhile)
+                if os.fstat(fh.fileno()).st_size == 0:
+                    return None
+                head = fh.read(16)
+        except FileNotFoundError:
+            return None
     if head != SQLITE_MAGIC:
         raise _NotSqlite("file is not a database")  # retried: a store being created may show a partial header
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
@@ -346,7 +348,38 @@ def _made_durable(db: peewee.SqliteDatabase, path: Path) -> None:
         db.execute_sql("PRAGMA synchronous=FULL")
 
 
+def open_descriptor(path: Path) -> int | None:
+    """A descriptor this process already holds on ``path`` (SQLite's own), found in ``/proc/self/fd``.
+
+    Never open and close another descriptor on a database this process has open: POSIX locks belong to
+    the process, and closing *any* descriptor of the file drops all of them — SQLite's included. Another
+    process could then think it is the last connection and delete the WAL and its index under us."""
+    want = os.path.realpath(path)
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == want:
+                return int(name)
+        except OSError:
+            continue
+    return None
+
+
+def held_elsewhere_in_process(path: Path) -> bool:
+    """Whether a descriptor of this process is open on ``path`` (see :func:`open_descriptor`)."""
+    return open_descriptor(path) is not None
+
+
 def fsync_file(path: Path) -> None:
+    """fsync ``path`` through a descriptor SQLite already holds when there is one (see
+    :func:`open_descriptor`); else through one of our own (no SQLite lock to lose then)."""
+    fd = open_descriptor(path)
+    if fd is not None:
+        os.fsync(fd)
+        return
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
