@@ -161,6 +161,15 @@ class Driver:
             return self._loop(resp)
         except InvariantViolation as exc:
             return self._parked(exc)
+        finally:
+            self._flush_transcripts()
+
+    def _flush_transcripts(self) -> None:
+        """Transcripts ride on the next tick's commit; a drive that stops without one writes them now."""
+        try:
+            self.engine.store.flush_staged()
+        except LoomError as exc:  # best effort, like every transcript
+            self.emit("notice", message=f"transcripts not saved: {exc}")
 
     def _directive(self, resp: Response) -> Directive:
         if resp.directive is not None:
@@ -291,7 +300,7 @@ class Driver:
             with self._usage_lock:
                 self.usage.add_failed(usage)
             try:
-                self.engine.store.save_transcript({
+                self.engine.store.stage_transcript({
                     "agent_run_id": f"{intent.agent_run_id}#failed-{self.engine.new_id().replace('-', '')[:8]}", "agent": intent.agent,
                     "phase": intent.phase, "model": a.get("model") or intent.model, "prompt": redact(intent.prompt),
                     "output": redact(f"[{a.get('code')}] {a.get('error') or ''}"),
@@ -302,7 +311,7 @@ class Driver:
 
     def _record_transcript(self, intent: Intent, r: ExecResult) -> None:
         try:
-            self.engine.store.save_transcript({
+            self.engine.store.stage_transcript({
                 "agent_run_id": intent.agent_run_id, "agent": intent.agent, "phase": intent.phase,
                 "model": r.model or intent.model, "prompt": intent.prompt, "output": r.output,
                 "files": {"modified": list(r.files_modified), "created": list(r.files_created)},

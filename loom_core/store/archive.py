@@ -27,6 +27,35 @@ def index_path(project: Path) -> Path:
     return history_dir(project) / "index.jsonl"
 
 
+def _compact_copy(live: Path, tmp: Path) -> None:
+    """``VACUUM INTO`` a rollback-journal file with no free pages (nothing of the WAL beside it), written
+    unsynced and fsynced once."""
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    try:
+        src.execute("PRAGMA synchronous=OFF")  # the copy's own syncs: one fsync below does it
+        src.execute("VACUUM INTO ?", (str(tmp),))
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise StateError(f"could not copy {live} into the history: {exc}; the live store was kept",
+                         code="ARCHIVE_COPY_FAILED") from exc
+    finally:
+        src.close()
+    dbmod.fsync_file(tmp)
+
+
+def _read_frozen(path: Path) -> dict[str, Any] | None:
+    """The task row of a finished file, read without locks or side files (``immutable``)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        row = conn.execute(f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else dict(zip(TASK_FIELDS, tuple(row), strict=True))
+
+
 def _read_task(path: Path) -> dict[str, Any] | None:
     row = dbmod.read_snapshot(path, lambda conn: conn.execute(
         f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone())
@@ -62,19 +91,14 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
         n += 1
         dest = hist / f"{info['task_id']}.{n}.db"
     tmp = dest.with_suffix(".db.tmp")
-    src = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
-    dst = sqlite3.connect(str(tmp))
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    copied = _read_task(tmp)
+    _compact_copy(live, tmp)
+    copied = _read_frozen(tmp)
     if not copied or copied["task_id"] != info["task_id"]:
         tmp.unlink(missing_ok=True)
         raise StateError(f"archive of {info['task_id']} did not verify; the live store was kept",
                          code="ARCHIVE_VERIFY_FAILED")
     os.replace(tmp, dest)
+    dbmod.fsync_dir(hist)  # the archive's name is durable before the live store goes
     line = {**info, "db_file": str(dest.relative_to(project)), "archived_at": now,
             "reason": "discarded" if force and info["status"] == "in_progress" else reason}
     with index_path(project).open("a", encoding="utf-8") as fh:

@@ -164,7 +164,7 @@ def preflight(path: Path, *, create: bool) -> None:
     check_kind(path)  # absent, or a regular file from here on
     if path.exists():
         size = path.stat().st_size
-        if size:
+        if size and not held_elsewhere_in_process(path):  # one of ours is open: it was checked then
             with path.open("rb") as fh:
                 head = fh.read(16)
             if head != SQLITE_MAGIC:
@@ -193,13 +193,15 @@ def _open_reader(path: Path, timeout: float) -> sqlite3.Connection | None:
         raise StateError(f"{path}: {exc.strerror or exc}") from exc
     if st.st_size == 0:
         return None
-    try:
-        with path.open("rb") as fh:  # size and header from one inode (a rotation may swap the file meanwhile)
-            if os.fstat(fh.fileno()).st_size == 0:
-                return None
-            head = fh.read(16)
-    except FileNotFoundError:
-        return None
+    head = SQLITE_MAGIC
+    if not held_elsewhere_in_process(path):  # else SQLite has it open here: checked then, never reopened raw
+        try:
+            with path.open("rb") as fh:  # size and header from one inode (a rotation may swap the file meanwhile)
+                if os.fstat(fh.fileno()).st_size == 0:
+                    return None
+                head = fh.read(16)
+        except FileNotFoundError:
+            return None
     if head != SQLITE_MAGIC:
         raise _NotSqlite("file is not a database")  # retried: a store being created may show a partial header
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
@@ -297,11 +299,11 @@ def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) 
     preflight(path, create=create)
     import peewee  # the writers' ORM: readers (status, history, verify) never load it
 
+    fresh = not path.exists() or path.stat().st_size == 0
     db = peewee.SqliteDatabase(
         str(path),
-        pragmas=[
+        pragmas=[  # for every connection (peewee opens one per thread); WAL mode itself is kept in the file
             ("busy_timeout", busy_ms),
-            ("journal_mode", "wal"),
             ("synchronous", "full"),
             ("foreign_keys", 1),
             ("wal_autocheckpoint", 4000),
@@ -314,6 +316,10 @@ def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) 
         try:
             with mapped(path):
                 db.connect(reuse_if_open=True)
+                if fresh:  # built unsynced, then made durable with one fsync (see _create)
+                    db.execute_sql("PRAGMA synchronous=OFF")
+                    db.execute_sql(f"PRAGMA page_size={PAGE_SIZE}")
+                db.execute_sql("PRAGMA journal_mode=wal")
                 db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
             break
         except StateBusy:
@@ -324,7 +330,83 @@ def connect(path: Path, *, busy_ms: int = DEFAULT_BUSY_MS, create: bool = True) 
                 raise
             time.sleep(0.01)
     migrate(db, path)
+    if fresh:
+        _made_durable(db, path)
     return db
+
+
+PAGE_SIZE = 1024  # a store is many small tables of small rows: 4 KiB pages left most of each one empty
+
+
+def _made_durable(db: peewee.SqliteDatabase, path: Path) -> None:
+    """A fresh store is created without a sync: its first page (WAL mode) goes to the database file and
+    its schema to the WAL, both with synchronous=OFF. The database file is then fsynced once, before the
+    first durable commit — a WAL must never rest on a database file the disk has not got (SQLite drops a
+    WAL beside an empty database) — and that first commit's sync of the WAL carries the schema with it."""
+    with mapped(path):
+        fsync_file(path)
+        db.execute_sql("PRAGMA synchronous=FULL")
+
+
+def open_descriptor(path: Path) -> int | None:
+    """A descriptor this process already holds on ``path`` (SQLite's own), found in ``/proc/self/fd``.
+
+    Never open and close another descriptor on a database this process has open: POSIX locks belong to
+    the process, and closing *any* descriptor of the file drops all of them — SQLite's included. Another
+    process could then think it is the last connection and delete the WAL and its index under us."""
+    want = os.path.realpath(path)
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == want:
+                return int(name)
+        except OSError:
+            continue
+    return None
+
+
+def held_elsewhere_in_process(path: Path) -> bool:
+    """Whether a descriptor of this process is open on ``path`` (see :func:`open_descriptor`)."""
+    return open_descriptor(path) is not None
+
+
+def fsync_file(path: Path) -> None:
+    """fsync ``path`` through a descriptor SQLite already holds when there is one (see
+    :func:`open_descriptor`); else through one of our own (no SQLite lock to lose then)."""
+    fd = open_descriptor(path)
+    if fd is not None:
+        os.fsync(fd)
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new name in ``path`` (a directory) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def close_durably(db: peewee.SqliteDatabase, path: Path) -> None:
+    """Close a writer with one sync: every commit is already synced in the WAL, so copy the WAL into the
+    database file unsynced, fsync that file once, and only then let the close drop the WAL (whose
+    pages are now on disk). SQLite's own close would sync the WAL and the file again."""
+    with contextlib.suppress(sqlite3.Error, OSError):
+        db.execute_sql("PRAGMA synchronous=OFF")
+        busy, _frames, _done = db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        fsync_file(path)
+        if busy:  # another connection holds the WAL: it stays, and so does the sync of what is left
+            db.execute_sql("PRAGMA synchronous=FULL")
+    db.close()
 
 
 def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
@@ -343,7 +425,6 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
                                    "upgrade loom to open it; nothing was changed")
             if {v for v, _, _ in known} <= applied:
                 return
-        fresh = False
         conn.execute("BEGIN IMMEDIATE")
         try:
             tables = user_tables(conn)
@@ -358,7 +439,6 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
             for version, name, sql in known:
                 if version in applied:
                     continue
-                fresh = True
                 try:
                     for stmt in _statements(sql):
                         conn.execute(stmt)
@@ -371,6 +451,3 @@ def migrate(db: peewee.SqliteDatabase, path: Path) -> None:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        if fresh:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

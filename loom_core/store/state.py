@@ -21,8 +21,8 @@ import peewee
 
 from loom_core.errors import StateCorrupt, StateError
 from loom_core.kernel.state import APPEND, CANONICAL_ORDER, KEYED, SINGLE, TaskState, canonical_items
+from loom_core.store import codec, integrity, models
 from loom_core.store import db as dbmod
-from loom_core.store import integrity, models
 from loom_core.store.audit import GENESIS, canonical, row_hash
 
 TABLES = {
@@ -59,6 +59,10 @@ def _upsert_sql(table: str, pk: str, cols: tuple[str, ...]) -> str:
     return _insert_sql(table, cols) + f" ON CONFLICT({pk}) DO UPDATE SET {sets}"
 
 
+TRANSCRIPT_SQL = ("INSERT OR REPLACE INTO transcripts (agent_run_id, agent, phase, model, prompt, output, files, "
+                  "usage, cost_usd, duration_ms, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 @functools.cache
 def _delete_sql(table: str, pk: str) -> str:
     return f"DELETE FROM {table} WHERE {pk} = ?"
@@ -83,6 +87,8 @@ class StateStore:
         self._state: TaskState | None = None
         self._book: dict[str, Any] = {}
         self._data_version: int | None = None
+        self._staged: list[tuple] = []  # transcripts waiting for the next commit (see stage_transcript)
+        self._staged_lock = threading.Lock()
 
     @classmethod
     def for_project(cls, project: Path | str, **kw: Any) -> StateStore:
@@ -90,12 +96,15 @@ class StateStore:
 
     # ---------------------------------------------------------------- lifecycle
     def close(self, checkpoint: bool = True) -> None:
+        if self._staged:
+            with contextlib.suppress(Exception):
+                self.flush_staged()
         if self.db.is_closed():
             return
         if checkpoint:
-            with contextlib.suppress(Exception):
-                self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.close()
+            dbmod.close_durably(self.db, self.path)
+        else:
+            self.db.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -191,10 +200,14 @@ class StateStore:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise dbmod.map_error(exc, self.path) from exc
+            staged = self._take_staged()
             try:
                 yield conn
+                if staged:
+                    conn.executemany(TRANSCRIPT_SQL, staged)
                 conn.execute("COMMIT")  # our own commit leaves PRAGMA data_version unchanged
             except BaseException as exc:
+                self._restage(staged)
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -314,13 +327,36 @@ class StateStore:
 
     # ---------------------------------------------------------------- driver-owned rows
     def save_transcript(self, row: dict[str, Any]) -> None:
-        with self.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO transcripts (agent_run_id, agent, phase, model, prompt, output, files, usage, "
-                "cost_usd, duration_ms, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row["agent_run_id"], row["agent"], row["phase"], row["model"], row["prompt"][:100_000],
-                 row["output"][:100_000], _dump(row.get("files") or {}), _dump(row.get("usage") or {}),
-                 row.get("cost_usd"), row.get("duration_ms"), row["recorded_at"]))
+        """Write a transcript now, in a transaction of its own (one more sync): for a caller with no tick to
+        follow. A driver stages them instead (:meth:`stage_transcript`)."""
+        self.stage_transcript(row)
+        self.flush_staged()
+
+    def stage_transcript(self, row: dict[str, Any]) -> None:
+        """Queue a transcript for the next commit: the delivery tick that follows a spawn carries it, so a
+        spawn costs one sync, not two. Safe from any thread (no connection is touched here); a store closed
+        with transcripts still queued writes them then."""
+        values = (row["agent_run_id"], row["agent"], row["phase"], row["model"], codec.pack(row["prompt"][:100_000]),
+                  codec.pack(row["output"][:100_000]), _dump(row.get("files") or {}), _dump(row.get("usage") or {}),
+                  row.get("cost_usd"), row.get("duration_ms"), row["recorded_at"])
+        with self._staged_lock:
+            self._staged.append(values)
+
+    def flush_staged(self) -> None:
+        """Commit queued transcripts now (nothing to do when none are queued)."""
+        if self._staged:
+            with self.write():
+                pass
+
+    def _take_staged(self) -> list[tuple]:
+        with self._staged_lock:
+            staged, self._staged = self._staged, []
+        return staged
+
+    def _restage(self, staged: list[tuple]) -> None:
+        if staged:
+            with self._staged_lock:
+                self._staged[:0] = staged
 
     # ---------------------------------------------------------------- audit & ticks
     def audit_rows(self) -> list[tuple]:

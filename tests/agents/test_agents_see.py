@@ -120,9 +120,11 @@ def test_the_reviewer_gets_the_diff_and_read_only_tools(whole_task):
     # the transcript records the prompt the reviewer was given, review section included
     import sqlite3
 
+    from loom_core.store import codec
+
     with sqlite3.connect(whole_task["proj"] / ".loom" / "state.db") as db:
         rows = db.execute("SELECT prompt FROM transcripts WHERE agent = 'logic-reviewer'").fetchall()
-    assert rows and all("### The change under review" in r[0] for r in rows)
+    assert rows and all("### The change under review" in codec.unpack(r[0]) for r in rows)  # kept compressed
 
 
 def test_a_reviewers_write_is_refused_and_the_tree_is_unchanged(whole_task):

@@ -104,9 +104,10 @@ def test_task_store_names_a_directory_at_the_store_path(project):
 
 
 def test_a_polled_status_rereads_only_a_store_that_changed_and_never_misses_a_commit(project, monkeypatch):
+    import time
+
     from loom_core.kernel.types import AgentResult
     from loom_core.store import db as dbmod
-    from loom_core.store.read import status as status_read
 
     reads = []
     real = dbmod.read_snapshot
@@ -115,18 +116,24 @@ def test_a_polled_status_rereads_only_a_store_that_changed_and_never_misses_a_co
     e = Engine(project, bundle=BUNDLE)
     r = e.create("spec it")
     seen = [read.status_facts(db).tick_seq]
-    for _ in range(3):  # an unchanged store is not read again
-        assert read.status_facts(db).tick_seq == seen[0]
-    assert len(reads) == 1
     r = e.answer(r.directive.gate_event_id, "accept")  # commits in quick succession, within one clock tick
     seen.append(read.status_facts(db).tick_seq)
     (intent,) = r.directive.intents
     e.deliver(AgentResult(intent.agent_run_id, '{"claims": [], "open_questions": []}'))
     seen.append(read.status_facts(db).tick_seq)
     assert seen == sorted(set(seen)) and len(seen) == 3  # every commit was seen at once
-    assert read.status_facts(db).tick_seq == status_read.status_facts(db, cached=False).tick_seq
-    e.close()  # the last connection checkpoints and removes the WAL: still the same facts, read once more
-    assert read.status_facts(db).tick_seq == seen[-1]
+    e.close()
+    past = time.time() - 5  # a store left alone (its files a few seconds old) is read once, then not again
+    for f in db.parent.glob("state.db*"):
+        os.utime(f, (past, past))
+    reads.clear()
+    for _ in range(3):
+        assert read.status_facts(db).tick_seq == seen[-1]
+    assert len(reads) == 1
+    e = Engine(project, bundle=BUNDLE, create=False)  # and a commit to it is seen at once
+    e.recover("abandon")
+    e.close()
+    assert read.status_facts(db).tick_seq > seen[-1]
 
 
 def test_a_closed_store_rewritten_within_one_clock_tick_is_never_shown_stale(project):
@@ -143,3 +150,30 @@ def test_a_closed_store_rewritten_within_one_clock_tick_is_never_shown_stale(pro
     e.answer(r.directive.gate_event_id, "accept")
     e.close()
     assert read.status_facts(db).tick_seq > first.tick_seq
+
+
+def test_a_read_never_drops_the_locks_of_a_connection_this_process_holds(project):
+    """POSIX locks belong to the process: a raw open and close of the database file drops SQLite's. Then
+    another process closing its connection thinks it is the last one and deletes the WAL index under
+    ours (a supervisor parked on a watch never woke, and its next read found the store malformed)."""
+    from loom_core.store import db as dbmod
+    from loom_core.store.read.watch import StoreWatch, pending_gate_id
+    from tests.conftest import ROOT, run_loom
+    from tests.support.fixtures import parked_task
+
+    parked_task(project)
+    db = dbmod.state_path(project)
+    engine = Engine(project, create=False)  # a supervisor holds its store open while parked
+    engine.state()
+    watch = StoreWatch(db)
+    assert watch.changed()
+    gate = pending_gate_id(db)  # a read in the same process as the open watch
+    read.status_facts(db)
+    assert gate is not None
+    answered = run_loom("answer", "accept", cwd=project, env={"PYTHONPATH": str(ROOT)})  # another process
+    assert answered.returncode == 0, answered.stderr
+    assert db.with_name("state.db-shm").exists()  # our connection is still open: nobody may remove it
+    assert watch.changed() and pending_gate_id(db) != gate
+    assert engine.state().driver.get("pending_user_answer") is None  # and it reads the answer, not garbage
+    watch.close()
+    engine.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loom_core.store import codec
 from loom_core.store import db as dbmod
 
 TASK_FIELDS = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
@@ -204,7 +205,7 @@ def run(path: Path, agent_run_id: str) -> RunDetail:
     return RunDetail(
         agent_run_id=agent_run_id, agent=agent, phase=phase,
         model=(t["model"] if t else None) or (base["model"] if base else None),
-        prompt=t["prompt"] if t else "", output=t["output"] if t else "",
+        prompt=codec.unpack(t["prompt"]) if t else "", output=codec.unpack(t["output"]) if t else "",
         usage=json.loads(t["usage"]) if t else {}, cost_usd=t["cost_usd"] if t else None,
         duration_ms=t["duration_ms"] if t else None, files_modified=tuple(files.get("modified", [])),
         files_created=tuple(files.get("created", [])), findings=findings, verdicts=verdicts,
@@ -230,6 +231,6 @@ def gate(path: Path) -> GateFacts | None:
             "ORDER BY recorded_at DESC, rowid DESC LIMIT 1").fetchone()
         return GateFacts(gate=pua["gate"], role=pua.get("role"), gate_event_id=pua["gate_event_id"],
                          message=pua["message"], blockers=blockers,
-                         agent=last["agent"] if last else None, output=last["output"] if last else "")
+                         agent=last["agent"] if last else None, output=codec.unpack(last["output"]) if last else "")
 
     return dbmod.read_snapshot(Path(path), read)

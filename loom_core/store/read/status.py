@@ -68,36 +68,30 @@ _CACHE: dict[str, tuple[tuple, StatusFacts | None]] = {}
 CACHE_SIZE = 1024
 
 
-def _head(path: Path, n: int) -> tuple | None:
-    """(inode, size, first ``n`` bytes) of a file; None when it does not exist."""
+def _stat(path: Path) -> tuple | None:
+    """(inode, size, mtime) of a file by ``stat`` alone (opening it could drop this process's SQLite locks:
+    see ``db.open_descriptor``); None when it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        st = os.stat(path)
     except FileNotFoundError:
         return None
-    try:
-        st = os.fstat(fd)
-        return st.st_ino, st.st_size, st.st_mtime_ns, os.pread(fd, n, 0)
-    finally:
-        os.close(fd)
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 SETTLE_NS = 1_000_000_000  # a file untouched for 1 s cannot be written again under the same mtime
 
 
 def _signature(path: Path) -> tuple[tuple, bool] | None:
-    """What changes with every commit, and whether it can be trusted to.
-
-    The WAL index header (its change counter, frame count and random salts) moves with every commit while
-    the store is open. A closed store has no index; its header does not move in WAL mode, so it is trusted
-    only once its mtime is a second old: a later write then gets another mtime even with a coarse clock."""
+    """The identity, size and mtime of the database, its WAL and the WAL's index, and whether they can be
+    trusted to show the next commit: only once every mtime is a second old, so that a later write gets
+    another mtime even with a coarse clock. A store in use (recent mtimes) is simply read each time."""
     try:
-        db = _head(path, 100)
-        shm = _head(path.with_name(path.name + "-shm"), 48)
-        wal = _head(path.with_name(path.name + "-wal"), 0)
+        sig = tuple(_stat(path.with_name(path.name + suffix)) for suffix in ("", "-wal", "-shm"))
     except OSError:
         return None
-    settled = shm is not None or (db is not None and time.time_ns() - db[2] >= SETTLE_NS)
-    return (db, shm, wal), settled
+    now = time.time_ns()
+    settled = sig[0] is not None and all(s is None or now - s[2] >= SETTLE_NS for s in sig)
+    return sig, settled
 
 
 def status_facts(path: Path, *, cached: bool = True) -> StatusFacts | None:
