@@ -23,7 +23,6 @@ from loom_core.engine.drive import Driver
 from loom_core.engine.engine import Engine
 from loom_core.kernel.types import Intent
 from loom_core.workspace import Workspace
-from tests.agents.test_claude_code import claude_bin  # noqa: F401  (the real CLI, installed once)
 from tests.conftest import ROOT, run_loom
 from tests.support.code_agents import CHECKS_OK, CodeAgents
 from tests.support.git import branch_files, make_repo, user_side
