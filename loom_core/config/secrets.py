@@ -33,7 +33,6 @@ REF_PREFIX = "secret:"
 
 _listeners: list[Callable[[str], None]] = []
 _resolved: set[str] = set()
-_probed: dict[str, Any] = {}  # the process's keyring choice, made once
 
 
 def resolved_values() -> frozenset[str]:
@@ -127,14 +126,11 @@ class SecretStore:
 
     @property
     def _kr(self) -> Any | None:
-        """The usable keyring backend, probed on first need (once per process for the default one)."""
+        """The usable keyring backend, probed on first need (keyring itself loads its backends once per
+        process and remembers the choice)."""
         if not self._use_keyring:
             return None
-        if self._backend is not None:
-            return usable_keyring(self._backend)
-        if "kr" not in _probed:
-            _probed["kr"] = usable_keyring()
-        return _probed["kr"]
+        return usable_keyring(self._backend)
 
     # ------------------------------------------------------------------ where
     @property
