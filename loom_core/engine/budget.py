@@ -31,16 +31,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loom_core.errors import BudgetExceeded
-from loom_core.kernel.types import Intent
 from loom_core.store import db as dbmod
 from loom_core.store import loomdir
+
+if TYPE_CHECKING:
+    from loom_core.kernel.types import Intent  # a status read never loads the kernel's types
 
 CODE = "BUDGET_EXCEEDED"
 STATUS = "over-budget"  # the status a task stopped by its budget shows
@@ -183,24 +184,10 @@ def ledger_path(project: Path) -> Path:
     return dbmod.loom_dir(Path(project)) / "budget.json"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, None when it is missing, not a regular file (a FIFO is never opened), unreadable
-    or not an object."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            doc = json.loads(fh.read(1_000_000))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def read_ledger(project: Path) -> dict[str, Any] | None:
     """The ledger as written, None when there is none or it cannot be read (a drive then starts it again
     from the transcripts)."""
-    return _read_json(ledger_path(project))
+    return loomdir.read_json_object(ledger_path(project))
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
@@ -303,7 +290,7 @@ class Keeper:
 # ---------------------------------------------------------------------------- the read side
 def _exec_limits(project: Path) -> Limits:
     """The budgets in ``task-exec.json`` as written (no settings, no validation: a status read)."""
-    data = _read_json(dbmod.loom_dir(project) / "task-exec.json")
+    data = loomdir.read_json_object(dbmod.loom_dir(project) / "task-exec.json")
     if data is None:
         return Limits()
     cost, toks = data.get("max_cost_usd"), data.get("max_tokens")
@@ -346,7 +333,7 @@ def sync(project: Path, opts: Any) -> None:
     from loom_core.engine.exec_file import exec_file
 
     path = exec_file(Path(project))
-    data = _read_json(path)
+    data = loomdir.read_json_object(path)
     if data is None:
         return
     changed = False

@@ -25,21 +25,6 @@ HOST_KEY = "host"
 HOST_LABEL = {"mcp": "Claude Code"}
 
 
-def _doc(path: Path) -> dict[str, Any] | None:
-    """The file's JSON object; None when missing, not a regular file (a FIFO is never opened) or unreadable."""
-    import stat
-
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            doc = json.loads(fh.read(1_000_000))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def _write(path: Path, doc: dict[str, Any]) -> None:
     loomdir.ensure(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -51,7 +36,7 @@ def mark_host(project: Path, task_id: str, since: str, opts: Any = None, *, via:
     """Record that a host drives ``task_id`` (call it under the project lock). ``opts``: a new task's options,
     written over the previous task's; every other key of the file is kept."""
     path = _exec_path(project)
-    doc = _doc(path) or {}
+    doc = loomdir.read_json_object(path) or {}
     if opts is not None:
         doc.update(asdict(opts))
     have = doc.get(HOST_KEY)
@@ -64,7 +49,7 @@ def mark_host(project: Path, task_id: str, since: str, opts: Any = None, *, via:
 def clear_host(project: Path) -> dict[str, Any] | None:
     """Drop the host marker (the task ended, or a user took it over); the marker it held, if any."""
     path = _exec_path(project)
-    doc = _doc(path)
+    doc = loomdir.read_json_object(path)
     if doc is None or HOST_KEY not in doc:
         return None
     have = doc.pop(HOST_KEY)
@@ -76,7 +61,7 @@ def host_of(project: Path, task_id: str | None) -> dict[str, Any] | None:
     """``{via, task_id, since, label}`` when a host drives ``task_id``, else None (no marker, another task's)."""
     if not task_id:
         return None
-    have = (_doc(_exec_path(project)) or {}).get(HOST_KEY)
+    have = (loomdir.read_json_object(_exec_path(project)) or {}).get(HOST_KEY)
     if not isinstance(have, dict) or have.get("task_id") != task_id:
         return None
     via = str(have.get("via") or "mcp")

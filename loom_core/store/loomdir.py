@@ -36,3 +36,20 @@ def ensure(directory: Path) -> Path:
 def ensure_for(project: Path) -> Path:
     """``<project>/.loom``, created as :func:`ensure` does."""
     return ensure(Path(project) / ".loom")
+
+
+def read_json_object(path: Path) -> dict | None:
+    """A small JSON object file under ``.loom/``; None when it is missing, not a regular file (a FIFO is
+    never opened), unreadable or not an object."""
+    import json
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            doc = json.loads(fh.read(1_000_000))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
