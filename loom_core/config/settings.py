@@ -254,6 +254,38 @@ def valid_keys() -> list[str]:
     return _leaf_keys(LoomSettings)
 
 
+def key_help() -> dict[str, str]:
+    """Every settable key with the first line of its field's docstring (the schema's description)."""
+    out: dict[str, str] = {}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            key = f"{prefix}{name}.<agent>" if name in ("models", "fallbacks") and not prefix else f"{prefix}{name}"
+            out[key] = (field.description or "").strip().split("\n")[0]
+
+    walk(LoomSettings, "")
+    return out
+
+
+def key_source(dotted: str) -> str:
+    """Where a key's effective value comes from: ``env NAME``, ``file PATH`` or ``default`` (in the order the
+    settings are loaded: the environment wins over the file, the file over the default)."""
+    parts = _check_key(dotted)
+    names = [ENV_PREFIX + "__".join(parts).upper()]
+    names += [env for env, (section, field, _what) in SHORT_ENV.items() if [section, field] == parts]
+    for env in names:
+        if os.environ.get(env, "").strip():
+            return f"env {env}"
+    node: Any = load_file_settings().model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+    return f"file {paths.config_path()}" if node is not None else "default"
+
+
 def _check_key(dotted: str) -> list[str]:
     parts = dotted.split(".")
     if len(parts) == 2 and parts[0] in ("models", "fallbacks") and parts[1]:
@@ -297,4 +329,5 @@ def set_key(dotted: str, raw_value: str) -> LoomSettings:
 
 
 __all__ = ["MAX_SPAWNS", "SHORT_ENV", "LoomSettings", "FileSettings", "load_settings", "load_file_settings", "save_settings", "get_key",
+           "key_help", "key_source",
            "set_key", "valid_keys", "validate_document", "error_map", "to_toml", "check_model_ref"]

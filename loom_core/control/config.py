@@ -85,6 +85,18 @@ class ConfigVerbs:
 
         return valid_keys()
 
+    def config_key_help(self) -> dict[str, str]:
+        """Every settable key with its one-line description."""
+        from loom_core.config.settings import key_help
+
+        return key_help()
+
+    def config_source(self, key: str) -> str:
+        """Where the key's effective value comes from: ``env NAME``, ``file PATH`` or ``default``."""
+        from loom_core.config.settings import key_source
+
+        return key_source(key)
+
     def config_schema(self) -> dict[str, Any]:
         """The settings' JSON schema (every field with its help text), for a generated form."""
         from loom_core.config.settings import LoomSettings

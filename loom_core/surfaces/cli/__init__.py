@@ -61,7 +61,7 @@ def _console(server: str | None, token: str | None) -> None:
 
 
 def root(ctx: typer.Context,
-         version: Annotated[bool, typer.Option("--version", "-v", callback=_version, is_eager=True,
+         version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                                help="Print the version and exit.")] = False,
          server: Annotated[str | None, SERVER] = None, token: Annotated[str | None, TOKEN] = None) -> None:
     """Bare `loom` opens the console (attached to a running plane when there is one)."""

@@ -19,17 +19,26 @@ models_app = typer.Typer(help="Which model each agent runs on.", no_args_is_help
 
 @config_app.command("get")
 def config_get(key: Annotated[str | None, typer.Argument(help="Dotted key, e.g. general.max_spawns.")] = None,
-               as_json: JsonOpt = False) -> None:
+               as_json: JsonOpt = False,
+               source: Annotated[bool, typer.Option("--source", help="Also say where the value comes from: "
+                                                    "the environment, the settings file or the default.")]
+               = False) -> None:
     """Show all settings, or one key's effective value."""
     loom = control()
     if key is None:
+        if source:
+            raise typer.BadParameter("--source needs a key", param_hint="KEY")
         if as_json:
             echo_json(loom.config())
         else:
             typer.echo(loom.config_text())
         return
     value = loom.config_get(key)
-    typer.echo(json.dumps(value) if as_json else f"{key} = {value if value is not None else '(unset)'}")
+    where = loom.config_source(key) if source else None
+    if as_json:
+        echo_json({"key": key, "value": value, "source": where} if source else value)
+        return
+    typer.echo(f"{key} = {value if value is not None else '(unset)'}" + (f"  ({where})" if where else ""))
 
 
 @config_app.command("set")
@@ -41,10 +50,15 @@ def config_set(key: Annotated[str, typer.Argument(help="Dotted key (see 'loom co
 
 
 @config_app.command("keys")
-def config_keys() -> None:
-    """List the settable keys."""
-    for k in control().config_keys():
-        typer.echo(k)
+def config_keys(as_json: JsonOpt = False) -> None:
+    """List the settable keys, each with what it does."""
+    docs = control().config_key_help()
+    if as_json:
+        echo_json(docs)
+        return
+    width = max(map(len, docs), default=0)
+    for k, doc in docs.items():
+        typer.echo(f"{k:<{width}}  {doc}".rstrip())
 
 
 @secrets_app.command("set")
