@@ -3,7 +3,6 @@ through the facade's config verbs (:mod:`loom_core.control.config`)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
