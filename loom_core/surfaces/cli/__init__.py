@@ -53,6 +53,13 @@ TOKEN = typer.Option("--token", help="The plane's bearer token (default: LOOM_SE
 
 
 def _console(server: str | None, token: str | None) -> None:
+    from loom_core.surfaces.cli.common import not_a_terminal
+
+    why = not_a_terminal()
+    if why:  # a full-screen app would write escape codes into a pipe and wait for keys that never come
+        typer.echo(f"loom: the console needs a terminal, but {why}; for scripts use 'loom status', "
+                   "'loom run \"<task>\"' or 'loom serve'", err=True)
+        raise typer.Exit(2)
     from loom_core.surfaces.cli.attach import plane_to_attach
     from loom_tui.app import run_console  # type: ignore[import-not-found]
 

@@ -116,3 +116,18 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+def not_a_terminal() -> str | None:
+    """Why a full-screen console cannot run here (stdin or stdout is not a terminal), or None. A console served
+    to a browser (``loom web``: Textual's web driver speaks over the pipe) needs no terminal."""
+    import os
+    import sys
+
+    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):
+        return None
+    if not sys.stdout.isatty():
+        return "standard output is not one (a pipe or a file)"
+    if not sys.stdin.isatty():
+        return "standard input is not one"
+    return None

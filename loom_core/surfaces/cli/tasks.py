@@ -26,6 +26,7 @@ from loom_core.surfaces.cli.common import (
     ProjectOpt,
     control,
     docker_choice,
+    not_a_terminal,
     project_dir,
     with_budget,
 )
@@ -266,7 +267,10 @@ def demo(directory: Annotated[Path | None, typer.Argument(help="Where to create 
     # without --policy the demo stops at the plan and final gates, so you see what a gate is
     opts = RunOptions(backend="demo", policy=policy or "demo-gates")
     opts.validate()
-    if not plain_mode:
+    why = None if plain_mode or as_json else not_a_terminal()
+    if why:
+        typer.echo(f"loom demo: no console here ({why}); running plain", err=True)
+    if not plain_mode and not as_json and not why:
         try:
             from loom_tui.app import run_demo_console  # type: ignore[import-not-found]
         except ImportError:
