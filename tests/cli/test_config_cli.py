@@ -39,3 +39,16 @@ def test_config_get_source_names_the_default_the_file_and_the_environment(tmp_pa
     plain = run_loom("config", "get", "general.max_spawns", "--source", cwd=tmp_path)
     assert plain.stdout.strip().startswith("general.max_spawns = 12  (file ")
     assert run_loom("config", "get", "--source", cwd=tmp_path).returncode == 2  # a key is needed
+
+
+def test_run_help_lists_every_backend_and_whether_it_runs_here(tmp_path):
+    plain = run_loom("run", "--help", cwd=tmp_path, env={"ANTHROPIC_API_KEY": "", "LOOM_CLAUDE_BIN": "/nonexistent"})
+    assert plain.returncode == 0
+    tail = plain.stdout.split("Backends on this machine:")[1].splitlines()
+    rows = {line.split()[0]: line for line in tail if line.strip()}
+    assert {"demo", "claude-code", "anthropic", "openrouter", "ollama"} <= set(rows)
+    assert "usable" in rows["demo"] and "not usable" not in rows["demo"]
+    assert "not usable: needs a key" in rows["anthropic"] and "loom secrets set anthropic" in rows["anthropic"]
+    keyed = run_loom("run", "--help", cwd=tmp_path, env={"ANTHROPIC_API_KEY": "sk-ant-test-key-0000000000"})
+    line = next(x for x in keyed.stdout.splitlines() if x.strip().startswith("anthropic "))
+    assert line.split()[1] == "usable"

@@ -17,6 +17,7 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.core
 
 from loom_core import __version__
 from loom_core.surfaces.cli import reads, tasks
@@ -90,9 +91,20 @@ def console(server: Annotated[str | None, SERVER] = None, token: Annotated[str |
     _console(server, token)
 
 
+class _RunCommand(typer.core.TyperCommand):
+    """`loom run --help` ends with every backend and whether it can run here (checked only when help is asked)."""
+
+    def format_help(self, ctx, formatter) -> None:  # noqa: ANN001 - click's types
+        from loom_core.surfaces.cli.common import backends_epilog
+
+        self.epilog = backends_epilog()
+        super().format_help(ctx, formatter)
+
+
 for command in (reads.status, reads.gc, reads.history, tasks.reset, reads.verify, reads.replay, tasks.recover,
-                tasks.run, tasks.proceed, tasks.answer, tasks.demo, tasks.init):
+                tasks.proceed, tasks.answer, tasks.demo, tasks.init):
     app.command()(command)
+app.command(cls=_RunCommand)(tasks.run)
 app.add_typer(projects_app, name="projects")
 app.add_typer(config_app, name="config")
 app.add_typer(secrets_app, name="secrets")

@@ -131,3 +131,18 @@ def not_a_terminal() -> str | None:
     if not sys.stdin.isatty():
         return "standard input is not one"
     return None
+
+
+def backends_epilog() -> str:
+    """Every backend and whether it can run here, one line each (for `loom run --help`)."""
+    try:
+        rows = control().backends(check=True)
+    except Exception as exc:  # noqa: BLE001 - help must print whatever the machine looks like
+        return f"Backends: could not check this machine ({exc})."
+    lines = ["Backends on this machine:"]
+    for row in rows:
+        if row.get("name") == "auto":
+            continue
+        state = "usable" if row.get("usable") else f"not usable: {row.get('why') or 'unavailable'}"
+        lines.append(f"  {row['name']:<12} {state}")
+    return "\b\n" + "\n".join(lines)  # \b: click keeps the lines as they are
