@@ -120,7 +120,8 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
     from loom_tui.screens.project import ProjectScreen
 
     plane, ctl, pid, proj = plane_with_demo
-    ctl.submit(pid, demo_task(), RunOptions(backend="demo", policy="demo-gates", demo_delay_s=0.3))
+    # agents take 1 s each: the run from the plan gate to the final gate outlasts the console's visit below
+    ctl.submit(pid, demo_task(), RunOptions(backend="demo", policy="demo-gates", demo_delay_s=1.0))
     parked_at(ctl, pid, "gate-plan")
 
     app = LoomApp(HttpControl(plane.url, TOKEN), refresh_s=0.2)
@@ -143,7 +144,7 @@ async def test_the_console_attached_answers_through_the_plane_and_quits_leaving_
         before = len(screen.chain["runs"])
         await pilot.press("a")  # accept, through the plane
         await settle(pilot, lambda: (ctl.gate(pid) or {}).get("gate") != "gate-plan")
-        await settle(pilot, lambda: app.rows.get(pid, {}).get("status") != "parked")
+        await settle(pilot, lambda: app.rows.get(pid, {}).get("gate") != "gate-plan")  # the fleet saw it move on
         await settle(pilot, lambda: app.screen is screen and len(screen.chain["runs"]) > before)  # reloads as it goes
         await pilot.press("escape")
         await settle(pilot, lambda: isinstance(app.screen, FleetScreen))
