@@ -7,7 +7,6 @@ import stat
 import tomllib
 
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
 from loom_core.config import paths
@@ -22,23 +21,7 @@ from loom_core.config.settings import (
     valid_keys,
 )
 from loom_core.errors import ConfigError
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 10
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.store.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.store[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.store.pop((service, username), None)
+from tests.support.tattle_keyring import MemoryKeyring
 
 
 def test_defaults_and_every_field_has_help():

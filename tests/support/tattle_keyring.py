@@ -1,6 +1,6 @@
-"""A keyring backend that leaves a mark when loom probes it (``PYTHON_KEYRING_BACKEND`` points at it).
-
-It stores in memory and writes a line to ``$LOOM_TATTLE`` each time keyring instantiates it.
+"""In-memory keyring backends for tests: ``MemoryKeyring`` stores in a dict; ``Keyring`` (what
+``PYTHON_KEYRING_BACKEND`` points at) also writes a line to ``$LOOM_TATTLE`` each time keyring instantiates
+it, so a test can tell whether loom probed the keyring at all.
 """
 
 from __future__ import annotations
@@ -10,15 +10,11 @@ import os
 from keyring.backend import KeyringBackend
 
 
-class Keyring(KeyringBackend):
-    priority = 1
+class MemoryKeyring(KeyringBackend):
+    priority = 10
 
     def __init__(self) -> None:
         super().__init__()
-        mark = os.environ.get("LOOM_TATTLE")
-        if mark:
-            with open(mark, "a", encoding="utf-8") as fh:
-                fh.write("probed\n")
         self.store: dict[tuple[str, str], str] = {}
 
     def get_password(self, service, username):
@@ -29,3 +25,14 @@ class Keyring(KeyringBackend):
 
     def delete_password(self, service, username):
         self.store.pop((service, username), None)
+
+
+class Keyring(MemoryKeyring):
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        mark = os.environ.get("LOOM_TATTLE")
+        if mark:
+            with open(mark, "a", encoding="utf-8") as fh:
+                fh.write("probed\n")
