@@ -21,6 +21,18 @@ def footprint() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".loom"
 
 
+def state_dir() -> Path:
+    """Logs and other files loom can lose (``$XDG_STATE_HOME/loom`` › ``~/.local/state/loom``)."""
+    xdg = os.environ.get("XDG_STATE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state") / "loom"
+
+
+def cache_dir() -> Path:
+    """Files loom can rebuild (``$XDG_CACHE_HOME/loom`` › ``~/.cache/loom``)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "loom"
+
+
 def catalog_path() -> Path:
     return loom_home() / "workspace.json"
 
