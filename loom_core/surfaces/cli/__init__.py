@@ -12,7 +12,6 @@ The commands live by group: :mod:`.tasks` (run, proceed, answer, recover, reset,
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
@@ -71,8 +70,15 @@ def _console(server: str | None, token: str | None) -> None:
 def root(ctx: typer.Context,
          version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
                                                help="Print the version and exit.")] = False,
-         server: Annotated[str | None, SERVER] = None, token: Annotated[str | None, TOKEN] = None) -> None:
+         server: Annotated[str | None, SERVER] = None, token: Annotated[str | None, TOKEN] = None,
+         debug: Annotated[bool, typer.Option("--debug", help="Write a debug log (engine steps, spawns, errors "
+                                             "with tracebacks) to $XDG_STATE_HOME/loom/loom-debug.log; "
+                                             "same as LOOM_DEBUG=1.")] = False) -> None:
     """Bare `loom` opens the console (attached to a running plane when there is one)."""
+    if debug:
+        from loom_core.config.debuglog import enable
+
+        enable()
     if ctx.invoked_subcommand is None:
         try:
             import loom_tui.app  # type: ignore[import-not-found]  # noqa: F401
@@ -137,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     from loom_core.errors import LoomError
 
     allow_deep_trees()
+    from loom_core.config import debuglog
+
+    if debuglog.wanted():
+        debuglog.enable()
     bad = _not_utf8(sys.argv[1:] if argv is None else argv)
     if bad:
         typer.echo(f"loom: {bad}", err=True)
@@ -163,24 +173,28 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("loom: aborted", err=True)
         sys.exit(1)
     except LoomError as exc:
+        debuglog.record_error(exc)
         typer.echo(f"loom: {exc}", err=True)
         sys.exit(2 if exc.code == "USAGE" else 1)
     except KeyboardInterrupt:
         typer.echo("loom: interrupted", err=True)
         sys.exit(130)
     except OSError as exc:
-        if os.environ.get("LOOM_DEBUG"):
+        debuglog.record_error(exc)
+        if debuglog.wanted():
             raise
         typer.echo(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", err=True)
         sys.exit(1)
     except RecursionError:
-        if os.environ.get("LOOM_DEBUG"):
+        debuglog.record_error(sys.exc_info()[1])
+        if debuglog.wanted():
             raise
         typer.echo("loom: a directory tree or document is nested too deeply to process; nothing further was "
                    "done", err=True)
         sys.exit(1)
     except Exception as exc:  # a bug: still one line; LOOM_DEBUG=1 shows the traceback
-        if os.environ.get("LOOM_DEBUG"):
+        debuglog.record_error(exc)
+        if debuglog.wanted():
             raise
         text = " ".join(str(exc).split())[:300]
         typer.echo(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
