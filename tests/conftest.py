@@ -10,13 +10,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def _shared_cache(tmp_path_factory):
+    """One cache folder per test worker (the checks' baseline and mypy caches stay warm between tests)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Never read or write the developer's own loom home."""
+def _isolated_home(tmp_path_factory, monkeypatch, _shared_cache):
+    """Never read or write the developer's own loom home, state (debug log) or cache."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LOOM_HOME", str(home / "loom"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("LOOM_USER_DIR", str(home / "dot-loom"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_shared_cache))
+    monkeypatch.delenv("LOOM_DEBUG", raising=False)
     monkeypatch.delenv("LOOM_CRASH_AT", raising=False)
     for name in [n for n in os.environ if n.startswith("LOOM_DOCKER")]:  # containers only where a test asks
         monkeypatch.delenv(name)

@@ -8,6 +8,7 @@ structured ``parked`` outcome, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from loom_core.errors import (
 )
 from loom_core.kernel.types import AgentResult, Directive, Intent
 
+_log = logging.getLogger("loom.drive")  # the debug log (--debug / LOOM_DEBUG=1); silent otherwise
 PERMANENT = {"EXECUTOR_RATE_LIMITED", "EXECUTOR_OVERLOADED", "EXECUTOR_OUTPUT_TRUNCATED", "EXECUTOR_INVALID_MODEL",
              "EXECUTOR_AUTH_FAILED", "NO_BACKEND_RESOLVED", "EXECUTOR_NOT_FOUND", "EXECUTOR_READ_ONLY_ROLE"}
 
@@ -129,6 +131,7 @@ class Driver:
         self._seen_findings: set[str] = set(st.findings)
 
     def emit(self, kind: str, **data: Any) -> None:
+        _log.debug("%s %s %s", self.engine.project, kind, data)
         self.sink.emit(EngineEvent(kind, str(self.engine.project), data))
 
     # ------------------------------------------------------------------ entry
@@ -182,6 +185,7 @@ class Driver:
             if self.cancel.is_set():
                 return Outcome("aborted", code="DRIVE_ABORTED", message="the drive was cancelled", usage=self.usage)
             d = self._directive(resp)
+            _log.debug("%s next step: %s", self.engine.project, d.kind)
             if d.kind == "shuttle":
                 new = [i.agent_run_id for i in d.intents if i.agent_run_id not in self._spawned]
                 self._spawned.update(new)

@@ -13,6 +13,7 @@ opencode).
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -139,6 +140,9 @@ class StreamTail:
         return "\n".join(self.head + list(self.tail))
 
 
+_log = logging.getLogger("loom.spawn")  # the debug log (--debug / LOOM_DEBUG=1); silent otherwise
+
+
 @dataclass
 class RunOutcome:
     returncode: int
@@ -165,10 +169,14 @@ def run_streaming(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], std
                             stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=children.preexec())
+    _log.debug("spawned %s: %s (pid %d) in %s", name, argv[0], proc.pid, cwd)
     with children.tracked(proc.pid, cwd, name):
-        return _stream(proc, stdin_data=stdin_data, on_line=on_line, log=log, cancel=cancel,
-                       session_timeout_s=session_timeout_s, idle_timeout_s=idle_timeout_s,
-                       kill_grace_s=kill_grace_s, poll_s=poll_s, name=name)
+        out = _stream(proc, stdin_data=stdin_data, on_line=on_line, log=log, cancel=cancel,
+                      session_timeout_s=session_timeout_s, idle_timeout_s=idle_timeout_s,
+                      kill_grace_s=kill_grace_s, poll_s=poll_s, name=name)
+    _log.debug("%s (pid %d) exited %s after %.1f s%s", name, proc.pid, out.returncode, out.elapsed,
+               f" ({out.stopped})" if out.stopped else "")
+    return out
 
 
 def _stream(proc: subprocess.Popen, *, stdin_data: bytes | None, on_line: Callable[[str], list[str]],

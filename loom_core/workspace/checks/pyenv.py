@@ -20,10 +20,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loom_core.config.paths import cache_dir
 from loom_core.workspace.checks.layout import Layout, project_layout, read_tool
 
 VENV_DIRS = (".venv", "venv", "env", ".env")
@@ -111,14 +111,14 @@ class PyEnv:
 
 
 def cache_root() -> Path:
-    """``<tmpdir>/loom-<uid>/checks-cache``: what the checks keep between runs, outside any tree."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    home = Path(tempfile.gettempdir()) / f"loom-{uid}"
+    """``$XDG_CACHE_HOME/loom/checks`` (default ``~/.cache/loom/checks``): what the checks keep between runs
+    (baseline results, checked-out baseline trees, mypy's cache), outside any tree; safe to delete."""
+    home = cache_dir()
     try:
-        home.mkdir(mode=0o700, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         pass
-    return home / "checks-cache"
+    return home / "checks"
 
 
 def _key(root: Path) -> str:
