@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,21 +23,112 @@ if TYPE_CHECKING:
     from loom_core.control import EngineEvent
 
 
-class PlainSink:
-    """Prints engine events as they happen (thread-safe: spawns of a fan-out report in parallel)."""
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-    def __init__(self, console: Console) -> None:
+
+def elapsed_words(secs: float) -> str:
+    s = int(secs)
+    return f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s"
+
+
+class PlainSink:
+    """Prints engine events as they happen (thread-safe: spawns of a fan-out report in parallel).
+
+    While agents run and the console writes to a terminal, one live line ("⠋ planner · demo · 12s")
+    is redrawn in place about four times a second by a small thread, and erased before the next
+    printed line; :meth:`idle` erases it and stops the thread (call it when a drive returns). Into a
+    pipe or a file nothing of it is written."""
+
+    def __init__(self, console: Console, *, live: bool | None = None, interval: float = 0.25) -> None:
         self.c = console
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._phase: str | None = None
+        self.live = _writes_to_terminal(console) if live is None else live
+        self.interval = interval
+        self._backend: str | None = None
+        self._running: dict[str, tuple[str, float]] = {}  # agent_run_id → (agent, started)
+        self._shown = False
+        self._frame = 0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def emit(self, ev: EngineEvent) -> None:
         with self._lock:
             handler = getattr(self, "_on_" + ev.kind.replace("-", "_"), None)
+            if ev.kind == "spawn-start":
+                self._running[str(ev.data.get("agent_run_id") or ev.data.get("agent"))] = (
+                    str(ev.data.get("agent")), time.monotonic())
+            elif ev.kind == "spawn-end":
+                self._running.pop(str(ev.data.get("agent_run_id") or ev.data.get("agent")), None)
             if handler:
+                self._erase()
                 handler(ev.data)
+            if self.live and self._running:
+                self._draw()
+                self._start_ticker()
+            elif not self._running:
+                self._erase()
 
+    # ------------------------------------------------------------------ the live line
+    def live_line(self, now: float | None = None) -> str:
+        """"⠋ planner · demo · 12s" for the agents running now ("" when none)."""
+        with self._lock:
+            if not self._running:
+                return ""
+            now = time.monotonic() if now is None else now
+            names = list(dict.fromkeys(a for a, _ in self._running.values()))
+            who = ", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")
+            since = min(t for _, t in self._running.values())
+            parts = [who, self._backend, elapsed_words(now - since)]
+            return f"{SPINNER[self._frame % len(SPINNER)]} " + " · ".join(p for p in parts if p)
+
+    def _draw(self) -> None:
+        line = self.live_line()
+        width = max(self.c.width - 1, 10)
+        self._write("\r\x1b[2K" + line[:width])
+        self._shown = True
+
+    def _erase(self) -> None:
+        if self._shown:
+            self._write("\r\x1b[2K")
+            self._shown = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.c.file.write(text)
+            self.c.file.flush()
+        except (OSError, ValueError):  # the terminal went away: the line is cosmetic
+            self.live = False
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or not self._ticker.is_alive():
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="loom-live-line", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if self._stop.is_set() or not self._running or not self.live:
+                    self._erase()
+                    return
+                self._frame += 1
+                self._draw()
+
+    def idle(self) -> None:
+        """No agent runs any more (the drive returned, e.g. after a failed spawn): erase the line and
+        stop the thread, before the caller prints or asks."""
+        self._stop.set()
+        with self._lock:
+            self._running.clear()
+            self._erase()
+        ticker = self._ticker
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join(timeout=1)
+
+    # ------------------------------------------------------------------ events
     def _on_backend(self, d: dict[str, Any]) -> None:
+        self._backend = d.get("name") or self._backend
         iso = "isolated sandbox" if d.get("isolated") else "IN PLACE (no isolation)"
         self.c.print(f"[dim]backend[/] {escape(d['label'])}   [dim]{iso}[/] {escape(d['sandbox'])}")
 
@@ -77,6 +169,13 @@ class PlainSink:
 
     def _on_merge(self, d: dict[str, Any]) -> None:
         self.c.print(f"[bold]{escape(d['message'])}[/]")
+
+
+def _writes_to_terminal(console: Console) -> bool:
+    try:
+        return bool(console.file.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _control() -> Any:
@@ -136,17 +235,51 @@ def show_gate(console: Console, project: Path, outcome: Any) -> None:
                             border_style="dim"))
 
 
+def gate_plan(project: Path) -> str:
+    """The plan a gate is about: the task's ``.loom/work/plan.md``, else the output being approved."""
+    path = work_file(project, "plan.md")
+    if path is not None:
+        return path.read_text(encoding="utf-8", errors="replace")
+    view = _control().gate(Path(project))
+    return (view or {}).get("output") or ""
+
+
+def open_outside(console: Console, project: Path, which: str) -> None:
+    """``which`` = "plan" (in the editor, a read-only copy) or "diff" (in the pager); a missing program
+    or an empty text is said in one line."""
+    from loom_core.control.external import ProgramNotFound, open_text, what_to_open
+
+    try:
+        program, suffix = what_to_open(which)
+        text = gate_plan(project) if which == "plan" else sandbox_diff(project)
+        if not text.strip():
+            console.print(f"[dim]({'no plan' if which == 'plan' else 'no diff'} yet)[/]")
+            return
+        opened = open_text(program, text, suffix=suffix, name=f"loom-{which}")
+    except ProgramNotFound as exc:
+        console.print(f"[yellow]{escape(str(exc))}[/]")
+        return
+    if opened.returncode:
+        console.print(f"[dim]{escape(Path(program.argv[0]).name)} exited with status {opened.returncode}[/]")
+    if opened.changed and which == "plan":
+        console.print("[dim]your edits went to a copy and were dropped: to change the plan, reject (r) with a "
+                      "note[/]")
+
+
 def ask_gate(console: Console, project: Path, outcome: Any) -> tuple[str, str | None]:
-    """Interactive accept / reject / view diff. Returns (decision, note)."""
+    """Interactive accept / reject / view diff / open the plan or diff outside. Returns (decision, note)."""
     show_gate(console, project, outcome)
     while True:
         choice = console.input("[bold]accept[/] (a) · [bold]reject[/] (r) · [bold]view diff[/] (d) · "
-                               "[bold]abandon[/] (x) > ").strip().lower()
+                               "plan in $EDITOR (e) · diff in $PAGER (v) · [bold]abandon[/] (x) > ").strip().lower()
         if choice in ("a", "accept", "y", "yes"):
             return "accept", None
         if choice in ("d", "diff", "view diff"):
             diff = sandbox_diff(project)
             console.print(Syntax(diff, "diff", word_wrap=True) if diff else "[dim](no diff yet)[/]")
+            continue
+        if choice in ("e", "v"):
+            open_outside(console, project, "plan" if choice == "e" else "diff")
             continue
         if choice in ("r", "reject"):
             note = console.input("what should change? > ").strip()
@@ -156,7 +289,7 @@ def ask_gate(console: Console, project: Path, outcome: Any) -> tuple[str, str | 
             return "reject", note
         if choice in ("x", "abandon"):
             return "abandon", None
-        console.print("[dim]type a, r, d or x[/]")
+        console.print("[dim]type a, r, d, e, v or x[/]")
 
 
 def print_outcome(console: Console, result: Any, project: Path, *, interactive_hint: bool = True) -> None:

@@ -93,13 +93,19 @@ def drive_plain(project: Path, drive: Callable[[LocalControl], RunResult], *, in
     console = Console(stderr=as_json, highlight=False, soft_wrap=not plain.is_tty())
     sink = plain.PlainSink(console)
     loom = control(sink_for=lambda _pid: sink)
-    result = drive(loom)
+    try:
+        result = drive(loom)
+    finally:
+        sink.idle()  # the live line goes before anything else is printed or asked
     total = UsageTotal()
     total.merge(result.outcome.usage)
     while result.outcome.kind == "paused" and interactive:
         decision, note = plain.ask_gate(console, project, result.outcome)
         loom.answer(project, decision, note, gate_event_id=result.outcome.gate_event_id)
-        result = loom.proceed(project, opts)
+        try:
+            result = loom.proceed(project, opts)
+        finally:
+            sink.idle()
         total.merge(result.outcome.usage)
     result.outcome.usage = total  # the drive total covers every drive this command made, gates between
     if as_json:
@@ -140,7 +146,9 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
         squash_merge: Annotated[bool, typer.Option("--squash-merge", help="Ship on accept: a supervisor that "
                                                    "finishes the task squash-merges loom/<task>.")] = False,
         docker: DockerOpt = False, no_docker: NoDockerOpt = False,
-        as_json: JsonOpt = False) -> None:
+        as_json: JsonOpt = False,
+        demo_delay: Annotated[float, typer.Option("--demo-delay", hidden=True, help="Seconds each demo agent "
+                                                  "takes (tests).")] = 0.0) -> None:
     """Drive a task to its end in the terminal. Stops at human gates: on a terminal it asks;
     without one it parks (exit 3) and prints the command to answer."""
     from loom_core.surfaces import plain
@@ -151,6 +159,9 @@ def run(task: Annotated[list[str], typer.Argument(help="What to do, in plain wor
                         squash_merge=squash_merge)
     opts = with_budget(opts, proj, max_cost, max_tokens)
     opts.docker = docker_choice(docker, no_docker)
+    if demo_delay:
+        opts.demo_delay_s = demo_delay
+        opts.validate()
     opts.in_place = in_place or _confirm_in_place(proj, interactive=plain.is_tty() and not as_json)
     drive_plain(proj, lambda loom: loom.submit(proj, text, opts), interactive=plain.is_tty() and not as_json,
                 as_json=as_json, opts=opts)
