@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from loom_core.agents.executors.harness_config import HARNESSES
 from loom_core.config import quick
@@ -95,6 +95,35 @@ class UiSettings(_Section):
 
     animation: bool = False
     """Animate the console (off suits slow links and SSH)."""
+
+    sort: Literal["attention", "name", "status", "elapsed"] = "attention"
+    """Order of the fleet's rows (o cycles it and the choice is kept here)."""
+
+
+_BINDING_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_KEY = re.compile(r"^((ctrl|shift|alt|meta|super|hyper)\+)*([!-~]|[a-z][a-z0-9_]*)$")
+
+
+def check_keymap(value: dict[str, str]) -> dict[str, str]:
+    """Binding id (``fleet.sort``) → comma-separated keys (``O``, ``ctrl+o,f5``, ``question_mark``). Checks the
+    syntax only; which ids exist and which keys clash is the console's to say."""
+    out: dict[str, str] = {}
+    for bid, keys in value.items():
+        bid = bid.strip()
+        if not _BINDING_ID.match(bid):
+            raise ValueError(f"'{bid}' is not a binding id like fleet.sort")
+        parts = [k.strip() for k in str(keys).split(",")]
+        bad = [k for k in parts if not _KEY.match(k)]
+        if bad:
+            raise ValueError(f"{bid}: '{bad[0]}' is not a key (a character like O or ?, a name like f5, "
+                             f"escape or question_mark, with ctrl+ / shift+ / alt+ in front; several keys "
+                             f"separated by commas)")
+        out[bid] = ",".join(parts)
+    return out
+
+
+Keymap = Annotated[dict[str, str], AfterValidator(check_keymap)]
+"""The ``[keymap]`` section: binding id → keys (``"fleet.sort" = "O"``)."""
 
 
 class ServerSettings(_Section):
@@ -404,5 +433,5 @@ def check_model_ref(value: str) -> str:
 
 
 __all__ = ["MAX_SPAWNS", "TIERS", "FAMILIES", "HARNESSES", "SECRET_REF", "ENV_PREFIX", "SHORT_ENV", "GeneralSettings",
-           "UiSettings", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
+           "UiSettings", "Keymap", "check_keymap", "KeyedProvider", "AnthropicProvider", "OpenRouterProvider", "OllamaProvider",
            "ProvidersSettings", "ChecksSettings", "DockerSettings", "ServerSettings", "NotifySettings", "TelegramSettings", "NOTIFY_EVENTS", "check_model_ref", "one_of"]

@@ -33,6 +33,7 @@ from loom_core.config.sections import (
     ChecksSettings,
     DockerSettings,
     GeneralSettings,
+    Keymap,
     NotifySettings,
     ProvidersSettings,
     ServerSettings,
@@ -59,6 +60,9 @@ class LoomSettings(BaseSettings):
 
     ui: UiSettings = Field(default_factory=UiSettings)
     """Theme and animation of the console."""
+
+    keymap: Keymap = Field(default_factory=dict)
+    """The console's keys: binding id (as the help screen, ?, shows it) → keys, e.g. "fleet.sort" = "O"."""
 
     models: dict[str, str] = Field(default_factory=dict)
     """Per-agent model: agent name → 'provider:model' or a tier (fast, balanced, premium)."""
@@ -237,14 +241,17 @@ def save_settings(settings: LoomSettings) -> None:
 
 
 # ---------------------------------------------------------------------- dotted keys
+MAPS = {"models": "<agent>", "fallbacks": "<agent>", "keymap": "<binding id>"}  # open maps: one key per entry
+
+
 def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     out = []
     for name, field in model.model_fields.items():
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             out += _leaf_keys(ann, f"{prefix}{name}.")
-        elif name in ("models", "fallbacks") and not prefix:
-            out.append(f"{prefix}{name}.<agent>")
+        elif name in MAPS and not prefix:
+            out.append(f"{name}.{MAPS[name]}")
         else:
             out.append(f"{prefix}{name}")
     return out
@@ -264,7 +271,7 @@ def key_help() -> dict[str, str]:
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
                 continue
-            key = f"{prefix}{name}.<agent>" if name in ("models", "fallbacks") and not prefix else f"{prefix}{name}"
+            key = f"{name}.{MAPS[name]}" if name in MAPS and not prefix else f"{prefix}{name}"
             out[key] = (field.description or "").strip().split("\n")[0]
 
     walk(LoomSettings, "")
@@ -287,9 +294,10 @@ def key_source(dotted: str) -> str:
 
 
 def _check_key(dotted: str) -> list[str]:
-    parts = dotted.split(".")
-    if len(parts) == 2 and parts[0] in ("models", "fallbacks") and parts[1]:
+    parts = dotted.split(".", 1)
+    if len(parts) == 2 and parts[0] in MAPS and parts[1] and (parts[0] == "keymap" or "." not in parts[1]):
         return parts
+    parts = dotted.split(".")
     if dotted in valid_keys():
         return parts
     raise ConfigError(f"unknown setting '{dotted}'; valid keys: {', '.join(valid_keys())}", code="USAGE")
