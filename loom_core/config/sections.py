@@ -99,6 +99,18 @@ class UiSettings(_Section):
     sort: Literal["attention", "name", "status", "elapsed"] = "attention"
     """Order of the fleet's rows (o cycles it and the choice is kept here)."""
 
+    browse_root: str = ""
+    """Folder the add-project tree opens at and the plane's folder picker may browse (empty: your home
+    folder; LOOM_FS_ROOT overrides). A path typed in the console may still lie outside it."""
+
+    @field_validator("browse_root")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.startswith("/") or v.startswith("~")):
+            raise ValueError(f"'{v}' is not an absolute path (like /srv or ~/code)")
+        return v
+
 
 _BINDING_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _KEY = re.compile(r"^((ctrl|shift|alt|meta|super|hyper)\+)*([!-~]|[a-z][a-z0-9_]*)$")
