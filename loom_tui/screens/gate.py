@@ -7,6 +7,7 @@ elsewhere meanwhile is not answered twice), which answers and then drives on."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.syntax import Syntax
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # the agent whose output a gate of this role approves (else the latest run's output)
 # documents worth showing next to that output, relative to the sandbox's .loom/work/
 ROLE_DOCS = {"plan": "plan.md"}
+PLAN_DOC = "plan.md"
 MAX_BLOCKERS = 8
 GateAnswer = tuple[str, str | None]
 
@@ -39,21 +41,27 @@ def load_gate(control: LocalControl, pid: str) -> dict[str, Any] | None:
     if view is None:
         return None
     view = dict(view)
-    view["document"] = None
     doc = ROLE_DOCS.get(view.get("role") or "")
-    for d in control.work_dirs(pid) if doc else ():
-        if doc and (d / doc).is_file():
-            view["document"] = (f".loom/work/{doc}", (d / doc).read_text(encoding="utf-8", errors="replace"))
-            break
-    if doc and view["document"] is None and getattr(control, "remote", False):  # a plane on another host
+    view["document"] = work_doc(control, pid, doc) if doc else None
+    # what `e` opens in the editor: the task's plan at any gate (else the output being approved)
+    view["plan"] = view["document"] if doc == PLAN_DOC else work_doc(control, pid, PLAN_DOC)
+    return view
+
+
+def work_doc(control: LocalControl, pid: str, name: str) -> tuple[str, str] | None:
+    """``(".loom/work/<name>", text)`` from the task's work folder, or from the plane on another host."""
+    for d in control.work_dirs(pid):
+        if (d / name).is_file():
+            return f".loom/work/{name}", (d / name).read_text(encoding="utf-8", errors="replace")
+    if getattr(control, "remote", False):  # a plane on another host
         from loom_core.errors import LoomError
 
         try:
-            got = control.artifact(pid, f".loom/work/{doc}")
-            view["document"] = (got["path"], got["content"])
+            got = control.artifact(pid, f".loom/work/{name}")
+            return got["path"], got["content"]
         except LoomError:
             pass
-    return view
+    return None
 
 
 # ---------------------------------------------------------------------- the dialog
@@ -90,6 +98,11 @@ class GateDialog(ModalScreen[GateAnswer | None]):
                 tooltip="Approve, and let this task's remaining gates decide themselves"),
         Binding("d", "toggle_view", "Output/Diff", id="gate.toggle",
                 tooltip="Switch between the agent output and the sandbox diff"),
+        Binding("e", "open_plan", "Editor", id="gate.open_plan",
+                tooltip="Read the plan in $VISUAL / $EDITOR (a copy: edits are dropped; reject with a note to "
+                        "change the plan)"),
+        Binding("v", "open_diff", "Pager", id="gate.open_diff",
+                tooltip="Read the diff in $LOOM_PAGER / $PAGER (default less -R)"),
         Binding("escape", "close", "Close", id="gate.close", tooltip="Close without answering (the task stays parked)"),
     ]
 
@@ -159,7 +172,7 @@ class GateDialog(ModalScreen[GateAnswer | None]):
             self.query_one("#gate-diff" if self.showing == "diff" else "#gate-output").focus()
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if self.rejecting and action in ("accept", "auto_apply", "toggle_view"):
+        if self.rejecting and action in ("accept", "auto_apply", "toggle_view", "open_plan", "open_diff"):
             return None
         return True
 
@@ -201,6 +214,17 @@ class GateDialog(ModalScreen[GateAnswer | None]):
         note.focus()
         self.refresh_bindings()
 
+    def plan_text(self) -> str:
+        """The plan (``.loom/work/plan.md``), else the output being approved."""
+        plan = self.view.get("plan")
+        return plan[1] if plan else self.view.get("output") or ""
+
+    def action_open_plan(self) -> None:
+        open_outside(self.app, "plan", self.plan_text())
+
+    def action_open_diff(self) -> None:
+        open_outside(self.app, "diff", self.view.get("diff") or "")
+
     def action_toggle_view(self) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = "gate-output-tab" if self.showing == "diff" else "gate-diff-tab"
@@ -231,8 +255,50 @@ class GateDialog(ModalScreen[GateAnswer | None]):
              self.action_auto_apply),
             ("gate: toggle output / diff", "Switch between the agent output and the sandbox diff",
              self.action_toggle_view),
+            ("gate: plan in editor", "Read the plan in $VISUAL / $EDITOR (a copy: edits are dropped)",
+             self.action_open_plan),
+            ("gate: diff in pager", "Read the diff in $LOOM_PAGER / $PAGER (default less -R)", self.action_open_diff),
             ("gate: close", "Close without answering (the task stays parked)", self.action_close),
         ]
+
+
+# ---------------------------------------------------------------------- $EDITOR / $PAGER
+
+def open_outside(app: App, which: str, text: str) -> None:
+    """Hand the terminal to the user's editor (``which="plan"``) or pager (``"diff"``) on a temporary copy
+    of ``text`` (as git and lazygit do), wait, and come back; a missing program or a console that cannot
+    give the terminal away (the browser) is a toast."""
+    from textual.app import SuspendNotSupported
+
+    from loom_core.control.external import ProgramNotFound, open_text, what_to_open
+
+    if not text.strip():
+        app.notify("no plan to open yet" if which == "plan" else "no changes in the sandbox yet", severity="warning")
+        return
+    try:
+        program, suffix = what_to_open(which)
+    except ProgramNotFound as exc:
+        app.notify(str(exc), title=f"cannot open the {which}", severity="error")
+        return
+    failed: Exception | None = None
+    opened = None
+    try:
+        with app.suspend():
+            try:  # nothing may escape: App.suspend resumes the screen only when its block ends normally
+                opened = open_text(program, text, suffix=suffix, name=f"loom-{which}")
+            except Exception as exc:  # noqa: BLE001 - shown as a toast once the console is back
+                failed = exc
+    except SuspendNotSupported:
+        app.notify("this console cannot hand the terminal to another program (a browser console?)",
+                   title=f"cannot open the {which}", severity="warning")
+        return
+    name = Path(program.argv[0]).name
+    if failed is not None:
+        app.notify(str(failed), title=f"cannot open the {which}", severity="error")
+    elif opened is not None and opened.returncode:
+        app.notify(f"{name} exited with status {opened.returncode}", severity="warning")
+    elif opened is not None and opened.changed and which == "plan":
+        app.notify("your edits went to a copy and were dropped: reject (r) with a note to change the plan")
 
 
 # ---------------------------------------------------------------------- entry point
