@@ -29,9 +29,17 @@ CREDENTIAL_DIRS = (".ssh", ".gnupg", ".aws", ".loom", ".docker", ".kube", ".netr
 
 
 def fs_root() -> Path:
-    """The folder pickers' root (the console's add-project tree, the plane's ``/fs/list``): ``$LOOM_FS_ROOT``
-    or the home folder, symlinks resolved."""
+    """The folder pickers' root (the console's add-project tree, the plane's ``/fs/list``): ``$LOOM_FS_ROOT``,
+    else the ``ui.browse_root`` setting, else the home folder (also when the settings cannot be read);
+    symlinks resolved. A root that does not exist stays the root (never widened to home): the pickers say so."""
     raw = os.environ.get("LOOM_FS_ROOT", "").strip()
+    if not raw:
+        from loom_core.config.settings import load_settings
+
+        try:
+            raw = load_settings().ui.browse_root
+        except LoomError:
+            raw = ""
     return Path(os.path.realpath(Path(raw).expanduser() if raw else Path.home()))
 
 
