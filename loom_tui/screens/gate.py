@@ -17,9 +17,10 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from loom_tui.fmt import SEVERITY_STYLE
+from loom_tui.widgets.footer import LoomFooter
 
 if TYPE_CHECKING:
     from loom_core.control import LocalControl
@@ -137,7 +138,7 @@ class GateDialog(ModalScreen[GateAnswer | None]):
             note = Input(placeholder="what should change? (enter sends · esc cancels)", id="gate-note", compact=True)
             note.display = False
             yield note
-        yield Footer()
+        yield LoomFooter()
 
     def _output_text(self) -> Text:
         v = self.view

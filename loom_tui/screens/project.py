@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Collapsible, DataTable, Footer, Header, Log, Static
+from textual.widgets import Collapsible, DataTable, Header, Log, Static
 
 from loom_tui.render import project as header
 from loom_tui.shipping import ship_after_accept, ship_branch
 from loom_tui.widgets.agent_chain import AgentChain
+from loom_tui.widgets.footer import LoomFooter
 
 STATEFUL = frozenset({"gate", "new_task", "new_task_over", "pause", "resume", "budget", "cancel", "push", "squash",
                       "toggle_log", "history"})
@@ -84,7 +85,7 @@ class ProjectScreen(Screen):
         yield Static("loading the agent chain…", id="project-empty")
         with Collapsible(title="log", collapsed=True, id="project-log-box"):
             yield Log(max_lines=LOG_LINES, id="project-log")
-        yield Footer()
+        yield LoomFooter()
 
     def on_mount(self) -> None:
         self.sub_title = (self.project.name if self.project else self.pid) + (" · archived" if self.archived else "")
@@ -177,7 +178,7 @@ class ProjectScreen(Screen):
         empty.display, table.display = not runs, bool(runs)
         if not runs:
             empty.update("No agent has run yet.")
-        table.show(runs)
+        table.show(runs, live=self.status == "running")  # a running agent's clock ticks only while driven
         self._render_header()
         self.refresh_bindings()
 
@@ -221,6 +222,7 @@ class ProjectScreen(Screen):
         if not self._ready:
             return
         self._render_header()
+        self.query_one(AgentChain).set_live(self.status == "running")
         self.refresh_bindings()
 
     def engine_event(self, pid: str, event) -> None:
