@@ -58,7 +58,8 @@ def _pick(kind: str, names: tuple[str, ...], fallbacks: tuple[list[str], ...], e
             raise ProgramNotFound(f"${var} cannot be read as a command ({exc}): {value!r}") from None
         path = shutil.which(argv[0], path=env.get("PATH")) if argv else None
         if path is None:
-            raise ProgramNotFound(f"the {kind} named by ${var} ({argv[0] if argv else value!r}) was not found; "
+            shown = argv[0] if argv else value
+            raise ProgramNotFound(f"the {kind} '{shown}' (from ${var}) was not found; "
                                   f"set ${var} to a program that is installed")
         return Program(kind, [path, *argv[1:]], f"${var}")
     for argv in fallbacks:
