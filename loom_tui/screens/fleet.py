@@ -8,19 +8,23 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from loom_tui.fmt import STATUS_STYLE, fmt_tokens
+from loom_tui.widgets import fit
+from loom_tui.widgets.agent_chain import seconds_between, ticking
+from loom_tui.widgets.footer import LoomFooter
 from loom_tui.widgets.table import LoomTable
 
 COLUMNS = (("name", "project"), ("task", "task"), ("status", "status"), ("phase", "phase"),
            ("elapsed", "elapsed"), ("tokens", "tokens"), ("cost", "cost"))
+# how each column fits: status and cost are never dropped nor cut; the task takes the width left (at 120
+# columns and more it widens); at 80 the tokens, then the phase, then the task's age are dropped whole
+FIT = (fit.Col("name", "project", max=24), fit.Col("task", "task", flex=True, min=16), fit.Col("status", "status"),
+       fit.Col("phase", "phase", drop=2), fit.Col("elapsed", "elapsed", drop=1), fit.Col("tokens", "tokens", drop=3),
+       fit.Col("cost", "cost"))
 SORTS = ("attention", "name", "status", "elapsed")
 ATTENTION = {"parked": 0, "stalled": 0, "over-budget": 0, "unavailable": 1, "running": 2}
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 class NameCell(Text):
@@ -29,21 +33,38 @@ class NameCell(Text):
     pid: str = ""
 
 
-def cells(row: dict[str, Any]) -> dict[str, Any]:
+def ticks(row: dict[str, Any]) -> bool:
+    """A live driver runs an agent of this row's task (``running`` is a held drive lock): its clock ticks."""
+    return row.get("status") == "running" and bool(row.get("pending"))
+
+
+def running_label(row: dict[str, Any], since_s: float = 0.0) -> str:
+    """``⠹ implementer · 0:42`` (the oldest running agent, ``since_s`` after the row was read)."""
+    pending = row.get("pending") or []
+    oldest = max(pending, key=lambda p: p.get("age_s") or 0)
+    who = oldest.get("agent") or "agent" if len(pending) == 1 else f"{len(pending)} agents"
+    age = (oldest.get("age_s") or 0) + since_s
+    spin, time = ticking(age).split(" ", 1)
+    return f"{spin} {who} · {time}"
+
+
+def cells(row: dict[str, Any], since_s: float = 0.0) -> dict[str, Any]:
     status = row.get("status") or "idle"
     label = f"parked: {row['gate']}" if status == "parked" and row.get("gate") else status.replace("-", " ")
-    if status == "running" and row.get("pending"):
-        label = f"running · {len(row['pending'])} pending"
+    if ticks(row):
+        label = running_label(row, since_s)
     elif status == "host-driven":
         label = f"in {(row.get('host') or {}).get('label') or 'its host'}"  # Claude Code runs its agents
     tok = row.get("tokens") or {}
     cost = row.get("cost_usd")
-    name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled", "over-budget") else "")
+    name = NameCell(row.get("name") or "?", style="bold" if status in ("parked", "stalled", "over-budget") else "",
+                    no_wrap=True, overflow="ellipsis")
+    task = (row.get("task_short") or row.get("task") or "—").strip().splitlines() or ["—"]
     budget = row.get("budget") or {}
     name.pid = row.get("id") or ""
     return {
         "name": name,
-        "task": _clip(row.get("task_short") or row.get("task") or "—", 28),
+        "task": Text(task[0], no_wrap=True, overflow="ellipsis"),  # as wide as the column the fit leaves
         "status": Text(label, style=STATUS_STYLE.get(status, "")),
         "phase": row.get("phase") or ("—" if not row.get("task_id") else row.get("flow") or "—"),
         "elapsed": row.get("elapsed") or "—",
@@ -73,19 +94,23 @@ class FleetScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sort_key = "attention"
+        self.sort_key = getattr(self.app, "fleet_sort", "attention")  # ui.sort, as the app read it
         self._rows: dict[str, dict[str, Any]] = {}
         self._cells: dict[str, dict[str, Any]] = {}
+        self._shown: tuple[str, ...] = ()  # the columns the width has room for (see FIT)
+        self._read_at: str | None = None  # the clock when the rows were read: running agents' clocks tick from it
+        self._ticker = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="fleet-counts")
         table = FleetTable(id="fleet-table")
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        widths = fit.fit(FIT, fit.natural(FIT, ()), self.app.size.width)
+        fit.add_columns(table, FIT, widths)
+        self._shown = tuple(widths)
         yield table
         yield Static("No projects yet — press [b]a[/b] to add one, or run [b]loom demo[/b].", id="fleet-empty")
-        yield Footer()
+        yield LoomFooter()
 
     def on_mount(self) -> None:
         if self.app.rows:
@@ -105,13 +130,16 @@ class FleetScreen(Screen):
             values = cells(row)
             old = self._cells.get(pid)
             if old is None:
-                table.add_row(*(values[k] for k, _ in COLUMNS), key=pid)
+                table.add_row(*(values[k] for k in self._shown), key=pid)
             else:
-                for key, _ in COLUMNS:
+                for key in self._shown:
                     if values[key] != old[key]:
                         table.update_cell(pid, key, values[key])
             self._cells[pid] = values
         self._rows = new
+        self._read_at = self._clock() if any(ticks(r) for r in rows) else None
+        self._timer()
+        self._fit()
         self._sort()
         counts = {"running": 0, "need you": 0, "finished": 0, "idle": 0}
         for r in rows:
@@ -191,6 +219,8 @@ class FleetScreen(Screen):
         self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
         self._sort()
         self.notify(f"sorted by {self.sort_key}")
+        self.app.fleet_sort = self.sort_key
+        self.app.keep_setting("ui.sort")  # kept in the settings for the next run
 
     def action_remove(self) -> None:
         pid = self.selected()
