@@ -159,6 +159,58 @@ class FleetScreen(Screen):
         self.query_one("#fleet-empty").display = not rows
         table.display = bool(rows)
 
+    # ------------------------------------------------------------------ layout and the running clock
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Fit the columns to the width; rebuild the table only when a column comes or goes."""
+        table = self.query_one(FleetTable)
+        widths = fit.fit(FIT, fit.natural(FIT, self._cells.values()), fit.space_of(table, self.app.size.width))
+        if fit.apply(table, FIT, widths):
+            return
+        keep = table.cursor_key()
+        table.clear(columns=True)
+        fit.add_columns(table, FIT, widths)
+        self._shown = tuple(widths)
+        for pid, values in self._cells.items():
+            table.add_row(*(values[k] for k in self._shown), key=pid)
+        self._sort()
+        if keep in self._cells:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _clock(self) -> str | None:
+        try:
+            return self.app.control.now()  # the engine's clock, as the rows' ages are
+        except Exception:  # noqa: BLE001 - a plane that went away: the clocks just stop
+            return None
+
+    def _timer(self) -> None:
+        """A one-second tick only while some row's agent runs under a live driver; none otherwise."""
+        if self._read_at is not None and self._ticker is None:
+            self._ticker = self.set_interval(1.0, self.tick)
+        elif self._read_at is None and self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def tick(self) -> None:
+        """Move the running rows' clocks on: only their status cells change."""
+        if self._read_at is None or self.app.screen is not self:
+            return
+        since = seconds_between(self._read_at, self._clock())
+        table = self.query_one(FleetTable)
+        changed = False
+        for pid, row in self._rows.items():
+            if not ticks(row):
+                continue
+            label = Text(running_label(row, since), style=STATUS_STYLE["running"])
+            if label != self._cells[pid]["status"]:
+                self._cells[pid]["status"] = label
+                table.update_cell(pid, "status", label)
+                changed = True
+        if changed:  # a clock that grew a digit widens the status column
+            self._fit()
+
     def _order_key(self, pid: str):
         r = self._rows.get(pid, {})
         name = (r.get("name") or "").lower()
