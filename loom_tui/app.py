@@ -10,6 +10,7 @@ between views: they ask the app (``open_project``, ``open_history``, ``open_repl
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ class LoomApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit",
                 tooltip="Leave the console (asks first while drives run: they stop between steps)"),
-        Binding("question_mark", "help", "Help", id="app.help", show=False, tooltip="Show the keys"),
+        Binding("question_mark,f1", "help", "Help", id="app.help", show=False,
+                tooltip="Every key of this screen and the global ones"),
         Binding("s", "settings", "Settings", id="app.settings", tooltip="Configuration, secrets, models, projects"),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False, tooltip="Switch light / dark"),
     ]
@@ -56,6 +58,9 @@ class LoomApp(App):
         self.stopping = False  # "stop and quit" chosen: exit once the last drive has stopped
         self.drafts: dict[str, str] = {}  # task text kept per project when the user chose not to submit it
         self.attached = getattr(self.control, "remote", False)  # a plane drives; this console only watches
+        self.fleet_sort = "attention"  # ui.sort, read on mount; the fleet keeps it current
+        self.keymap_entries: dict[str, str] = {}  # the [keymap] entries applied (binding id → keys)
+        self._prefs_lock = threading.Lock()
         if self.attached:
             self.sub_title = f"attached to plane at {getattr(self.control, 'url', '?')}"
 
@@ -101,8 +106,12 @@ class LoomApp(App):
         try:
             from loom_core.config.settings import load_settings
 
-            ui = load_settings().ui
+            settings = load_settings()
+            ui = settings.ui
             self.animation_level = "full" if ui.animation else "none"
+            self.fleet_sort = ui.sort
+            if settings.keymap:
+                self.apply_keymap(settings.keymap)
             return "textual-light" if ui.theme == "light" else "textual-dark"
         except LoomError as exc:
             self.notify(str(exc), title="settings ignored", severity="warning")
@@ -238,8 +247,9 @@ class LoomApp(App):
                 self.notify(f"{o.verdict}: {o.summary[:120]}", title=name,
                             severity="information" if o.verdict == "accepted" else "warning")
             elif o.kind == "paused":
-                self.notify(f"parked at gate '{o.gate}' — press g in the project to answer", title=name,
-                            severity="warning")
+                from loom_tui.toasts import parked
+
+                parked(self, message.project_id, name, o.gate)  # not over the project's own view or gate dialog
             else:
                 self.notify(f"{o.code}: {o.message[:160]}", title=f"{name}: {o.kind}", severity="error", timeout=8)
         for fn in self._screens_with("run_finished"):
@@ -352,9 +362,46 @@ class LoomApp(App):
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        self.keep_setting("ui.theme")
 
     def action_help(self) -> None:
-        self.action_show_help_panel()
+        from loom_tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(self.screen))
+
+    # ------------------------------------------------------------------ keys and kept choices
+    def apply_keymap(self, keymap: dict[str, str]) -> None:
+        """Apply the ``[keymap]`` entries; an unknown binding id or a clash is a warning and that entry is left out."""
+        from loom_tui.keys import check
+
+        good, warnings = check(keymap)
+        self.keymap_entries = good
+        self.set_keymap(good)
+        for warning in warnings:
+            self.notify(warning, title="keymap", severity="warning", timeout=10)
+
+    def settings_verbs(self) -> Any:
+        """The config verbs of the user's own settings file (this machine's, also when attached to a plane)."""
+        if not self.attached:
+            return self.control
+        from loom_core.control.config import ConfigVerbs
+
+        return ConfigVerbs()
+
+    @work(thread=True, group="prefs", exit_on_error=False)
+    def keep_setting(self, key: str) -> None:
+        """Write a console choice (``ui.theme``, ``ui.sort``) to the settings file, its value as it is when
+        written (the last write wins with the latest choice). A failure is a warning, never fatal."""
+        with self._prefs_lock:
+            value = {"ui.theme": "light" if self.theme == "textual-light" else "dark",
+                     "ui.sort": self.fleet_sort}[key]
+            try:
+                self.settings_verbs().config_set(key, value)
+            except (LoomError, OSError) as exc:
+                self.call_from_thread(self.notify, f"not kept: {exc}", title=key, severity="warning")
 
 
 def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:

@@ -76,8 +76,9 @@ def transitions(app: App, old: dict[str, dict[str, Any]], rows: list[dict[str, A
         changed.append(r["id"])
         name, status = r.get("name", r["id"]), r.get("status")
         if status == "parked":
-            app.notify(f"parked at gate '{r.get('gate') or '?'}' — press g in the project to answer", title=name,
-                       severity="warning")
+            from loom_tui.toasts import parked
+
+            parked(app, r["id"], name, r.get("gate"))
         elif status in ENDED:
             app.notify(f"{status} (driven by the plane)", title=name,
                        severity="information" if status == "accepted" else "warning")
