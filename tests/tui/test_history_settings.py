@@ -378,13 +378,15 @@ def test_wizard_demo_backend_and_a_new_empty_folder(tmp_path, monkeypatch):
     assert allowlist.is_allowed(root / "fresh-project")  # adding a project enrolls it for /task (spec §3.10)
 
 
-def test_add_project_refuses_a_path_outside_the_root(tmp_path, monkeypatch):
+def test_add_project_refuses_a_file(tmp_path, monkeypatch):
+    """(A typed folder outside the root is accepted: tests/tui/test_add_project_paths.py.)"""
     from textual.widgets import Input, Static
 
     from loom_tui.screens.wizard import AddProjectScreen
 
     root = tmp_path / "root"
     root.mkdir()
+    (tmp_path / "a-file").write_text("x")
     monkeypatch.setenv("LOOM_FS_ROOT", str(root))
 
     async def go():
@@ -394,11 +396,10 @@ def test_add_project_refuses_a_path_outside_the_root(tmp_path, monkeypatch):
             app.push_screen(AddProjectScreen())
             await settle(app, pilot)
             screen = app.screen
-            screen.query_one("#add-path", Input).value = str(tmp_path / "elsewhere")
+            screen.query_one("#add-path", Input).value = str(tmp_path / "a-file")
             await pilot.press("ctrl+s")
             await settle(app, pilot)
             assert isinstance(app.screen, AddProjectScreen)
-            assert "outside" in str(screen.query_one("#add-status", Static).render())
+            assert "is a file, not a folder" in str(screen.query_one("#add-status", Static).render())
 
     run(go())
-    assert not (tmp_path / "elsewhere").exists()

@@ -1,6 +1,8 @@
 """The folder picker (the fleet's ``a`` key, the settings' Projects tab, the first-run guide): a directory
-tree bounded to a root (``$LOOM_FS_ROOT`` or home), a path input that also accepts a new folder (created
-after confirmation), and "create the demo project here". Catalog writes go through the facade.
+tree that opens at the browse root (``$LOOM_FS_ROOT``, the ``ui.browse_root`` setting, or home), a path input
+that takes any folder (absolute, ``~``, or relative to the browse root; the tree follows what is typed),
+a new one created after confirmation, and "create the demo project here". Catalog writes go
+through the facade.
 """
 
 from __future__ import annotations
@@ -32,13 +34,27 @@ def enroll(path: Path) -> bool:
     return True
 
 
-def resolve_in_root(raw: str, root: Path) -> Path:
-    """A typed path (absolute, ~, or relative to the root) that must stay inside the root."""
+def resolve_typed(raw: str, base: Path) -> Path:
+    """A typed path: absolute, ``~``, or relative to ``base`` (the browse root); resolved."""
     p = Path(raw.strip()).expanduser()
-    p = (p if p.is_absolute() else root / p).resolve()
-    if p != root and root not in p.parents:
-        raise LoomError(f"{p} is outside {root} (set LOOM_FS_ROOT to browse elsewhere)", code="USAGE")
-    return p
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+def existing_folder(raw: str, base: Path) -> Path | None:
+    """The deepest existing folder of a typed path (the path itself when it ends with a separator), or None."""
+    text = raw.strip()
+    if not text:
+        return None
+    p = resolve_typed(text, base)
+    if not text.endswith(os.sep):
+        p = p.parent
+    for candidate in (p, *p.parents):
+        try:
+            if candidate.is_dir():
+                return candidate
+        except OSError:
+            continue
+    return None
 
 
 class FolderTree(DirectoryTree):
@@ -82,9 +98,8 @@ class AddProjectScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="add-box"):
-            yield Static(Text.assemble(("Add a project", "bold"), ("  folders under ", "dim"), str(self.root)),
-                         id="add-title")
-            yield FolderTree(self.root, id="add-tree")
+            yield Static(self._title(self.root), id="add-title")
+            yield FolderTree(self.root if self.root.is_dir() else Path.home(), id="add-tree")
             with Horizontal(classes="add-row"):
                 yield Label("path", classes="add-label")
                 yield Input(placeholder="a folder; a new one is created after you confirm", id="add-path",
@@ -100,12 +115,29 @@ class AddProjectScreen(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._set_path(self.root)
+        self._set_path(Path(self.query_one(FolderTree).path))
         path_in = self.query_one("#add-path", Input)
         path_in.focus()
         path_in.action_end()
+        if not self.root.is_dir():
+            self.query_one("#add-title", Static).update(Text.assemble(
+                self._title(Path.home()), (f"  (the browse root {self.root} is not a folder)", "yellow")))
 
     # ------------------------------------------------------------------ fields
+    @staticmethod
+    def _title(folder: Path) -> Text:
+        return Text.assemble(("Add a project", "bold"), ("  folders under ", "dim"), str(folder))
+
+    def _follow(self, raw: str) -> None:
+        """The tree shows the deepest existing folder of what is typed (it moves at each separator)."""
+        tree = self.query_one(FolderTree)
+        here = Path(tree.path)
+        folder = existing_folder(raw, self.root)
+        if folder is None or folder == here:
+            return
+        tree.path = folder
+        self.query_one("#add-title", Static).update(self._title(folder))
+
     def _set_path(self, path: Path) -> None:
         """A folder with a trailing separator, so typing a name goes below it."""
         text = str(path)
@@ -121,7 +153,9 @@ class AddProjectScreen(ModalScreen[str | None]):
 
     @on(Input.Changed, "#add-path")
     def _path_changed(self, event: Input.Changed) -> None:
-        """The name follows the folder's basename until it is edited."""
+        """The name follows the folder's basename until it is edited; the tree follows what is typed."""
+        if event.input.has_focus:
+            self._follow(event.value)
         if not self._name_edited:
             raw = event.value.strip()
             self._auto_name = Path(raw).name if raw and not raw.endswith(os.sep) else ""
@@ -155,9 +189,9 @@ class AddProjectScreen(ModalScreen[str | None]):
             self._error("type a path or pick a folder above")
             return None
         try:
-            return resolve_in_root(raw, self.root)
-        except LoomError as exc:
-            self._error(str(exc))
+            return resolve_typed(raw, self.root)
+        except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable parent
+            self._error(f"{raw.strip()}: {getattr(exc, 'strerror', None) or exc}")
             return None
 
     def _label(self, path: Path) -> str | None:
