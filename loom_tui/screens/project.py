@@ -6,6 +6,7 @@ on engine events for this project."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,7 @@ class ProjectScreen(Screen):
         return False if action in STATEFUL else None
 
     def _guard(self, action: str, fn):
+        @functools.wraps(fn)  # keeps the action's name: the help screen names the palette entry of a key
         def run() -> None:
             if not self.check_action(action, ()):
                 self.notify(f"'{action.replace('_', ' ')}' does not apply right now", severity="warning")

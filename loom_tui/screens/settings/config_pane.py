@@ -37,7 +37,8 @@ class ConfigPane(TabPane):
 
     def compose(self) -> ComposeResult:
         yield SchemaForm(self.app.control.config_schema(), id="config-form",
-                         notes={"models": "per agent — edit in the Models tab"})
+                         notes={"models": "per agent — edit in the Models tab",
+                                "keymap": "binding → keys — edit in the Keys tab"})
         with Horizontal(id="config-buttons"):
             yield Button("Save (^s)", id="config-save", variant="primary", compact=True)
             yield Button("Revert (^r)", id="config-revert", compact=True)
