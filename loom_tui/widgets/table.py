@@ -12,6 +12,39 @@ from textual.widgets import DataTable
 
 _generation = count(1)
 CELL_CACHE_MAX = 20_000
+LINE_CACHE_MAX = 5_000
+
+
+def _cell_width(value: Any) -> int | None:
+    """The width a plain or rich-text cell needs (None: ask DataTable to measure it)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    if isinstance(value, Text):
+        return value.cell_len
+    if isinstance(value, str):
+        return cell_len(value)
+    return None
+
+
+def _restamp(strip: Any, row_index: int, background: tuple[Any, Any] | None = None) -> Any:
+    """A drawn line moved to ``row_index``: the same segments with the row its mouse metadata names and,
+    with ``background`` ``(old, new)``, the stripe's background swapped where the line showed it."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    here = Style.from_meta({"row": row_index})  # merged into each segment's meta (its column stays)
+    swap = None if background is None else Style(bgcolor=background[1])
+    segments = []
+    for text, style, control in strip:
+        if style is not None:
+            if swap is not None and style.bgcolor == background[0]:
+                style = style + swap
+            if style._meta:
+                style = style + here
+        segments.append(Segment(text, style, control))
+    return Strip(segments, strip.cell_length)
 
 
 class LoomTable(DataTable):
@@ -24,14 +57,18 @@ class LoomTable(DataTable):
         super().__init__(cursor_type=cursor_type, zebra_stripes=zebra_stripes, **kw)  # type: ignore[arg-type]
         self._cell_versions: dict[tuple[Any, Any], int] = {}
         self._row_versions: dict[Any, int] = {}
+        self._line_versions: dict[Any, int] = {}
         self._cells_drawn: dict[tuple, Any] = {}
+        self._lines_drawn: dict[tuple, Any] = {}
 
     # ------------------------------------------------------------------ draw only what changed
     # DataTable keys its caches on a table-wide update counter and repaints the whole widget on any change,
     # so one changed cell re-rendered every visible cell (a 200-project fleet polled every 2 s spent ~100 ms
-    # a frame there). Here a changed cell repaints only its row, and each cell is versioned: a cell is drawn
-    # again only when its value, width, style or cursor state changed (a re-sort re-stamps the row/column
-    # the segments carry for mouse clicks instead of drawing again).
+    # a frame there), and every update rebuilt its row order (O(rows)) to find the row's place. Here an update
+    # leaves the counter alone (only that row's cached pieces are dropped) and repaints only its row; cells and
+    # whole lines are versioned, so a line is drawn again only when its row's values, its stripe, the cursor on
+    # it or the column widths changed. A re-sort moves drawn lines (re-stamping the row their segments carry
+    # for mouse clicks) instead of drawing them. Column widths only grow, and only when a value needs it.
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
         from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
 
@@ -40,23 +77,81 @@ class LoomTable(DataTable):
         if row_key not in self._row_locations or column_key not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
         self._data[row_key][column_key] = value
-        self._update_count += 1  # DataTable's own caches: stale lines are re-assembled from cached cells
-        self._cell_versions[(row_key, column_key)] = next(_generation)
+        version = next(_generation)
+        self._cell_versions[(row_key, column_key)] = version
+        self._line_versions[row_key] = version
+        column = self.columns[column_key]
+        if not update_width and column.auto_width:
+            need = _cell_width(value)
+            update_width = need is None or need > column.get_render_width(self) - 2 * self.cell_padding
         if update_width:
+            self._update_count += 1  # widths change: DataTable re-measures and everything is drawn again
             self._updated_cells.add(CellKey(row_key, column_key))
             self._require_update_dimensions = True
             self.refresh()
-        else:
-            self.refresh_row(self._row_locations.get(row_key))
+            return
+        # the counter stays (the row order and line offsets DataTable caches by it still hold): drop what
+        # DataTable cached of this row's values instead
+        row_index = self._row_locations.get(row_key)
+        self._row_renderable_cache.discard((self._update_count, row_index))
+        self._cell_render_cache.clear()
+        self._row_render_cache.clear()
+        self._line_cache.clear()
+        self.refresh_row(row_index)
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> Any:
         row_key = super().add_row(*cells, height=height, key=key, label=label)
-        self._row_versions[row_key] = next(_generation)
+        self._row_versions[row_key] = self._line_versions[row_key] = next(_generation)
         return row_key
 
     def clear(self, columns: bool = False) -> Any:
         self._cells_drawn.clear()
+        self._lines_drawn.clear()
         return super().clear(columns)
+
+    def _highlight(self, row_index: int) -> tuple:
+        """What of the cursor and the hover cursor falls on the row at ``row_index``."""
+        kind, cur, hov = self.cursor_type, self.cursor_coordinate, self.hover_coordinate
+        if kind == "row":
+            return cur.row == row_index, hov.row == row_index
+        if kind == "cell":
+            return cur.column if cur.row == row_index else -1, hov.column if hov.row == row_index else -1
+        return (cur.column, hov.column) if kind == "column" else ()
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Any) -> Any:
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        if row_key is self._header_row_key or self.fixed_rows or self.fixed_columns or self._labelled_row_exists:
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        stripe = row_index % 2 if self.zebra_stripes else 0
+        key = (row_key, line_no, self._line_versions.get(row_key, 0), stripe,
+               self._highlight(row_index), x1, x2, self.size.width, base_style, self.cursor_type, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state, self.app.theme,
+               tuple(column.get_render_width(self) for column in self.columns.values()))
+        hit = self._lines_drawn.get(key)
+        if hit is not None and hit[0] == row_index:
+            return hit[1]
+        if hit is not None:
+            strip = _restamp(hit[1], row_index)
+        else:  # drawn on the other stripe (moved by one row): swap the stripe's background
+            other = self._lines_drawn.get(key[:3] + (1 - stripe,) + key[4:]) if self.zebra_stripes else None
+            swap = self._stripe_swap(base_style, stripe) if other is not None else None
+            strip = (_restamp(other[1], row_index, swap) if swap is not None
+                     else super()._render_line(y, x1, x2, base_style))
+        if len(self._lines_drawn) >= LINE_CACHE_MAX:
+            self._lines_drawn.clear()
+        self._lines_drawn[key] = (row_index, strip)
+        return strip
+
+    def _stripe_swap(self, base_style: Any, stripe: int) -> tuple[Any, Any] | None:
+        """``(other stripe's background, this stripe's)`` when the stripes differ in background only."""
+        odd, even = self._get_row_style(1, base_style), self._get_row_style(0, base_style)
+        if odd.without_color != even.without_color or odd.color != even.color:
+            return None
+        return (even.bgcolor, odd.bgcolor) if stripe else (odd.bgcolor, even.bgcolor)
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Any, width: int,
                      cursor: bool = False, hover: bool = False) -> Any:

@@ -14,16 +14,16 @@ ROWS = [(f"p{i:02d}", f"project {i:02d}", "idle", f"{i} min") for i in range(30)
 
 
 class Host(App):
-    def __init__(self, table: LoomTable) -> None:
+    def __init__(self, table: DataTable, rows: list[tuple[str, ...]] = ROWS) -> None:
         super().__init__()
-        self.table = table
+        self.table, self.rows = table, rows
 
     def compose(self) -> ComposeResult:
         yield self.table
 
     def on_mount(self) -> None:
         self.table.add_columns("name", "status", "elapsed")
-        for key, *cells in ROWS:
+        for key, *cells in self.rows:
             self.table.add_row(*cells, key=key)
 
 
@@ -41,7 +41,7 @@ async def test_one_changed_cell_draws_one_cell_and_shows_the_same_as_a_fresh_tab
         await pilot.pause()
         calls.clear()
         col = list(app.table.columns)[1]
-        app.table.update_cell("p03", col, "running")
+        app.table.update_cell("p03", col, "busy")
         await pilot.pause()
         assert calls == [(3, 1)]  # DataTable alone would draw every visible cell again
         shown = screen_text(app)
@@ -56,9 +56,42 @@ async def test_one_changed_cell_draws_one_cell_and_shows_the_same_as_a_fresh_tab
     fresh = Host(LoomTable(zebra_stripes=False))
     async with fresh.run_test(size=(60, 40)) as pilot:
         await pilot.pause()
-        fresh.table.update_cell("p03", list(fresh.table.columns)[1], "running")
+        fresh.table.update_cell("p03", list(fresh.table.columns)[1], "busy")
         await pilot.pause()
         assert screen_text(fresh) == shown
         fresh.table.sort(list(fresh.table.columns)[2], reverse=True)
         await pilot.pause()
         assert screen_text(fresh) == after_sort
+
+
+def cells_of(table: DataTable, y: int) -> list[tuple[str, object]]:
+    """Each cell of the line at ``y`` as (character, style): what the terminal gets, however it is cut."""
+    return [(ch, seg.style) for seg in table.render_line(y) for ch in seg.text]
+
+
+async def test_moved_rows_look_exactly_as_freshly_drawn_ones_stripes_cursor_and_click_targets():
+    app = Host(LoomTable())  # zebra stripes: a row moved by one changes its background
+    async with app.run_test(size=(60, 40)) as pilot:
+        await pilot.pause()
+        table = app.table
+        name, status, _ = list(table.columns)
+        for key in ("p05", "p06", "p20"):
+            table.update_cell(key, status, "busy")
+        await pilot.pause()
+        cells_of(table, 3)  # drawn once where they are
+        # p29 to the top: every other row moves down by one (a stripe change), the cursor's row changes
+        table.sort(name, key=lambda cell: "" if cell == "project 29" else cell)
+        await pilot.pause()
+        moved = [cells_of(table, y) for y in range(table.size.height)]
+        order = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        cursor = table.cursor_coordinate
+
+    rows = {key: cells for key, *cells in ROWS}
+    for key in ("p05", "p06", "p20"):
+        rows[key][1] = "busy"
+    plain = Host(DataTable(cursor_type="row", zebra_stripes=True), [(key, *rows[key]) for key in order])
+    async with plain.run_test(size=(60, 40)) as pilot:  # textual's own table, built in that state
+        table = plain.table
+        table.move_cursor(row=cursor.row)
+        await pilot.pause()
+        assert [cells_of(table, y) for y in range(table.size.height)] == moved
