@@ -1,13 +1,15 @@
 """Whole-process start-up of the quick ``loom`` commands, interleaved with ``python -c pass``.
 
-    python bench/startup.py [--rounds N] [--warmup W] [--loom PATH] [--dir D] [--keep]
+    python bench/startup.py [--rounds N] [--warmup W] [--loom PATH] [--src DIR] [--dir D] [--keep]
 
 Sets up a private loom home and a demo project with one archived task and one parked at a gate (so
 ``status``, ``history`` and ``verify`` read a real store), then runs every command once per round in a
 shuffled order together with the reference ``python -c pass``, timing each whole process from outside
 (wall: monotonic clock around start and reap; cpu: the child's user + system from ``wait4``). Prints
 a table of medians and each command's median ratio to the reference taken round by round; the last
-line is JSON with the same figures.
+line is JSON with the same figures. Bytecode is written (to a cache in the temporary directory), as an
+installed loom's is, even when ``PYTHONDONTWRITEBYTECODE`` is set. The code measured is this checkout's (``PYTHONPATH`` is set to ``--src``,
+default the repository this script is in), whatever copy of loom the interpreter has installed.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ def _loom_path(given: str | None) -> str:
     return str(beside) if beside.exists() else (shutil.which("loom") or "loom")
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, src: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOM_", "XDG_"))}
-    env.update(LOOM_HOME=str(home / "loom"), LOOM_USER_DIR=str(home / "user"), XDG_CONFIG_HOME=str(home / "config"),
-               XDG_CACHE_HOME=str(home / "cache"), XDG_STATE_HOME=str(home / "state"), TMPDIR=str(home / "tmp"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled once, not on every start
+    env.update(PYTHONPATH=str(src), LOOM_HOME=str(home / "loom"), LOOM_USER_DIR=str(home / "user"),
+               XDG_CONFIG_HOME=str(home / "config"), XDG_CACHE_HOME=str(home / "cache"),
+               XDG_STATE_HOME=str(home / "state"), TMPDIR=str(home / "tmp"), PYTHONPYCACHEPREFIX=str(home / "pyc"))
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     return env
 
@@ -111,19 +115,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--loom", help="the loom executable (default: the console script beside this Python)")
+    parser.add_argument("--src", default=str(Path(__file__).resolve().parent.parent),
+                        help="the loom source tree to measure (default: this checkout)")
     parser.add_argument("--dir", help="where the temporary home and project go (default: the system's temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     loom = _loom_path(args.loom)
     root = Path(tempfile.mkdtemp(prefix="loom-startup-", dir=args.dir))
     try:
-        env = _env(root / "home")
+        env = _env(root / "home", Path(args.src).resolve())
         project = _setup(loom, root, env)
         res = measure(loom, project, env, args.rounds, args.warmup)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"{loom}, {args.rounds} rounds, {os.cpu_count()} cores; medians (min–max) of whole processes")
+    print(f"{loom} on {args.src}, {args.rounds} rounds, {os.cpu_count()} cores; medians (min–max) of whole processes")
     print(f"{'command':<16}{'wall ms':>9}{'min–max':>15}{'cpu ms':>9}{'× ref':>8}{'+ms':>8}{'goal':>7}")
     for name, r in res.items():
         spread = f"{r['wall_min_ms']:.0f}–{r['wall_max_ms']:.0f}"

@@ -88,6 +88,9 @@ class ControlClient(Protocol):
     def history_index(self, ref: ProjectRef) -> list[dict[str, Any]]:
         """The project's history index as ``loom history`` prints it (unreadable lines kept raw)."""
 
+    def task_refs(self, ref: ProjectRef) -> list[dict[str, str]]:
+        """Task ids for completion: the live task's, then the archived ones newest first (``ref``, ``label``)."""
+
     def run_options(self, ref: ProjectRef) -> RunOptions:
         """The options the project's task was started with (``task-exec.json``)."""
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loom_core.control.catalog import Catalog, Project
 from loom_core.control.client import ProjectRef
+from loom_core.control.completion import CompletionVerbs
 from loom_core.control.config import ConfigVerbs
 from loom_core.control.containers import ContainerVerbs
 from loom_core.control.hosted import HostedVerbs
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 STOP_WAIT_S = 120.0  # how long cancel waits for this client's drive to stop before saying so
 
 
-class LocalControl(ConfigVerbs, ContainerVerbs, HostedVerbs, HousekeepingVerbs, PlaneVerbs, ShuttleVerbs,
-                   SupervisionVerbs, TraceVerbs):
+class LocalControl(CompletionVerbs, ConfigVerbs, ContainerVerbs, HostedVerbs, HousekeepingVerbs, PlaneVerbs,
+                   ShuttleVerbs, SupervisionVerbs, TraceVerbs):
     def __init__(self, catalog: Catalog | None = None, *, sink_for: Callable[[str], EventSink] | None = None,
                  clock: Clock | None = None, demo_delay_s: float = 0.0,
                  new_id: Callable[[], str] | None = None, spawn_gate: Any = None) -> None:

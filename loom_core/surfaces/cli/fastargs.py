@@ -86,8 +86,9 @@ def _converter_class() -> type | None:
     return PlainParam
 
 
-def lighten(command: Any) -> int:
-    """Give every plain parameter in ``command``'s tree the plain converter; returns how many."""
+def lighten(command: Any, *, deep: bool = True) -> int:
+    """Give every plain parameter in ``command``'s tree (``deep``; else the command's own) the plain converter;
+    returns how many."""
     cls = _converter_class()
     if cls is None:
         return 0
@@ -97,7 +98,8 @@ def lighten(command: Any) -> int:
     todo = [command]
     while todo:
         cmd = todo.pop()
-        todo.extend(getattr(cmd, "commands", {}).values())
+        if deep:
+            todo.extend(getattr(cmd, "commands", {}).values())
         params = list(getattr(cmd, "params", ()))
         try:  # the --help option is made (and cached on the command) when first parsed: make it now
             params.append(cmd.get_help_option(Context(cmd, **(cmd.context_settings or {}))))
