@@ -12,12 +12,15 @@ Stdlib only: both plain mode and the console import it (the console inside ``App
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from loom_core.errors import LoomError
@@ -88,7 +91,8 @@ def open_text(program: Program, text: str, *, suffix: str, name: str = "loom") -
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as f:
             f.write(text)
         try:
-            rc = subprocess.run([*program.argv, path], check=False).returncode
+            with _interrupts_to_the_program():
+                rc = subprocess.run([*program.argv, path], check=False).returncode
         except OSError as exc:  # not executable, vanished since it was found
             raise ProgramNotFound(f"could not run the {program.kind} {program.argv[0]}: {exc.strerror or exc}") from None
         try:
@@ -102,6 +106,21 @@ def open_text(program: Program, text: str, *, suffix: str, name: str = "loom") -
             os.unlink(path)
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def _interrupts_to_the_program() -> Iterator[None]:
+    """Ctrl+C / Ctrl+\\ in the pager or editor are the program's (less and vi use them), not a reason for
+    loom to stop, as git does. A no-op handler, not SIG_IGN: the child starts with the default again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def what_to_open(which: str, env: Mapping[str, str] | None = None) -> tuple[Program, str]:

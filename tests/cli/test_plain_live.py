@@ -177,3 +177,20 @@ def test_into_a_pipe_no_live_line_no_carriage_return_no_escape_codes(shop, tmp_p
     both = out.stdout + out.stderr
     assert "✓ planner · demo" in out.stdout
     assert "\r" not in both and "\x1b" not in both and not any(ch in both for ch in SPIN)
+
+
+def test_ctrl_c_in_the_editor_belongs_to_the_editor(shop, tmp_path):
+    log = tmp_path / "editor.log"
+    editor = tmp_path / "fake-editor"  # Ctrl+C reaches the whole foreground group: loom too
+    editor.write_text(f"#!/bin/sh\ntrap '' INT QUIT\nkill -INT 0\nkill -QUIT 0\ncp \"$1\" '{log}'\n")
+    editor.chmod(0o755)
+    term = Pty(run_argv(0), cwd=shop, env=loom_env(tmp_path, VISUAL=str(editor)))
+    try:
+        term.until(PROMPT)
+        term.type("e")
+        out = term.until(PROMPT, count=2).decode()  # still asking
+        assert log.read_text().startswith("# Plan:") and "Traceback" not in out and "Aborted" not in out
+        term.type("a")
+        term.until(PROMPT, count=3)  # and still answering
+    finally:
+        term.close()
