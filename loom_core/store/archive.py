@@ -1,5 +1,11 @@
 """Task lifecycle on disk: rotation of a finished store into ``.loom/history/``, reset, and
-reading the history index."""
+reading the history index.
+
+An archive is the finished store compacted and compressed (``codec.pack_image``: an xz stream of the
+SQLite image, a few times smaller than the file), written beside its final name, fsynced, renamed into
+place and its directory fsynced — two syncs — before the live store is removed: a kill at any point
+leaves the live store, a complete archive, or both. Reads open it through ``store.read.opener``; an
+archive an older loom wrote (a plain SQLite file) reads the same way."""
 
 from __future__ import annotations
 
@@ -8,13 +14,17 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
-from loom_core.errors import KernelRefusal, StateError
+from loom_core.crash import crashpoint
+from loom_core.errors import KernelRefusal, LoomError, StateError
+from loom_core.store import codec, loomdir
 from loom_core.store import db as dbmod
-from loom_core.store import loomdir
 from loom_core.store.read import TASK_FIELDS
+from loom_core.store.read.opener import read_image
 
 SIDE_FILES = dbmod.SIDE_FILES
 
@@ -27,39 +37,64 @@ def index_path(project: Path) -> Path:
     return history_dir(project) / "index.jsonl"
 
 
-def _compact_copy(live: Path, tmp: Path) -> None:
-    """``VACUUM INTO`` a rollback-journal file with no free pages (nothing of the WAL beside it), written
-    unsynced and fsynced once."""
-    tmp.unlink(missing_ok=True)
+def _image(live: Path) -> bytes:
+    """The live store compacted in memory, transcripts as plain text (the image compresses them better
+    than each value alone), as one compressed image (``codec.pack_image``). Nothing touches the disk."""
     src = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    mem = sqlite3.connect(":memory:")
     try:
-        src.execute("PRAGMA synchronous=OFF")  # the copy's own syncs: one fsync below does it
-        src.execute("VACUUM INTO ?", (str(tmp),))
-    except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
+        src.backup(mem)
+        mem.create_function("loom_unpack", 1, codec.unpack, deterministic=True)
+        if mem.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transcripts'").fetchone():
+            mem.execute("UPDATE transcripts SET prompt = loom_unpack(prompt), output = loom_unpack(output) "
+                        "WHERE typeof(prompt) = 'blob' OR typeof(output) = 'blob'")
+            mem.commit()
+        mem.execute("VACUUM")  # no free pages; an in-memory database is written in rollback-journal mode
+        data = mem.serialize()
+    except (sqlite3.Error, zlib.error) as exc:
         raise StateError(f"could not copy {live} into the history: {exc}; the live store was kept",
                          code="ARCHIVE_COPY_FAILED") from exc
     finally:
+        mem.close()
         src.close()
-    dbmod.fsync_file(tmp)
+    return codec.pack_image(data)
 
 
-def _read_frozen(path: Path) -> dict[str, Any] | None:
-    """The task row of a finished file, read without locks or side files (``immutable``)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+def _archived_task(blob: bytes, name: Path) -> dict[str, Any] | None:
+    """The task row an archive image holds, read back from the compressed bytes themselves."""
     try:
-        row = conn.execute(f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()
-    except sqlite3.Error:
+        return read_image(codec.unpack_image(blob), name, lambda conn: _task_row(conn.execute(
+            f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()))
+    except (ValueError, LoomError):
         return None
+
+
+def _write_durably(path: Path, blob: bytes, mode: int) -> None:
+    """``blob`` into a new file at ``path``, fsynced once before it is closed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(blob)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
     finally:
-        conn.close()
+        os.close(fd)
+
+
+def _sweep(hist: Path) -> None:
+    """Remove what an archive killed before its rename left (``*.db.tmp``, and the side files an older
+    loom's copy could leave): the caller holds the project lock, so none of it is being written."""
+    for leftover in hist.glob("*.db.tmp*"):
+        leftover.unlink(missing_ok=True)
+
+
+def _task_row(row: Any) -> dict[str, Any] | None:
     return None if row is None else dict(zip(TASK_FIELDS, tuple(row), strict=True))
 
 
 def _read_task(path: Path) -> dict[str, Any] | None:
-    row = dbmod.read_snapshot(path, lambda conn: conn.execute(
-        f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone())
-    return None if row is None else dict(zip(TASK_FIELDS, tuple(row), strict=True))
+    return _task_row(dbmod.read_snapshot(path, lambda conn: conn.execute(
+        f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()))
 
 
 def archive(project: Path, *, reason: str, now: str, force: bool = False, store: Any = None) -> Path | None:
@@ -90,19 +125,24 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
     while dest.exists():
         n += 1
         dest = hist / f"{info['task_id']}.{n}.db"
+    _sweep(hist)
     tmp = dest.with_suffix(".db.tmp")
-    _compact_copy(live, tmp)
-    copied = _read_frozen(tmp)
+    blob = _image(live)
+    copied = _archived_task(blob, dest)
     if not copied or copied["task_id"] != info["task_id"]:
-        tmp.unlink(missing_ok=True)
         raise StateError(f"archive of {info['task_id']} did not verify; the live store was kept",
                          code="ARCHIVE_VERIFY_FAILED")
+    crashpoint("archive-packed")
+    _write_durably(tmp, blob, stat.S_IMODE(live.stat().st_mode))
+    crashpoint("archive-written")
     os.replace(tmp, dest)
     dbmod.fsync_dir(hist)  # the archive's name is durable before the live store goes
+    crashpoint("archive-renamed")
     line = {**info, "db_file": str(dest.relative_to(project)), "archived_at": now,
             "reason": "discarded" if force and info["status"] == "in_progress" else reason}
     with index_path(project).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True) + "\n")
+    crashpoint("archive-indexed")
     for suffix in ("",) + SIDE_FILES:
         Path(str(live) + suffix).unlink(missing_ok=True)
     return dest

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from loom_core.errors import LoomError
+from loom_core.store import codec
 from loom_core.store import db as dbmod
 
 TABLES = ("pipeline_state", "pipeline_counters", "pipeline_gate_counters", "driver_state", "phases", "agent_records",
@@ -93,12 +94,21 @@ def restore_sql(path: Path, source: Path) -> None:
 
 
 def restore_binary(path: Path, source: Path) -> None:
+    """From an SQLite file, or an archive from ``.loom/history`` (a compressed image, unpacked)."""
     with open(source, "rb") as fh:
-        if fh.read(16) != dbmod.SQLITE_MAGIC:
-            raise LoomError(f"{source} is not an SQLite database", code="RESTORE_REJECTED")
+        head = fh.read(16)
+    image = codec.is_image(head)
+    if head != dbmod.SQLITE_MAGIC and not image:
+        raise LoomError(f"{source} is not an SQLite database", code="RESTORE_REJECTED")
     tmp = _tmp(path)
     try:
-        shutil.copyfile(source, tmp)
+        if image:
+            try:
+                tmp.write_bytes(codec.unpack_image(source.read_bytes()))
+            except ValueError as exc:
+                raise LoomError(f"{source}: {exc}", code="RESTORE_REJECTED") from None
+        else:
+            shutil.copyfile(source, tmp)
         _check_store(tmp)
         _swap(tmp, path)
     finally:

@@ -15,6 +15,7 @@ import pytest
 from loom_core.engine.replay import replay, verify
 from loom_core.store.archive import archive, find_archive
 from tests.conftest import ROOT, run_loom
+from tests.support.archives import unpacked
 from tests.support.fixtures import finished_task
 
 RULES = '''
@@ -92,7 +93,8 @@ def _sqlite(db, sql):
 def test_verify_names_the_row_edited_with_the_sqlite3_shell(archived):
     project, task_id, path = archived
     assert run_loom("verify", "--task", task_id, cwd=project).returncode == 0
-    _sqlite(path, "UPDATE audit SET payload = json_set(payload, '$.decision', 'reject') WHERE id = 5")
+    with unpacked(path) as db:
+        _sqlite(db, "UPDATE audit SET payload = json_set(payload, '$.decision', 'reject') WHERE id = 5")
     proc = run_loom("verify", "--task", task_id, cwd=project)
     assert proc.returncode == 1
     assert "BROKEN at row 5" in proc.stdout and "edited" in proc.stdout
@@ -106,7 +108,8 @@ def test_verify_names_the_row_edited_with_the_sqlite3_shell(archived):
 ])
 def test_verify_detects_deleted_and_inserted_rows(archived, sql, row):
     project, task_id, path = archived
-    _sqlite(path, sql)
+    with unpacked(path) as db:
+        _sqlite(db, sql)
     proc = run_loom("verify", "--task", task_id, cwd=project)
     assert proc.returncode == 1, proc.stdout
     assert "BROKEN" in proc.stdout
@@ -152,7 +155,8 @@ HOLES = {
 def test_verify_sees_edits_that_keep_the_chain_itself_intact(archived, hole):
     project, task_id, path = archived
     assert verify(path).ok
-    _edit(path, *HOLES[hole])
+    with unpacked(path) as db:
+        _edit(db, *HOLES[hole])
     report = verify(path)
     assert not report.ok, f"{hole}: {report.line('archive')}"
     proc = run_loom("verify", "--task", task_id, cwd=project, env={"PYTHONPATH": str(ROOT)})

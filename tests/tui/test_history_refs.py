@@ -16,6 +16,7 @@ from loom_core.engine.runner import RunOptions, TaskRunner, demo_task
 from loom_tui.app import make_app
 from loom_tui.screens.history import HistoryScreen, HistoryTable
 from loom_tui.screens.project import ProjectScreen
+from tests.support.archives import unpacked
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +42,11 @@ async def test_each_archive_under_a_shared_id_opens_itself(tmp_path):
     task_id = line["task_id"]
     older = hist / f"{task_id}.2.db"
     shutil.copyfile(hist / f"{task_id}.db", older)
-    with sqlite3.connect(older) as conn:
+    with unpacked(older) as db:
+        conn = sqlite3.connect(db)
         conn.execute("UPDATE pipeline_state SET task_short = 'the other run'")
+        conn.commit()
+        conn.close()
     with index.open("a") as fh:
         fh.write(json.dumps({**line, "db_file": f".loom/history/{task_id}.2.db", "task_short": "the other run"})
                  + "\n")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loom_core.store import db as dbmod
 from loom_core.store.audit import GENESIS, ChainReport
 from loom_core.store.integrity import check_store
+from loom_core.store.read.opener import snapshot
 from loom_core.store.read.runs import TASK_FIELDS
 
 
@@ -43,7 +43,7 @@ class VerifyFacts:
 
 
 def ticks(path: Path) -> list[Tick]:
-    rows = dbmod.read_snapshot(Path(path), lambda conn: conn.execute(
+    rows = snapshot(Path(path), lambda conn: conn.execute(
         "SELECT id, ts, payload FROM audit WHERE type = 'tick' ORDER BY id").fetchall(), empty=[])
     return [Tick(r["id"], r["ts"], json.loads(r["payload"])) for r in rows or []]
 
@@ -54,19 +54,19 @@ def recording(path: Path) -> Recording:
         payloads = tuple(p for (p,) in conn.execute("SELECT payload FROM audit WHERE type = 'tick' ORDER BY id"))
         return Recording(row[0] if row else None, payloads)
 
-    return dbmod.read_snapshot(Path(path), read) or Recording(None, ())
+    return snapshot(Path(path), read) or Recording(None, ())
 
 
 def task_id(path: Path) -> str | None:
     """The task id a store records; None when it has no task row (or there is no store)."""
-    row = dbmod.read_snapshot(Path(path), lambda conn: conn.execute(
+    row = snapshot(Path(path), lambda conn: conn.execute(
         "SELECT task_id FROM pipeline_state WHERE id = 1").fetchone())
     return row[0] if row else None
 
 
 def head(path: Path) -> str | None:
     """The store's audit head (its last row's hash); None without a chain."""
-    row = dbmod.read_snapshot(Path(path), lambda conn: conn.execute(
+    row = snapshot(Path(path), lambda conn: conn.execute(
         "SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone())
     return row[0] if row else None
 
@@ -74,7 +74,7 @@ def head(path: Path) -> str | None:
 def chain_report(path: Path) -> ChainReport:
     """The store's chain, anchors and state digest, read in one snapshot (a run writing the store
     meanwhile is never mistaken for tampering); an intact empty chain when there is no store."""
-    report = dbmod.read_snapshot(Path(path), check_store)
+    report = snapshot(Path(path), check_store)
     return report if report is not None else ChainReport(True, 0, GENESIS)
 
 
@@ -86,4 +86,4 @@ def verify_facts(path: Path) -> VerifyFacts | None:
         info = dict(zip(TASK_FIELDS, tuple(row), strict=True)) if row else None
         return VerifyFacts(report, info, frozenset(h for (h,) in conn.execute("SELECT hash FROM audit")))
 
-    return dbmod.read_snapshot(Path(path), read)
+    return snapshot(Path(path), read)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from loom_core.store import db as dbmod
+from loom_core.store.read.opener import snapshot
 
 SPEND_SQL = ("SELECT coalesce(sum(cost_usd), 0), "
              "coalesce(sum(coalesce(json_extract(usage, '$.tokens_in'), 0) "
@@ -21,4 +21,4 @@ def spend(conn: sqlite3.Connection) -> tuple[float, int]:
 
 def spend_at(path: Path) -> tuple[float, int]:
     """:func:`spend` of the store at ``path`` in one read-only snapshot; ``(0.0, 0)`` when there is none."""
-    return dbmod.read_snapshot(Path(path), spend, empty=(0.0, 0)) or (0.0, 0)
+    return snapshot(Path(path), spend, empty=(0.0, 0)) or (0.0, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.store import codec
-from loom_core.store import db as dbmod
+from loom_core.store.read.opener import snapshot
 
 TASK_FIELDS = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
 
@@ -152,7 +152,7 @@ def chain(path: Path) -> Chain:
         gates = tuple(_pick(Gate, r) for r in conn.execute("SELECT * FROM gates ORDER BY decided_at"))
         return task, recs, pend, trans, verdicts, findings, gates
 
-    got = dbmod.read_snapshot(path, read)
+    got = snapshot(path, read)
     if got is None:
         return Chain(None, (), ())
     task, recs, pend, trans, verdicts, findings, gates = got
@@ -199,7 +199,7 @@ def run(path: Path, agent_run_id: str) -> RunDetail:
             "FROM agent_verdicts WHERE agent = ? AND phase = ? ORDER BY id", (agent, phase)))
         return t, pend, base, agent, phase, findings, verdicts
 
-    t, pend, base, agent, phase, findings, verdicts = dbmod.read_snapshot(path, read) or (
+    t, pend, base, agent, phase, findings, verdicts = snapshot(path, read) or (
         None, None, None, None, None, (), ())
     files = json.loads(t["files"]) if t else {}
     return RunDetail(
@@ -233,4 +233,4 @@ def gate(path: Path) -> GateFacts | None:
                          message=pua["message"], blockers=blockers,
                          agent=last["agent"] if last else None, output=codec.unpack(last["output"]) if last else "")
 
-    return dbmod.read_snapshot(Path(path), read)
+    return snapshot(Path(path), read)

@@ -13,6 +13,7 @@ from pathlib import Path
 from loom_core.errors import SchemaTooNew, StateCorrupt
 from loom_core.kernel.state import TaskState
 from loom_core.store import db as dbmod
+from loom_core.store.read.opener import snapshot
 
 _FAILED = "json_extract(usage, '$.failed')"
 # cost and turns of every attempt; tokens of failed attempts (the kernel's counters hold the delivered ones)
@@ -108,7 +109,7 @@ def status_facts(path: Path, *, cached: bool = True) -> StatusFacts | None:
         hit = _CACHE.get(key)
         if hit is not None and hit[0] == got[0]:
             return hit[1]
-    facts = dbmod.read_snapshot(path, _facts)
+    facts = snapshot(path, _facts)
     if got is not None and got[1] and facts is not None:
         if len(_CACHE) >= CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))

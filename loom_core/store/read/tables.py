@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from loom_core.store import db as dbmod
+from loom_core.store.read.opener import snapshot
 
 # table -> (order column, timestamp column for ``since`` or None)
 TABLES: dict[str, tuple[str, str | None]] = {
@@ -36,7 +36,7 @@ def table_rows(path: Path, table: str, *, since: str | None = None, limit: int =
         cols = [d[0] for d in cur.description]
         return cols, [dict(zip(cols, tuple(r), strict=True)) for r in cur.fetchall()]
 
-    return dbmod.read_snapshot(path, read, empty=([], [])) or ([], [])
+    return snapshot(path, read, empty=([], [])) or ([], [])
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -49,4 +49,4 @@ def counts(path: Path) -> dict[str, int]:
                 "finding_count": one("SELECT count(*) FROM findings")}
 
     zero = {"pending_agent_count": 0, "gate_count": 0, "audit_row_count": 0, "finding_count": 0}
-    return dbmod.read_snapshot(path, read, empty=zero) or zero
+    return snapshot(path, read, empty=zero) or zero

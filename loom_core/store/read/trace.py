@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loom_core.store import db as dbmod
+from loom_core.store.read.opener import snapshot
 from loom_core.store.read.runs import Gate
 
 
@@ -112,4 +112,4 @@ def trace(path: Path) -> Trace | None:
                                        "ORDER BY decided_at IS NULL, decided_at, name")
         return Trace(summary, agents, findings, verdicts, gates)
 
-    return dbmod.read_snapshot(Path(path), read)
+    return snapshot(Path(path), read)
