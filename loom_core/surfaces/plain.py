@@ -19,6 +19,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 
+from loom_core.surfaces import words
+
 if TYPE_CHECKING:
     from loom_core.control import EngineEvent
 
@@ -172,8 +174,9 @@ class PlainSink:
 
 
 def _writes_to_terminal(console: Console) -> bool:
+    """A terminal that understands "erase line" (not a pipe, a file, or TERM=dumb)."""
     try:
-        return bool(console.file.isatty())
+        return bool(console.file.isatty()) and not console.is_dumb_terminal
     except (AttributeError, ValueError, OSError):
         return False
 
@@ -299,8 +302,11 @@ def print_outcome(console: Console, result: Any, project: Path, *, interactive_h
     failed = f" (+{u.failed} failed attempt(s))" if u.failed else ""
     usage = f"{u.spawns} spawn(s){failed}, {u.tokens_in} in / {u.tokens_out} out tokens, {u.turns} turn(s){cost}"
     if o.kind == "complete":
-        color = "green" if o.verdict == "accepted" else "red"
-        console.print(f"[bold {color}]done — {o.verdict}[/]: {escape(o.summary)}")
+        accepted = o.verdict == "accepted"
+        head = f"[bold {'green' if accepted else 'red'}]{'done' if accepted else 'task ended'} — " \
+               f"{words.ended(None, o.verdict)}[/]"
+        rest = words.summary(o.summary)
+        console.print(f"{head}: {escape(rest)}" if rest else head)
         if result.merge is not None and result.merge.status == "merged":
             console.print(f"[dim]your checked-out branch is untouched; inspect with: git log loom/{o.task_id}[/]")
     elif o.kind == "paused":
@@ -309,15 +315,13 @@ def print_outcome(console: Console, result: Any, project: Path, *, interactive_h
             console.print(f"to read first: {escape(str(path))}")
         console.print(f"answer with: [bold]loom answer accept[/] or [bold]loom answer reject --note \"…\"[/]"
                       f" (in {project}), then [bold]loom proceed[/]")
-    elif o.kind == "parked":
-        word = "over budget" if o.code == "BUDGET_EXCEEDED" else "parked"
-        console.print(f"[bold yellow]{word}[/] [{o.code}]: {escape(o.message)}")
+    else:  # parked, error, aborted
+        word = {"parked": "over budget" if o.code == "BUDGET_EXCEEDED" else "stopped, the task is parked",
+                "error": "stopped by an error"}.get(o.kind, "stopped")
+        code = f" [dim]({escape(o.code)})[/]" if o.code else ""
+        console.print(f"[bold {'yellow' if o.kind == 'parked' else 'red'}]{word}[/] — {escape(o.message or '')}{code}")
         if o.recovery_options:
-            console.print("options: loom recover " + " | loom recover ".join(o.recovery_options))
-    else:
-        console.print(f"[bold red]loom run failed[/] [{o.code}]: {escape(o.message)}")
-        if o.recovery_options:
-            console.print("options: loom recover " + " | loom recover ".join(o.recovery_options))
+            console.print("to go on: " + escape(words.recovery_hint(o.recovery_options)))
     console.print(f"[dim]drive total: {usage}[/]")
 
 

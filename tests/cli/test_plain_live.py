@@ -194,3 +194,12 @@ def test_ctrl_c_in_the_editor_belongs_to_the_editor(shop, tmp_path):
         term.until(PROMPT, count=3)  # and still answering
     finally:
         term.close()
+
+
+def test_no_live_line_on_a_dumb_terminal(shop, tmp_path):
+    term = Pty(run_argv(0.3), cwd=shop, env=loom_env(tmp_path, TERM="dumb"))
+    try:
+        out = term.until(PROMPT).decode()
+        assert "✓ planner · demo" in out and "\x1b[2K" not in out and not any(ch in out for ch in SPIN)
+    finally:
+        term.close()
