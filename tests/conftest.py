@@ -68,6 +68,8 @@ def engine(project, clock):
 
 
 def run_loom(*args: str, cwd: Path, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python -m loom_core.surfaces.cli`` of this checkout (never an installed copy) in ``cwd``."""
     full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "loom_core.surfaces.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -363,7 +363,7 @@ class Driver:
             if err.code in PERMANENT or failures > self.opts.max_executor_retries:
                 return Outcome("error", code=err.code, message=str(err), usage=self.usage,
                                recovery_options=["retry-failed", "cancel-pending", "abandon"])
-            self.emit("notice", message=f"spawn failed ({err.code}): {err}; retrying ({failures}/"
+            self.emit("notice", message=f"an agent failed: {err} ({err.code}); trying again ({failures} of "
                                         f"{self.opts.max_executor_retries})")
 
 

@@ -26,7 +26,7 @@ def demo(tmp_path):
 def test_run_stops_at_the_token_budget_status_says_so_and_proceed_raises_it(demo):
     run = run_loom("run", "--backend", "demo", "--policy", "auto", "--max-tokens", "20000", DEMO_TASK, cwd=demo, env=ENV)
     assert run.returncode == 3, run.stdout + run.stderr
-    assert "over budget [BUDGET_EXCEEDED]: stopped before the " in run.stdout
+    assert "over budget — stopped before the " in run.stdout and "(BUDGET_EXCEEDED)" in run.stdout
     assert "of the 20k-token budget is left" in run.stdout and "loom proceed --max-tokens" in run.stdout
 
     out = run_loom("status", cwd=demo, env=ENV).stdout

@@ -16,7 +16,7 @@ from loom_core.engine.runner import ProjectLock
 from loom_core.errors import KernelRefusal
 from loom_core.kernel.types import AgentResult
 from loom_core.store.archive import history
-from tests.conftest import run_loom
+from tests.conftest import ROOT, run_loom
 from tests.support import scripts
 from tests.support.fixtures import finished_task, parked_task
 
@@ -30,8 +30,8 @@ def test_finished_task_rotates_into_history_when_the_next_starts(project):
     assert [r["task_id"] for r in rows] == [first.task_id]
     assert rows[0]["reason"] == "auto-rotate" and rows[0]["verdict"] == "accepted"
     assert (project / rows[0]["db_file"]).exists()
-    out = run_loom("history", cwd=project)
-    assert first.task_id in out.stdout and "[completed/accepted]" in out.stdout
+    out = run_loom("history", cwd=project, env={"PYTHONPATH": str(ROOT)})
+    assert first.task_id in out.stdout and "  accepted  " in out.stdout and "/accepted" not in out.stdout
     data = json.loads(run_loom("history", "--json", cwd=project).stdout)
     assert data[0]["task_id"] == first.task_id
 

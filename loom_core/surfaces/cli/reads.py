@@ -29,7 +29,9 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
     lines = [f"project: {st['name']}  ({st['project']})",
              f"task:    {st['task_id']} — {st['task_short'] or st['task']}"]
     if st["state"] != "in_progress":
-        lines.append(f"status:  {st['state']} (verdict {st['verdict']}, work {st['work_result']})")
+        from loom_core.surfaces import words
+
+        lines.append(f"status:  ended — {words.ended_line(st['state'], st['verdict'], st['work_result'])}")
         lines.append("next:    start another task, or 'loom reset' to archive this one")
     else:
         shown = {"stopped": "stopped — not driven", "over-budget": "over budget — stopped before a spawn",
@@ -93,13 +95,15 @@ def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         typer.echo(f"no archived tasks in {proj}")
         return
+    from loom_core.surfaces import words
+
     for r in rows:
         if "raw" in r:
             typer.echo(r["raw"])
             continue
         label = str(r.get("task_short") or r.get("task") or "")[:72]
-        typer.echo(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  [{r.get('status')}/{r.get('verdict')}]"
-                   f"  {label}")
+        typer.echo(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  "
+                   f"{words.ended(r.get('status'), r.get('verdict')):<12}  {label}")
 
 
 def verify(project: ProjectOpt = None,

@@ -181,6 +181,11 @@ def proceed(project: ProjectOpt = None,
 
     proj = project_dir(project)
     st = _require_task(proj)
+    if st.get("state") == "abandoned":
+        from loom_core.errors import LoomError
+
+        raise LoomError(f"task {st['task_id']} was abandoned; there is nothing to continue (start another with "
+                        "'loom run', which archives this one)", code="TASK_ABANDONED")
     if take_over and st.get("state") == "in_progress":
         took = control().take_over(proj)
         if took["host"] and not as_json:
@@ -210,8 +215,11 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     if owner_running(daemon) and not st.get("host"):  # a parked supervisor wakes on the answer and goes on by itself
         typer.echo(f"answered gate '{res['gate']}': {decision}; the daemon (pid {daemon['pid']}) continues the task")
     elif res["next"] == "complete":
-        typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({res['verdict']}). "
-                   "Run 'loom proceed' to land accepted work on its loom/<task> branch")
+        from loom_core.surfaces import words
+
+        word = "abandoned" if decision == "abandon" else words.ended(None, res["verdict"])
+        land = ". Run 'loom proceed' to land the work on its loom/<task> branch" if res["verdict"] == "accepted" else ""
+        typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({word}){land}")
     elif st.get("host"):
         typer.echo(f"answered gate '{res['gate']}': {decision}; continue in {st['host']['label']} with /proceed "
                    "(or here with 'loom proceed --take-over')")
@@ -228,12 +236,25 @@ def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | c
     if choice not in RECOVERIES:
         raise ConfigError(f"expected {', '.join(RECOVERIES[:-1])} or abandon, got '{choice}'", code="USAGE")
     proj = project_dir(project)
-    _require_task(proj)
+    st = _require_task(proj)
+    from loom_core.surfaces import words
+
+    if st.get("state") not in (None, "in_progress"):
+        why = f"task {st['task_id']} already ended ({words.ended(st['state'], st.get('verdict'))})"
+        if choice in ("abandon", "force-close"):  # ending an ended task changes nothing, as before
+            typer.echo(f"{why}; nothing changed")
+            return
+        from loom_core.errors import LoomError
+
+        raise LoomError(f"{why}; there is nothing to recover (start another with 'loom run')",
+                        code="RECOVERY_TERMINAL")
     d = control().recover(proj, choice)  # under the project lock: refused while another process drives
     if d["next"] == "complete":
-        typer.echo(f"task ended — {d['verdict']}: {d['summary']}")
+        word = "abandoned" if choice == "abandon" else words.ended(None, d["verdict"])
+        rest = words.summary(d["summary"])
+        typer.echo(f"task ended — {word}{': ' + rest if rest else ''}")
     else:
-        typer.echo(f"recovered ({choice}); next: {d['next']} — continue with 'loom proceed'")
+        typer.echo(f"{choice}: done; {words.next_step(d['next'])} — continue with 'loom proceed'")
 
 
 def reset(project: ProjectOpt = None,
