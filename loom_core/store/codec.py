@@ -17,7 +17,8 @@ import zlib
 COMPRESS_FROM = 256
 IMAGE_MAGIC = b"\xfd7zXZ\x00"  # the xz container's own header
 MAX_IMAGE_BYTES = 1 << 31  # an image that claims to unpack past this is refused, not expanded
-_DICT_MAX = 8 << 20  # xz preset 6's dictionary; a smaller input gets a dictionary its own size
+IMAGE_PRESET = 3  # xz's fast mode: the demo task's archive 25 KB in ~15 ms; preset 6 saves 1 KB for 3× the time
+_DICT_MAX = 8 << 20  # the most dictionary asked for; a smaller input gets a dictionary its own size
 
 
 def pack(text: str | None) -> str | bytes | None:
@@ -40,7 +41,7 @@ def pack_image(data: bytes) -> bytes:
     """An SQLite database image as an xz stream (CRC64-checked)."""
     import lzma
 
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": min(_DICT_MAX, max(4096, len(data)))}]
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": IMAGE_PRESET, "dict_size": min(_DICT_MAX, max(4096, len(data)))}]
     return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
