@@ -91,6 +91,9 @@ class ControlClient(Protocol):
     def task_refs(self, ref: ProjectRef) -> list[dict[str, str]]:
         """Task ids for completion: the live task's, then the archived ones newest first (``ref``, ``label``)."""
 
+    def completion_words(self) -> dict[str, list[str]]:
+        """For completion: ``config_keys`` (per agent where a key names one) and ``agents`` (the code bundle's)."""
+
     def run_options(self, ref: ProjectRef) -> RunOptions:
         """The options the project's task was started with (``task-exec.json``)."""
 

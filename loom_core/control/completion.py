@@ -26,3 +26,52 @@ class CompletionVerbs:
             words = [f"{entry.get('status')}/{entry.get('verdict')}", str(entry.get("task_short") or "")]
             out.append({"ref": str(entry["ref"]), "label": " ".join(w for w in words if w)})
         return out
+
+    def completion_words(self) -> dict[str, list[str]]:
+        """``config_keys`` (every settable key, ``<agent>`` spelled out per agent) and ``agents`` (the code
+        bundle's), for completion. Loading the settings model and the bundle costs ~0.3 s, so the answer is
+        kept under the cache dir until loom's config or bundle code changes (its files' sizes and times)."""
+        import json
+        import os
+
+        from loom_core.config.paths import cache_dir
+
+        path = cache_dir() / "completion-words.json"
+        stamp = _stamp()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("stamp") == stamp:
+                return {"config_keys": list(data["config_keys"]), "agents": list(data["agents"])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        agents = [row["agent"] for row in self.models("code")]  # type: ignore[attr-defined]
+        keys = [k.replace("<agent>", a) for k in self.config_keys()  # type: ignore[attr-defined]
+                for a in (agents if "<agent>" in k else [""])]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"stamp": stamp, "config_keys": keys, "agents": agents}), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # no cache: the next Tab loads them again
+        return {"config_keys": keys, "agents": agents}
+
+
+def _stamp() -> str:
+    """loom's version and the size and time of every file of the config and bundles packages."""
+    import os
+    import zlib
+
+    import loom_core.bundles
+    import loom_core.config
+    from loom_core import __version__
+
+    parts = []
+    for pkg in (loom_core.config, loom_core.bundles):
+        for top in pkg.__path__:
+            for root, dirs, files in os.walk(top):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(files):
+                    st = os.stat(os.path.join(root, name))
+                    parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return f"{__version__}-{zlib.crc32(' '.join(parts).encode()):08x}-{len(parts)}"

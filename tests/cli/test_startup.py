@@ -62,3 +62,63 @@ def test_status_history_and_verify_read_without_the_orm_or_settings(tmp_path):
         mods = _modules_after(code)
         heavy = sorted(m for m in mods if m.split(".")[0] in ("peewee", "pydantic", "pydantic_settings", "keyring"))
         assert heavy == [], (verb, heavy)
+
+
+def _cli_modules(argv: list[str], cwd, env: dict | None = None) -> set[str]:
+    """The modules a whole `loom ARGV` process has loaded when it exits."""
+    import os
+
+    code = ("import sys\nfrom loom_core.surfaces import cli\n"
+            f"try:\n    cli.main({argv!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "import json\nprint(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+OTHER_COMMANDS = ("loom_core.surfaces.cli.tasks", "loom_core.surfaces.cli.daemon", "loom_core.surfaces.cli.bot",
+                  "loom_core.surfaces.cli.serve", "loom_core.surfaces.cli.web", "loom_core.surfaces.cli.setup",
+                  "loom_core.surfaces.cli.allowlist", "loom_core.surfaces.cli.projects")
+
+
+def test_quick_commands_build_only_themselves_and_load_nothing_heavy(tmp_path):
+    """status, history, verify and config get import their own command module only (the root lists the others
+    from the command table) and none of the heavy libraries; status/history/verify not the settings model."""
+    from tests.support.fixtures import parked_task
+
+    parked_task(tmp_path)
+    for argv, light in ((["status"], True), (["history"], True), (["verify"], True),
+                        (["config", "get", "ui.theme"], False)):
+        mods = _cli_modules(argv, tmp_path)
+        assert not [m for m in mods if m.split(".")[0] in HEAVY + ("rich",)], argv
+        assert not [m for m in mods if m in OTHER_COMMANDS], (argv, sorted(m for m in mods if m in OTHER_COMMANDS))
+        if light:
+            assert not [m for m in mods if m.split(".")[0] in ("pydantic", "pydantic_settings", "keyring")], argv
+
+
+def test_help_is_printed_from_the_cache_without_typer(tmp_path):
+    """The first `loom --help` renders and stores the top-level help; later ones print it without importing
+    typer; a stale or damaged entry is rendered again, and the text is always the rendered one."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "100"}
+    first = run_loom("--help", cwd=tmp_path, env=env)
+    assert first.returncode == 0 and "Commands:" in first.stdout and "--install-completion" in first.stdout
+    cached = tmp_path / "cache" / "loom" / "help-78.txt"
+    assert cached.read_text(encoding="utf-8").split("\n", 1)[1] + "\n" == first.stdout
+
+    mods = _cli_modules(["--help"], tmp_path, env)
+    assert not [m for m in mods if m.split(".")[0] == "typer"]
+    again = run_loom("--help", cwd=tmp_path, env=env)
+    assert again.stdout == first.stdout and again.returncode == 0
+
+    narrow = run_loom("--help", cwd=tmp_path, env={**env, "COLUMNS": "60"})  # another width: its own entry
+    assert narrow.stdout != first.stdout and (tmp_path / "cache" / "loom" / "help-58.txt").exists()
+
+    key, _, text = cached.read_text(encoding="utf-8").partition("\n")
+    cached.write_text(f"loom 0.0.0 width 78 stale\n{text.replace('Commands:', 'Stale:')}", encoding="utf-8")
+    assert run_loom("--help", cwd=tmp_path, env=env).stdout == first.stdout
+    assert cached.read_text(encoding="utf-8").startswith(key)
+    cached.write_bytes(b"\xff\xfe not text")
+    assert run_loom("--help", cwd=tmp_path, env=env).stdout == first.stdout
+    (tmp_path / "not-a-dir").write_text("", encoding="utf-8")  # no usable cache: help is still printed
+    assert run_loom("--help", cwd=tmp_path, env={**env, "XDG_CACHE_HOME": str(tmp_path / "not-a-dir")}).stdout \
+        == first.stdout

@@ -3,9 +3,11 @@ values filled in: project ids, task ids, agent names, config keys and the fixed 
 
 Every Tab runs ``loom`` once, so a completion must be quick: command names and their help come from the
 command table (:mod:`.table`), only the command being completed is built, and nothing here imports the
-engine, the ORM or the settings model. Project ids come from the catalog file, task ids from the project's
-store and history index (plain sqlite3, through the facade's ``task_refs``); agent names, config keys,
-policies and sizes are written out below (tests/cli/test_completion.py ties each list to its source).
+engine, the ORM or the settings model on a Tab. Project ids come from the catalog file, task ids from the
+project's store and history index (plain sqlite3, through the facade's ``task_refs``); config keys and agent
+names from the facade's ``completion_words`` (kept under the cache dir: only the first Tab after loom's
+settings or bundles changed loads them); policies, sizes and answers are written out below
+(tests/cli/test_command_table.py ties each list to its source).
 A completion that fails offers nothing rather than printing an error into the shell.
 """
 
@@ -17,24 +19,7 @@ from typing import Any
 
 from typer._click.shell_completion import CompletionItem
 
-# the code bundle's agents (`loom models set AGENT`), in its order
-AGENTS = ("classifier", "code-analyzer", "code-analyzer-light", "context-doc-verifier", "architect", "planner",
-          "planner-deep", "plan-grounding-check", "logic-reviewer", "logic-reviewer-deep", "challenger-reviewer",
-          "challenger-reviewer-deep", "style-reviewer", "security", "performance", "ui-consistency", "playwright",
-          "api-contract", "test", "implementer", "implementer-escalated", "checks-runner", "adjudicator",
-          "acceptance", "responder")
-# every settable key (`loom config keys`); `<agent>` stands for each agent name
-CONFIG_KEYS = ("backend", "general.default_policy", "general.max_spawns", "general.stall_minutes",
-               "general.max_concurrent", "general.max_cost_usd", "general.max_tokens", "ui.theme", "ui.animation",
-               "models.<agent>", "fallbacks.<agent>", "providers.anthropic.base_url", "providers.anthropic.api_key",
-               "providers.openrouter.base_url", "providers.openrouter.api_key", "providers.ollama.host",
-               "checks.test", "checks.lint", "checks.typecheck", "checks.timeout_s", "checks.test_timeout_s",
-               "server.host", "server.port", "server.token", "server.state_dir", "server.spawn_permits",
-               "notify.webhook_url", "notify.slack_url", "notify.telegram_token", "notify.telegram_chat",
-               "notify.telegram_api_url", "notify.script", "notify.events", "notify.timeout_ms", "docker.image",
-               "docker.user", "docker.network", "docker.memory", "docker.pids", "docker.cpus", "docker.strict_mcp",
-               "docker.bind_mounts", "docker.home", "telegram.token", "telegram.allowed_users", "telegram.api_url",
-               "telegram.server_url", "telegram.server_token", "harness")
+# written out (computing them imports the kernel and the code bundle); tests tie them to their sources
 POLICIES = ("human", "on-blockers", "auto", "full-supervised", "review-plan-only", "review-final-only",
             "gates-on-blockers", "full-autonomous", "demo-gates")
 COMPLEXITIES = ("trivial", "simple", "medium", "complex", "question")
@@ -51,8 +36,17 @@ def _words(words: tuple[str, ...]) -> Completer:
 
 
 def config_keys(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
-    keys = [k.replace("<agent>", a) for k in CONFIG_KEYS for a in (AGENTS if "<agent>" in k else ("",))]
-    return [CompletionItem(k) for k in keys if k.startswith(incomplete)]
+    """Every settable key, ``models.<agent>`` spelled out for each agent."""
+    from loom_core.surfaces.cli.common import control
+
+    return [CompletionItem(k) for k in control().completion_words()["config_keys"] if k.startswith(incomplete)]
+
+
+def agents(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    """The code bundle's agents (``loom models set AGENT``)."""
+    from loom_core.surfaces.cli.common import control
+
+    return [CompletionItem(a) for a in control().completion_words()["agents"] if a.startswith(incomplete)]
 
 
 def backends(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
@@ -85,7 +79,7 @@ BY_COMMAND: dict[tuple[str, ...], Completer] = {
     ("replay", "task_id"): task_refs, ("verify", "task"): task_refs,
     ("answer", "decision"): _words(DECISIONS), ("recover", "choice"): _words(RECOVERIES),
     ("config", "get", "key"): config_keys, ("config", "set", "key"): config_keys,
-    ("models", "set", "agent"): _words(AGENTS), ("projects", "remove", "ref"): project_ids,
+    ("models", "set", "agent"): agents, ("projects", "remove", "ref"): project_ids,
 }
 BY_PARAM: dict[str, Completer] = {"policy": _words(POLICIES), "complexity": _words(COMPLEXITIES),
                                   "backend": backends}
