@@ -99,3 +99,13 @@ def test_a_failing_agent_on_run_and_proceed_reads_plainly(tmp_path):
         assert "stopped by an error — " in out and "boom: something broke" in out and "(EXECUTOR_FAILED)" in out
         assert "an agent failed: " in out and "trying again (1 of 2)" in out
         assert "to go on: loom recover retry-failed (re-run the agents that failed)" in out
+
+
+def test_notifications_and_the_bot_use_the_same_words():
+    from loom_core.surfaces.bot.views import status_text
+    from loom_core.surfaces.notify.text import format_text
+
+    text = format_text({"event": "complete", "task_id": "t-1", "project_id": "shop", "verdict": "failed_force_closed"})
+    assert text.endswith("complete — force-closed") and "failed_force_closed" not in text
+    shown = status_text("shop", {"has_task": True, "status": "abandoned", "verdict": None, "task": "x"}, None)
+    assert "ended (abandoned)" in shown and "None" not in shown

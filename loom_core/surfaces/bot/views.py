@@ -8,6 +8,7 @@ from typing import Any
 
 from loom_core.control.humanize import span
 from loom_core.errors import LoomError
+from loom_core.surfaces.words import ended
 
 LIMIT = 4000  # one message's text (Telegram allows 4096)
 DATA_MAX = 64  # bytes of callback data
@@ -126,8 +127,8 @@ def terminal_key(model: dict[str, Any]) -> str | None:
 
 
 def terminal_text(project: str, model: dict[str, Any], trace: dict[str, Any] | None) -> str:
-    verdict = model.get("verdict") or model.get("status")
-    icon = VERDICT_ICON.get(str(verdict), "🛑")
+    icon = VERDICT_ICON.get(str(model.get("verdict") or model.get("status")), "🛑")
+    verdict = ended(model.get("status"), model.get("verdict"))
     summary = ((trace or {}).get("summary") or {}).get("completion_summary")
     if not summary:
         runs = (trace or {}).get("agents") or []
@@ -145,8 +146,8 @@ def status_text(project: str, model: dict[str, Any], trace: dict[str, Any] | Non
     if not model.get("has_task"):
         return f"📊 {project} — idle (no task)"
     state = model.get("status") or "—"
-    if model.get("verdict"):
-        state += f" ({model['verdict']})"
+    if model.get("status") in ("completed", "abandoned"):
+        state = f"ended ({ended(model.get('status'), model.get('verdict'))})"
     lines = [f"📊 {project} — {state}", model.get("task_label") or model.get("task") or ""]
     flow = model.get("flow") or {}
     if flow:

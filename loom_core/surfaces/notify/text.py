@@ -31,7 +31,9 @@ def format_text(event: dict[str, Any]) -> str:
     if kind == "complete":
         line = f"{who} complete"
         if event.get("verdict"):
-            line += f" — {event['verdict']}"
+            from loom_core.surfaces.words import ended
+
+            line += f" — {ended(event.get('status'), event['verdict'])}"
         if event.get("branch"):
             line += f" → {event['branch']}"
     elif kind == "parked":
