@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 
-from loom_core.surfaces import words
+from loom_core.control import words
 
 if TYPE_CHECKING:
     from loom_core.control import EngineEvent

@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any
 
 from loom_core.control.humanize import span
+from loom_core.control.words import ended
 from loom_core.errors import LoomError
-from loom_core.surfaces.words import ended
 
 LIMIT = 4000  # one message's text (Telegram allows 4096)
 DATA_MAX = 64  # bytes of callback data

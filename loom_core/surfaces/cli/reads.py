@@ -29,7 +29,7 @@ def status(project: ProjectOpt = None, as_json: JsonOpt = False,
     lines = [f"project: {st['name']}  ({st['project']})",
              f"task:    {st['task_id']} — {st['task_short'] or st['task']}"]
     if st["state"] != "in_progress":
-        from loom_core.surfaces import words
+        from loom_core.control import words
 
         lines.append(f"status:  ended — {words.ended_line(st['state'], st['verdict'], st['work_result'])}")
         lines.append("next:    start another task, or 'loom reset' to archive this one")
@@ -95,7 +95,7 @@ def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         typer.echo(f"no archived tasks in {proj}")
         return
-    from loom_core.surfaces import words
+    from loom_core.control import words
 
     for r in rows:
         if "raw" in r:

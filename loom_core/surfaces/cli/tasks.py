@@ -215,7 +215,7 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     if owner_running(daemon) and not st.get("host"):  # a parked supervisor wakes on the answer and goes on by itself
         typer.echo(f"answered gate '{res['gate']}': {decision}; the daemon (pid {daemon['pid']}) continues the task")
     elif res["next"] == "complete":
-        from loom_core.surfaces import words
+        from loom_core.control import words
 
         word = "abandoned" if decision == "abandon" else words.ended(None, res["verdict"])
         land = ". Run 'loom proceed' to land the work on its loom/<task> branch" if res["verdict"] == "accepted" else ""
@@ -237,7 +237,7 @@ def recover(choice: Annotated[str, typer.Argument(help="retry | retry-failed | c
         raise ConfigError(f"expected {', '.join(RECOVERIES[:-1])} or abandon, got '{choice}'", code="USAGE")
     proj = project_dir(project)
     st = _require_task(proj)
-    from loom_core.surfaces import words
+    from loom_core.control import words
 
     if st.get("state") not in (None, "in_progress"):
         why = f"task {st['task_id']} already ended ({words.ended(st['state'], st.get('verdict'))})"

@@ -31,7 +31,7 @@ def format_text(event: dict[str, Any]) -> str:
     if kind == "complete":
         line = f"{who} complete"
         if event.get("verdict"):
-            from loom_core.surfaces.words import ended
+            from loom_core.control.words import ended
 
             line += f" — {ended(event.get('status'), event['verdict'])}"
         if event.get("branch"):

@@ -2,7 +2,7 @@
 
 The store keeps ``status=abandoned, verdict=None`` or ``verdict=failed_force_closed``, and directives say
 ``shuttle`` or ``ask-user``; users read "abandoned", "force-closed", "agents run next". Every surface that
-prints these (the CLI, plain mode) goes through here, so ``loom recover abandon``, ``loom status`` and
+prints these (the CLI, plain mode, notifications, the bot, the console) goes through here, so ``loom recover abandon``, ``loom status`` and
 ``loom history`` say the same word.
 """
 
