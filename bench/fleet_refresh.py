@@ -23,6 +23,7 @@ import json
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,14 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loom_core.bundles.spec import BUNDLE  # noqa: E402
 from loom_core.control.catalog import Catalog  # noqa: E402
-from loom_core.engine.clock import FixedClock  # noqa: E402
-from loom_core.engine.engine import Engine  # noqa: E402
-from loom_core.kernel.types import AgentResult  # noqa: E402
 
 
 def build(root: Path, n: int) -> Catalog:
+    from loom_core.bundles.spec import BUNDLE
+    from loom_core.engine.clock import FixedClock
+    from loom_core.engine.engine import Engine
+    from loom_core.kernel.types import AgentResult
+
     cat = Catalog([], root / "workspace.json")
     rng = random.Random(7)
     for i in range(n):
@@ -133,11 +135,19 @@ def main() -> int:
     ap.add_argument("--projects", type=int, default=200)
     ap.add_argument("--updates", type=int, default=50)
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle polling to measure CPU over")
+    ap.add_argument("--build-into", type=Path, help=argparse.SUPPRESS)  # the child that writes the stores
     args = ap.parse_args()
+    if args.build_into:
+        build(args.build_into, args.projects).save()
+        return 0
     root = Path(tempfile.mkdtemp(prefix="loom-fleet-"))
     try:
         t = time.perf_counter()
-        cat = build(root, args.projects)
+        # the stores are written by a child process: the console's process holds only what a console holds
+        # (the engines' objects would make every full garbage collection in the frames below slower)
+        subprocess.run([sys.executable, __file__, "--build-into", str(root), "--projects", str(args.projects)],
+                       check=True)
+        cat = Catalog.load(root / "workspace.json")
         print(f"built {args.projects} projects in {time.perf_counter() - t:.1f}s under {root}")
         ui, reads, idle_cpu = asyncio.run(measure(cat, args.updates, args.idle))
     finally:

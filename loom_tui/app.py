@@ -50,6 +50,8 @@ class LoomApp(App):
         self.control = control or LocalControl()
         self.control.sink_for = lambda pid: TuiSink(self, pid)
         self.rows: dict[str, dict[str, Any]] = {}
+        self._rows_posted: list[dict[str, Any]] | None = None  # the poll's last rows (the worker's own)
+        self._frozen = False
         self._open_project = open_project
         self._start = start
         self._refresh_s = refresh_s
@@ -120,7 +122,11 @@ class LoomApp(App):
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def refresh_rows(self) -> None:
-        self.post_message(FleetRows(self.control.fleet()))
+        """Read every project's row (off the loop); post them only when some row changed."""
+        rows = self.control.fleet()
+        if rows != self._rows_posted:
+            self._rows_posted = rows
+            self.post_message(FleetRows(rows))
 
     @work(thread=True, exclusive=True, group="plane-log", exit_on_error=False)
     def follow_log(self, pid: str) -> None:
@@ -226,6 +232,11 @@ class LoomApp(App):
                     fn(pid, None, None)
         for fn in self._screens_with("apply_rows"):
             fn(message.rows)
+        if not self._frozen:  # what start-up built lives as long as the console: keep it out of full collections
+            import gc
+
+            gc.freeze()  # (a full collection over it stalled a frame by ~100 ms every minute or so)
+            self._frozen = True
 
     def on_engine_update(self, message: EngineUpdate) -> None:
         for fn in self._screens_with("engine_event"):

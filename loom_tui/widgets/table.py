@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 _generation = count(1)
-CELL_CACHE_MAX = 20_000
-LINE_CACHE_MAX = 5_000
+CELL_CACHE_MAX = 10_000  # drawn cells and lines kept (the oldest go first)
+LINE_CACHE_MAX = 2_000
 
 
 def _cell_width(value: Any) -> int | None:
@@ -60,6 +60,8 @@ class LoomTable(DataTable):
         self._line_versions: dict[Any, int] = {}
         self._cells_drawn: dict[tuple, Any] = {}
         self._lines_drawn: dict[tuple, Any] = {}
+        self._one_line_rows = True  # every row one line high (a row's place is its index)
+        self._pass: tuple[Any, tuple[int, ...]] | None = None  # (base style, column widths) while rendering
 
     # ------------------------------------------------------------------ draw only what changed
     # DataTable keys its caches on a table-wide update counter and repaints the whole widget on any change,
@@ -97,16 +99,24 @@ class LoomTable(DataTable):
         self._cell_render_cache.clear()
         self._row_render_cache.clear()
         self._line_cache.clear()
-        self.refresh_row(row_index)
+        if self._one_line_rows:  # its place without summing the heights of the rows above it
+            from textual.geometry import Region
+
+            y = row_index + (self.header_height if self.show_header else 0)
+            self._refresh_region(Region(0, y, max(self.size.width, self.virtual_size.width), 1))
+        else:
+            self.refresh_row(row_index)
 
     def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> Any:
         row_key = super().add_row(*cells, height=height, key=key, label=label)
+        self._one_line_rows = self._one_line_rows and height == 1
         self._row_versions[row_key] = self._line_versions[row_key] = next(_generation)
         return row_key
 
     def clear(self, columns: bool = False) -> Any:
         self._cells_drawn.clear()
         self._lines_drawn.clear()
+        self._one_line_rows = True
         return super().clear(columns)
 
     def _highlight(self, row_index: int) -> tuple:
@@ -117,6 +127,22 @@ class LoomTable(DataTable):
         if kind == "cell":
             return cur.column if cur.row == row_index else -1, hov.column if hov.row == row_index else -1
         return (cur.column, hov.column) if kind == "column" else ()
+
+    def render_lines(self, crop: Any) -> Any:
+        # what every line of this pass shares, worked out once (DataTable asks for it per line)
+        self._pass = (self.rich_style, tuple(column.get_render_width(self) for column in self.columns.values()))
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    def render_line(self, y: int) -> Any:
+        if self._pass is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if not self.show_header or y >= self.header_height:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._pass[0])
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Any) -> Any:
         try:
@@ -130,7 +156,8 @@ class LoomTable(DataTable):
         key = (row_key, line_no, self._line_versions.get(row_key, 0), stripe,
                self._highlight(row_index), x1, x2, self.size.width, base_style, self.cursor_type, self.show_cursor,
                self._show_hover_cursor, self._pseudo_class_state, self.app.theme,
-               tuple(column.get_render_width(self) for column in self.columns.values()))
+               self._pass[1] if self._pass is not None
+               else tuple(column.get_render_width(self) for column in self.columns.values()))
         hit = self._lines_drawn.get(key)
         if hit is not None and hit[0] == row_index:
             return hit[1]
@@ -142,7 +169,7 @@ class LoomTable(DataTable):
             strip = (_restamp(other[1], row_index, swap) if swap is not None
                      else super()._render_line(y, x1, x2, base_style))
         if len(self._lines_drawn) >= LINE_CACHE_MAX:
-            self._lines_drawn.clear()
+            del self._lines_drawn[next(iter(self._lines_drawn))]
         self._lines_drawn[key] = (row_index, strip)
         return strip
 
@@ -174,7 +201,7 @@ class LoomTable(DataTable):
         else:
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         if len(self._cells_drawn) >= CELL_CACHE_MAX:
-            self._cells_drawn.clear()
+            del self._cells_drawn[next(iter(self._cells_drawn))]
         self._cells_drawn[key] = ((row_index, column_index), lines)
         return lines
 
