@@ -4,6 +4,7 @@ with ``sqlite3.Connection.deserialize`` — read-only, nothing written beside it
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import stat
@@ -18,7 +19,7 @@ from loom_core.store import db as dbmod
 
 T = TypeVar("T")
 LIVE_NAME = "state.db"  # a live store is never an image: its reads go straight to SQLite
-_CACHE: OrderedDict[tuple[int, int, int, int], bytes] = OrderedDict()  # archives never change in place
+_CACHE: OrderedDict[bytes, bytes] = OrderedDict()  # digest of an archive's bytes -> its unpacked image
 _CACHE_SIZE = 2
 
 
@@ -33,10 +34,6 @@ def _image_bytes(path: Path) -> bytes | None:
         return None
     if not stat.S_ISREG(st.st_mode) or st.st_size < len(codec.IMAGE_MAGIC):
         return None
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
     if dbmod.held_elsewhere_in_process(path):  # SQLite has it open here: an SQLite file, never reopened raw
         return None
     try:
@@ -47,6 +44,10 @@ def _image_bytes(path: Path) -> bytes | None:
             blob = head + fh.read()
     except OSError:
         return None
+    key = hashlib.blake2b(blob, digest_size=16).digest()  # by content: an archive edited in place is read anew
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
     try:
         data = codec.unpack_image(blob)
     except ValueError as exc:
