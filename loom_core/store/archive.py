@@ -10,6 +10,7 @@ archive an older loom wrote (a plain SQLite file) reads the same way."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 from loom_core.crash import crashpoint
 from loom_core.errors import KernelRefusal, LoomError, StateError
-from loom_core.store import codec, loomdir
+from loom_core.store import codec, loomdir, read
 from loom_core.store import db as dbmod
 from loom_core.store.read import TASK_FIELDS
 from loom_core.store.read.opener import read_image
@@ -97,6 +98,48 @@ def _read_task(path: Path) -> dict[str, Any] | None:
         f"SELECT {', '.join(TASK_FIELDS)} FROM pipeline_state WHERE id = 1").fetchone()))
 
 
+def _write(hist: Path, live: Path, task_id: str) -> Path:
+    """The live store's archive written under a free name in ``hist`` (temp, fsync, rename, directory
+    fsync); its path."""
+    dest = hist / f"{task_id}.db"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = hist / f"{task_id}.{n}.db"
+    _sweep(hist)
+    tmp = dest.with_suffix(".db.tmp")
+    blob = _image(live)
+    copied = _archived_task(blob, dest)
+    if not copied or copied["task_id"] != task_id:
+        raise StateError(f"archive of {task_id} did not verify; the live store was kept",
+                         code="ARCHIVE_VERIFY_FAILED")
+    crashpoint("archive-packed")
+    _write_durably(tmp, blob, stat.S_IMODE(live.stat().st_mode))
+    crashpoint("archive-written")
+    os.replace(tmp, dest)
+    dbmod.fsync_dir(hist)  # the archive's name is durable before the live store goes
+    crashpoint("archive-renamed")
+    return dest
+
+
+def _archived_before(project: Path, hist: Path, live: Path, task_id: str) -> tuple[Path, bool] | None:
+    """The archive of this very store (same task, same audit head) that an archive killed before it removed
+    the live store left, and whether the index lists it; None when there is none (the usual case)."""
+    names = [p for p in hist.glob(f"{glob.escape(task_id)}*.db")
+             if p.name == f"{task_id}.db" or p.name[len(task_id)] == "." and p.name[len(task_id) + 1:-3].isdigit()]
+    if not names:
+        return None
+    head = read.head(live)
+    indexed = {Path(str(e["db_file"])).name for e in history(project) if e.get("db_file")}
+    for path in sorted(names):
+        try:
+            if read.task_id(path) == task_id and read.head(path) == head:
+                return path, path.name in indexed
+        except LoomError:
+            continue  # not readable: never taken for the archive
+    return None
+
+
 def archive(project: Path, *, reason: str, now: str, force: bool = False, store: Any = None) -> Path | None:
     """Move the live store to ``history/<task_id>.db``. Returns the archive path, or None when
     there was nothing to archive. Refuses an in-progress task unless ``force``."""
@@ -120,28 +163,13 @@ def archive(project: Path, *, reason: str, now: str, force: bool = False, store:
     hist = history_dir(project)
     loomdir.ensure(hist.parent)
     hist.mkdir(parents=True, exist_ok=True)
-    dest = hist / f"{info['task_id']}.db"
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = hist / f"{info['task_id']}.{n}.db"
-    _sweep(hist)
-    tmp = dest.with_suffix(".db.tmp")
-    blob = _image(live)
-    copied = _archived_task(blob, dest)
-    if not copied or copied["task_id"] != info["task_id"]:
-        raise StateError(f"archive of {info['task_id']} did not verify; the live store was kept",
-                         code="ARCHIVE_VERIFY_FAILED")
-    crashpoint("archive-packed")
-    _write_durably(tmp, blob, stat.S_IMODE(live.stat().st_mode))
-    crashpoint("archive-written")
-    os.replace(tmp, dest)
-    dbmod.fsync_dir(hist)  # the archive's name is durable before the live store goes
-    crashpoint("archive-renamed")
-    line = {**info, "db_file": str(dest.relative_to(project)), "archived_at": now,
-            "reason": "discarded" if force and info["status"] == "in_progress" else reason}
-    with index_path(project).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line, sort_keys=True) + "\n")
+    prior = _archived_before(project, hist, live, info["task_id"])
+    dest, indexed = prior if prior else (_write(hist, live, info["task_id"]), False)
+    if not indexed:
+        line = {**info, "db_file": str(dest.relative_to(project)), "archived_at": now,
+                "reason": "discarded" if force and info["status"] == "in_progress" else reason}
+        with index_path(project).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
     crashpoint("archive-indexed")
     for suffix in ("",) + SIDE_FILES:
         Path(str(live) + suffix).unlink(missing_ok=True)
