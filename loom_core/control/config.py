@@ -69,7 +69,7 @@ class ConfigVerbs:
 
     def config_get(self, key: str) -> Any:
         """One dotted key's effective value (``general.max_spawns``, ``models.planner``); unknown → USAGE."""
-        from loom_core.config.settings import get_key
+        from loom_core.config.remembered import get_key  # the settings model only when something changed
 
         return get_key(key)
 
