@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-log = logging.getLogger("loom.events")
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,9 @@ class EventBus:
             try:
                 fn(event)
             except Exception:  # a broken subscriber must not break a drive
-                log.exception("event subscriber failed on %s", event.kind)
+                import logging  # here, not at import: `loom status` loads this module and never logs
+
+                logging.getLogger("loom.events").exception("event subscriber failed on %s", event.kind)
 
 
 class NullSink:
