@@ -9,7 +9,6 @@ very same error as everywhere else.
 from __future__ import annotations
 
 import os
-import tomllib
 
 from loom_core.config import paths
 
@@ -21,6 +20,10 @@ def _raw(section: str, field: str, short: str | None) -> object | None:
         if env and os.environ.get(env, "").strip():
             return os.environ[env].strip()
     path = paths.config_path()
+    if not os.path.lexists(path):
+        return None  # no settings file (tomllib not even imported)
+    import tomllib
+
     try:
         paths.check_regular(path)
         with open(path, "rb") as fh:
