@@ -61,15 +61,18 @@ def classes_of(scope: str) -> list[type]:
 
 
 def declared(cls: type, *, textual_widgets: bool = True) -> list[Binding]:
-    """The bindings a class has, its bases' first (as Textual merges them); ``textual_widgets=False`` leaves
-    out what Textual's own widgets bring (cursor keys of a table …), keeping the App's and Screen's."""
-    out: list[Binding] = []
+    """The bindings a class declares, loom's before Textual's; ``textual_widgets=False`` leaves out what
+    Textual's own widgets bring (cursor keys of a table …), keeping the App's and Screen's."""
+    ours: list[Binding] = []
+    theirs: list[Binding] = []  # Textual's own, listed after loom's
     for base in reversed(cls.__mro__):
         if not (isinstance(base, type) and issubclass(base, DOMNode)) or "BINDINGS" not in base.__dict__:
             continue
-        own = base.__module__.startswith("loom_tui") or base.__module__ in ("textual.app", "textual.screen")
-        if textual_widgets or own:
-            out += [b if isinstance(b, Binding) else Binding(*b) for b in base.__dict__["BINDINGS"]]
+        loom = base.__module__.startswith("loom_tui")
+        if textual_widgets or loom or base.__module__ in ("textual.app", "textual.screen"):
+            (ours if loom else theirs).extend(b if isinstance(b, Binding) else Binding(*b)
+                                              for b in base.__dict__["BINDINGS"])
+    out = ours + theirs
     if cls.__module__.startswith("loom_tui") and getattr(cls, "ENABLE_COMMAND_PALETTE", False):
         out.append(Binding(cls.COMMAND_PALETTE_BINDING, "command_palette", "Command palette", show=False,
                            priority=True))

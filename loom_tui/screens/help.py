@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.text import Text
+from rich.console import Group
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from loom_tui import keys
 from loom_tui.commands import palette_entries
 
-COLUMNS = ("key", "does", "binding", "palette", "about")
+COLUMNS = ("key", "does", "binding", "palette")
 
 
 def _action_name(action: str) -> str:
@@ -70,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     #help-box { width: 96%; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
     #help-title { text-style: bold; }
-    #help-table { height: 1fr; }
+    #help-keys { height: 1fr; }
     #help-hint { color: $text-muted; }
     """
     BINDINGS = [
@@ -85,19 +86,26 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
             yield Static("Keys", id="help-title")
-            table = DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
-            for col in COLUMNS:
-                table.add_column(col, key=col)
-            for title, rows in self.sections:
-                table.add_row(Text(title, style="bold"), "", "", "", "")
-                for row in rows:
-                    table.add_row(Text(row[0], style="bold"), *row[1:])
-            yield table
-            yield Static("esc, ? or q closes · remap a key in Settings → Keys or with "
-                         "loom config set keymap.<binding> KEYS", id="help-hint", markup=False)
+            with VerticalScroll(id="help-keys"):
+                yield Static(Group(*(self._table(title, rows) for title, rows in self.sections)), id="help-body")
+            yield Static("esc, ? or q closes · other keys: Settings → Keys, or [keymap] in the settings",
+                         id="help-hint", markup=False)
+
+    @staticmethod
+    def _table(title: str, rows: list[tuple[str, str, str, str, str]]) -> Table:
+        """One section; long cells wrap instead of being cut (80 columns hold it)."""
+        table = Table(title=title, title_justify="left", title_style="bold", expand=True, box=None,
+                      header_style="dim", padding=(0, 1))
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("does", ratio=3)
+        table.add_column("binding", no_wrap=True, style="cyan")
+        table.add_column("palette", ratio=2)
+        for keys_, does, bid, pal, about in rows:
+            table.add_row(keys_, does if not about else f"{does} [dim]— {about}[/]", bid, pal)
+        return table
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one("#help-keys").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
