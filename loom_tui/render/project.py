@@ -9,6 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from loom_core.control.humanize import span
+from loom_core.control.words import ended as ended_word
 from loom_tui.fmt import STATUS_STYLE
 from loom_tui.widgets.agent_chain import gate_chip
 
@@ -59,7 +60,7 @@ def badge(f: Facts) -> Text:
         label = row.get("driven_by") or "driven elsewhere"
     elif st == "archived":
         v = f.task.get("verdict") or f.task.get("status")
-        label = f"archived · {'discarded' if v == 'in_progress' else (v or '?')}"
+        label = f"archived · {'discarded' if v == 'in_progress' else (ended_word(None, v) if v else '?')}"
     else:
         label = st
     return Text(f" {label} ", style="bold " + STATUS_STYLE.get(st, ""))
@@ -95,7 +96,7 @@ def meta(f: Facts) -> Text:
 def _finished(f: Facts) -> Text:
     verdict = f.verdict or f.status
     head = Text(no_wrap=True, overflow="ellipsis")
-    head.append(f"{'✓' if verdict == 'accepted' else '■'} Task {verdict}",
+    head.append(f"{'✓' if verdict == 'accepted' else '■'} Task {ended_word(None, verdict)}",
                 style="bold green" if verdict == "accepted" else "bold yellow")
     if f.has_branch:
         head.append(" — u push · m squash-merge ", style="")

@@ -13,20 +13,23 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from loom_core.control.humanize import duration
+from loom_core.control.words import ended
 from loom_core.errors import LoomError
 from loom_tui.fmt import clip, fmt_time
 from loom_tui.widgets.table import LoomTable
 
 COLUMNS = (("task", "task"), ("verdict", "verdict"), ("elapsed", "elapsed"), ("archived", "archived"))
 BADGE = {"accepted": "green", "rejected": "yellow", "discarded": "bold red", "abandoned": "red",
-         "failed_force_closed": "red"}
+         "force-closed": "red"}
 
 
 def verdict_of(row: dict[str, Any]) -> str:
     """An archived in-progress task was discarded (it never finished)."""
     if row.get("status") == "in_progress" or row.get("reason") == "discarded":
         return "discarded"
-    return row.get("verdict") or row.get("status") or "—"
+    if not (row.get("verdict") or row.get("status")):
+        return "—"
+    return ended(row.get("status"), row.get("verdict"))  # the words `loom history` uses
 
 
 def badge(verdict: str) -> Text:
