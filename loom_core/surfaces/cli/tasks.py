@@ -217,7 +217,7 @@ def answer(decision: Annotated[str, typer.Argument(help="accept | reject | aband
     elif res["next"] == "complete":
         from loom_core.control import words
 
-        word = "abandoned" if decision == "abandon" else words.ended(None, res["verdict"])
+        word = words.ended(None, res["verdict"])  # what status and history will say
         land = ". Run 'loom proceed' to land the work on its loom/<task> branch" if res["verdict"] == "accepted" else ""
         typer.echo(f"answered gate '{res['gate']}': {decision}; the task ended ({word}){land}")
     elif st.get("host"):
