@@ -122,10 +122,13 @@ class LoomApp(App):
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def refresh_rows(self) -> None:
-        """Read every project's row (off the loop); post them only when some row changed."""
+        """Read every project's row (off the loop); post them only when some row changed in more than what
+        the clock alone moves (a running agent's age, a task's elapsed seconds: every view works those out
+        from the time of the read, and ``elapsed`` in words still changes the row)."""
         rows = self.control.fleet()
-        if rows != self._rows_posted:
-            self._rows_posted = rows
+        steady = [_steady(r) for r in rows]
+        if steady != self._rows_posted:
+            self._rows_posted = steady
             self.post_message(FleetRows(rows))
 
     @work(thread=True, exclusive=True, group="plane-log", exit_on_error=False)
@@ -413,6 +416,14 @@ class LoomApp(App):
                 self.settings_verbs().config_set(key, value)
             except (LoomError, OSError) as exc:
                 self.call_from_thread(self.notify, f"not kept: {exc}", title=key, severity="warning")
+
+
+def _steady(row: dict[str, Any]) -> dict[str, Any]:
+    """A fleet row less what only the clock moves."""
+    out = {k: v for k, v in row.items() if k != "elapsed_s"}
+    if row.get("pending"):
+        out["pending"] = [{k: v for k, v in p.items() if k != "age_s"} for p in row["pending"]]
+    return out
 
 
 def make_app(catalog: Catalog | None = None, **kw: Any) -> LoomApp:

@@ -97,7 +97,7 @@ class LocalControl(CompletionVerbs, ConfigVerbs, ContainerVerbs, HostedVerbs, Ho
 
         now = now or self.clock.now()
         try:
-            st = project_status(p.dir, now, stall_after_min=stall_after_min)
+            st = project_status(p.dir, now, stall_after_min=stall_after_min, polled=True)
         except LoomError as exc:
             st = {"status": "unavailable", "error": str(exc), "task_id": None}
         except OSError as exc:

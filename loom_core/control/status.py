@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,32 +63,113 @@ def sandbox_disk(project: Path | str) -> tuple[str | None, int | None]:
     return str(path), disk_usage_of(path)
 
 
+SETTLE_NS = 1_000_000_000  # a file untouched for 1 s cannot be written again under the same mtime
+_QUIET: dict[str, tuple[tuple, dict[Any, Any]]] = {}
+
+
+def _watched(project: Path) -> tuple[str, ...]:
+    """The files a project's status is read from: the store's three, the marker, the exec file, the budget
+    ledger and the history index (the small ones are replaced by rename, so a new inode shows a write)."""
+    got = _WATCHED.get(os.fspath(project))
+    if got is None:
+        from loom_core.engine.budget import ledger_path
+        from loom_core.engine.exec_file import exec_file
+        from loom_core.store.archive import index_path
+        from loom_core.store.slot import marker_path
+
+        db = os.fspath(dbmod.state_path(project))
+        got = (db, db + "-wal", db + "-shm", *(os.fspath(f(project)) for f in
+                                              (marker_path, exec_file, ledger_path, index_path)))
+        if len(_WATCHED) >= 4096:
+            _WATCHED.clear()
+        _WATCHED[os.fspath(project)] = got
+    return got
+
+
+_WATCHED: dict[str, tuple[str, ...]] = {}
+
+
+def _quiet_signature(project: Path) -> tuple | None:
+    """``stat`` of every watched file; None unless each is a second old (only then does a later write show
+    as another mtime). Not the ``.loom`` folder: reading a closed store creates and drops its WAL there."""
+    now, sig = time.time_ns(), []
+    for name in _watched(project):
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            sig.append(None)
+            continue
+        except OSError:
+            return None
+        if now - st.st_mtime_ns < SETTLE_NS:
+            return None
+        sig.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(sig)
+
+
+class _Reads:
+    """What a project's files say (marker, host, budget, lost task), remembered for a poller while its
+    files are unchanged: the fleet polls every project every 2 s and most have not moved."""
+
+    def __init__(self, project: Path, remember: bool) -> None:
+        self.memo: dict[Any, Any] | None = None
+        self.store_exists: bool | None = None  # known from the signature (None: ask the disk)
+        sig = _quiet_signature(project) if remember else None
+        if sig is None:
+            return
+        self.store_exists = sig[0] is not None
+        key = os.fspath(project)
+        hit = _QUIET.get(key)
+        if hit is None or hit[0] != sig:
+            if len(_QUIET) >= 4096:
+                _QUIET.clear()
+            hit = _QUIET[key] = (sig, {})
+        self.memo = hit[1]
+
+    def get(self, name: Any, read: Any) -> Any:
+        if self.memo is None:
+            return read()
+        if name not in self.memo:
+            self.memo[name] = read()
+        got = self.memo[name]
+        return dict(got) if isinstance(got, dict) else got
+
+
 def project_status(project: Path | str, now: str, *, stall_after_min: float | None = None,
-                   store: StateStore | None = None, with_sandbox: bool = False) -> dict[str, Any]:
+                   store: StateStore | None = None, with_sandbox: bool = False,
+                   polled: bool = False) -> dict[str, Any]:
     """The project's facts; ``with_sandbox`` adds ``sandbox`` / ``sandbox_bytes`` (its disk) for a task
-    in progress (a walk of the sandbox, so surfaces polling many projects leave it off)."""
-    project = Path(project).resolve()
+    in progress (a walk of the sandbox, so surfaces polling many projects leave it off). ``polled``: the
+    caller reads it again and again (``project`` resolved already, a catalog entry): what its files say is
+    not read again while they are unchanged; the clock and the drive lock are looked at every time."""
+    project = Path(project) if polled else Path(project).resolve()
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
     if store is None:
         dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
     from loom_core.store.slot import lost_task, marked
 
-    mark = marked(project)  # read before the store: a task created and marked after it is never "lost"
-    if store is not None or dbmod.state_path(project).exists():
-        out = _project_status(project, now, out, stall_after_min, store)
+    reads = _Reads(project, polled and store is None)
+    if reads.memo is not None and "row" in reads.memo and not with_sandbox:
+        return dict(reads.memo["row"])  # no task or a finished one, files unchanged: nothing the clock moves
+    mark = reads.get("mark", lambda: marked(project))  # before the store: a task marked after it is never "lost"
+    if store is not None or (reads.store_exists if reads.store_exists is not None
+                             else dbmod.state_path(project).exists()):
+        out = _project_status(project, now, out, stall_after_min, store, reads)
     if not out["task_id"] and mark:
-        lost = lost_task(project, mark)
+        lost = reads.get(("lost", mark), lambda: lost_task(project, mark))
         if lost:
             out.update(status="lost", lost=lost)
+    if reads.memo is not None and out.get("state") != "in_progress" and not out.get("pending"):
+        reads.memo["row"] = dict(out)
     if with_sandbox and out.get("state") == "in_progress":
         out["sandbox"], out["sandbox_bytes"] = sandbox_disk(project)
     return out
 
 
 def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_min: float | None,
-                    store: StateStore | None) -> dict[str, Any]:
+                    store: StateStore | None, reads: _Reads) -> dict[str, Any]:
     if store is None:
-        facts = read.status_facts(dbmod.state_path(project))
+        facts = reads.get("facts", lambda: read.status_facts(dbmod.state_path(project)))
         if facts is None:
             return out
         st, tick_seq, act = facts.state, facts.tick_seq, facts.activity
@@ -117,7 +199,8 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
     driven = p["status"] == "in_progress" and not pua and driver_alive(project)
     from loom_core.engine.host_mark import host_of
 
-    host = host_of(project, p["task_id"]) if p["status"] == "in_progress" else None
+    host = reads.get(("host", p["task_id"]), lambda: host_of(project, p["task_id"])) \
+        if p["status"] == "in_progress" else None
     stopped = None
     if p["status"] != "in_progress":
         status = "finished"
@@ -151,7 +234,8 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
     })
     from loom_core.engine import budget
 
-    out["budget"] = budget.view(project, p["task_id"])  # spent / budget; a stop before a spawn is announced
+    # spent / budget; a stop before a spawn is announced
+    out["budget"] = reads.get(("budget", p["task_id"]), lambda: budget.view(project, p["task_id"]))
     if status == "stopped" and out["budget"] and out["budget"]["stopped"]:
         out.update(status=budget.STATUS, stopped=out["budget"]["stopped"], code=budget.CODE)
     return out

@@ -27,11 +27,25 @@ T = TypeVar("T")
 
 
 def loom_dir(project: Path) -> Path:
-    return Path(project) / ".loom"
+    return _paths(os.fspath(project))[0]
 
 
 def state_path(project: Path) -> Path:
-    return loom_dir(project) / "state.db"
+    return _paths(os.fspath(project))[1]
+
+
+_PATHS: dict[str, tuple[Path, Path]] = {}
+
+
+def _paths(project: str) -> tuple[Path, Path]:
+    """``(.loom, .loom/state.db)`` of a project, built once (pollers ask for them many times a second)."""
+    got = _PATHS.get(project)
+    if got is None:
+        if len(_PATHS) >= 4096:
+            _PATHS.clear()
+        base = Path(project) / ".loom"
+        got = _PATHS[project] = (base, base / "state.db")
+    return got
 
 
 def migrations() -> list[tuple[int, str, str]]:

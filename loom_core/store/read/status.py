@@ -69,7 +69,7 @@ _CACHE: dict[str, tuple[tuple, StatusFacts | None]] = {}
 CACHE_SIZE = 1024
 
 
-def _stat(path: Path) -> tuple | None:
+def _stat(path: str) -> tuple | None:
     """(inode, size, mtime) of a file by ``stat`` alone (opening it could drop this process's SQLite locks:
     see ``db.open_descriptor``); None when it does not exist."""
     try:
@@ -86,8 +86,9 @@ def _signature(path: Path) -> tuple[tuple, bool] | None:
     """The identity, size and mtime of the database, its WAL and the WAL's index, and whether they can be
     trusted to show the next commit: only once every mtime is a second old, so that a later write gets
     another mtime even with a coarse clock. A store in use (recent mtimes) is simply read each time."""
+    name = os.fspath(path)
     try:
-        sig = tuple(_stat(path.with_name(path.name + suffix)) for suffix in ("", "-wal", "-shm"))
+        sig = (_stat(name), _stat(name + "-wal"), _stat(name + "-shm"))
     except OSError:
         return None
     now = time.time_ns()
