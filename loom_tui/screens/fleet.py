@@ -98,6 +98,7 @@ class FleetScreen(Screen):
         self._rows: dict[str, dict[str, Any]] = {}
         self._cells: dict[str, dict[str, Any]] = {}
         self._shown: tuple[str, ...] = ()  # the columns the width has room for (see FIT)
+        self._natural: dict[str, int] = {}  # the content widths the columns were last fitted to
         self._read_at: str | None = None  # the clock when the rows were read: running agents' clocks tick from it
         self._ticker = None
 
@@ -121,6 +122,8 @@ class FleetScreen(Screen):
     def apply_rows(self, rows: list[dict[str, Any]]) -> None:
         table = self.query_one(FleetTable)
         new = {r["id"]: r for r in rows}
+        same_projects = new.keys() == self._rows.keys()
+        changed: list[dict[str, Any]] = []
         for pid in [k for k in self._rows if k not in new]:
             table.remove_row(pid)
             self._cells.pop(pid, None)
@@ -128,6 +131,7 @@ class FleetScreen(Screen):
             if self._rows.get(pid) == row:
                 continue
             values = cells(row)
+            changed.append(values)
             old = self._cells.get(pid)
             if old is None:
                 table.add_row(*(values[k] for k in self._shown), key=pid)
@@ -139,7 +143,7 @@ class FleetScreen(Screen):
         self._rows = new
         self._read_at = self._clock() if any(ticks(r) for r in rows) else None
         self._timer()
-        self._fit()
+        self._fit(shrink=not same_projects, changed=changed)  # a poll only widens a column a value needs
         self._sort()
         counts = {"running": 0, "need you": 0, "finished": 0, "idle": 0}
         for r in rows:
@@ -154,8 +158,10 @@ class FleetScreen(Screen):
                 counts["idle"] += 1
         need = counts["need you"]
         text = " · ".join(f"{v} {k}" for k, v in counts.items())
-        self.query_one("#fleet-counts", Static).update(
-            Text(text, style="bold yellow") if need else Text(text, style="dim"))
+        if (text, need > 0) != getattr(self, "_counts_shown", None):  # one line, fixed height: no relayout
+            self._counts_shown = (text, need > 0)
+            self.query_one("#fleet-counts", Static).update(
+                Text(text, style="bold yellow") if need else Text(text, style="dim"), layout=False)
         self.query_one("#fleet-empty").display = not rows
         table.display = bool(rows)
 
@@ -163,10 +169,16 @@ class FleetScreen(Screen):
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit)
 
-    def _fit(self) -> None:
-        """Fit the columns to the width; rebuild the table only when a column comes or goes."""
+    def _fit(self, shrink: bool = True, changed: list[dict[str, Any]] | None = None) -> None:
+        """Fit the columns to the width; rebuild the table only when a column comes or goes. Without
+        ``shrink`` no column narrows (a width change redraws every line: polls and clock ticks only widen),
+        so only the ``changed`` rows' cells need measuring."""
         table = self.query_one(FleetTable)
-        widths = fit.fit(FIT, fit.natural(FIT, self._cells.values()), fit.space_of(table, self.app.size.width))
+        natural = fit.natural(FIT, self._cells.values() if shrink or changed is None else changed)
+        if not shrink:
+            natural = {k: max(w, self._natural.get(k, 0)) for k, w in natural.items()}
+        self._natural = natural
+        widths = fit.fit(FIT, natural, fit.space_of(table, self.app.size.width))
         if fit.apply(table, FIT, widths):
             return
         keep = table.cursor_key()
@@ -209,7 +221,7 @@ class FleetScreen(Screen):
                 table.update_cell(pid, "status", label)
                 changed = True
         if changed:  # a clock that grew a digit widens the status column
-            self._fit()
+            self._fit(shrink=False)
 
     def _order_key(self, pid: str):
         r = self._rows.get(pid, {})
