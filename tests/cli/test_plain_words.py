@@ -47,6 +47,8 @@ def test_abandon_reads_abandoned_in_recover_status_history_and_proceed(demo):
     assert ended.returncode == 0 and plain(ended).strip() == "task ended — abandoned"
     status = cli("status", cwd=demo)
     assert "status:  ended — abandoned" in plain(status)
+    assert cli("projects", "add", str(demo), cwd=demo).returncode == 0
+    assert "  ended — abandoned  " in plain(cli("projects", "list", cwd=demo))
     again = cli("proceed", cwd=demo)
     assert again.returncode == 1 and "was abandoned; there is nothing to continue" in plain(again)
     retry = cli("recover", "retry", cwd=demo)

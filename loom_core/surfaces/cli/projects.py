@@ -49,8 +49,11 @@ def projects_list(as_json: JsonOpt = False) -> None:
         elif not r.get("task_id"):
             typer.echo("    status: LOST (see loom status)" if r["status"] == "lost" else "    status: no active task")
         else:
-            extra = f"  parked@{r['gate']}" if r.get("gate") else ""
-            typer.echo(f"    task: {r['task_id']}  {r['state']}/{r['verdict']}  flow {r['flow']}#{r['step']}{extra}"
+            from loom_core.control.words import ended
+
+            extra = f"  parked at gate {r['gate']}" if r.get("gate") else ""
+            state = "in progress" if r["state"] == "in_progress" else f"ended — {ended(r['state'], r['verdict'])}"
+            typer.echo(f"    task: {r['task_id']}  {state}  flow {r['flow']} step {r['step']}{extra}"
                        + {"stalled": "  STALLED", "stopped": "  STOPPED (not driven: loom proceed)",
                           "over-budget": "  OVER BUDGET (loom status)",
                           "host-driven": f"  {(r.get('driven_by') or 'driven elsewhere').upper()}"}.get(r["status"], ""))
