@@ -258,7 +258,10 @@ class LoomApp(App):
         elif message.outcome is not None:
             o = message.outcome
             if o.kind == "complete":
-                self.notify(f"{o.verdict}: {o.summary[:120]}", title=name,
+                from loom_core.control.words import ended, summary
+
+                rest = summary(o.summary)
+                self.notify(f"{ended(None, o.verdict)}{': ' + rest[:120] if rest else ''}", title=name,
                             severity="information" if o.verdict == "accepted" else "warning")
             elif o.kind == "paused":
                 from loom_tui.toasts import parked
