@@ -18,3 +18,27 @@ def test_the_project_header_of_a_force_closed_task():
               task={"verdict": "failed_force_closed", "status": "completed"}, verdict="failed_force_closed")
     assert "force-closed" in _finished(f).plain and "failed_force_closed" not in _finished(f).plain
     assert badge(f).plain.strip() == "archived · force-closed"
+
+
+def test_the_toast_of_a_finished_task_is_in_words(tmp_path):
+    import asyncio
+
+    from loom_core.control.catalog import Catalog
+    from loom_core.engine.drive import Outcome
+    from loom_tui.app import make_app
+    from loom_tui.messages import RunFinished
+
+    seen: list[str] = []
+
+    async def go():
+        app = make_app(Catalog([], tmp_path / "workspace.json"), watch=False)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await pilot.pause()
+            app.post_message(RunFinished("p1", Outcome("complete", task_id="t-1", verdict="failed_force_closed",
+                                                       summary="task complete (verdict=failed_force_closed, "
+                                                               "work=clean)")))
+            await pilot.pause()
+            seen.extend(str(n.message) for n in app._notifications)
+
+    asyncio.run(go())
+    assert seen == ["force-closed"]
