@@ -191,3 +191,39 @@ def test_config_keys_and_agents_are_kept_in_the_cache_after_the_first_tab(tmp_pa
     cached.write_text(json.dumps({**data, "stamp": "older code", "config_keys": ["ui.stale"]}), encoding="utf-8")
     assert _bash("loom config get ui.", tmp_path) == ui
     assert json.loads(cached.read_text(encoding="utf-8"))["stamp"] == data["stamp"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (.ci/run installs it)")
+def test_real_fish_completes_with_the_script_loom_shows(store, tmp_path):
+    env = _loom_on_path(tmp_path)
+    shown = subprocess.run(["fish", "-c", "loom --show-completion"], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=store["project"])
+    assert "complete --command loom" in shown.stdout, shown.stderr
+    (tmp_path / "loom.fish").write_text(shown.stdout, encoding="utf-8")
+    script = f"source {tmp_path / 'loom.fish'}; complete -C 'loom replay '; echo SEP; complete -C 'loom st'"
+    proc = subprocess.run(["fish", "--no-config", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=store["project"])
+    ids, _, names = proc.stdout.partition("SEP\n")
+    assert sorted(line.split("\t")[0] for line in ids.splitlines()) == sorted([store["live"], store["archived"]]), \
+        proc.stderr  # (fish sorts them)
+    assert names.splitlines() == ["status\tShow the project's task: status, phase, flow, pending gate, spawns, "
+                                  "tokens, cost, elapsed."]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (.ci/run installs it)")
+def test_real_zsh_registers_the_script_and_its_function_offers_task_ids(store, tmp_path):
+    env = _loom_on_path(tmp_path)
+    shown = subprocess.run(["zsh", "-fc", "loom --show-completion; true"], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=store["project"])
+    assert "compdef _loom_completion loom" in shown.stdout, shown.stderr
+    (tmp_path / "loom.zsh").write_text(shown.stdout, encoding="utf-8")
+    # outside an interactive completion widget _arguments cannot draw a menu: a stand-in prints what it got
+    script = (f"autoload -U compinit; compinit -u -D; source {tmp_path / 'loom.zsh'}\n"
+              "print -r -- \"comp=$_comps[loom]\"\n"
+              "_arguments() { print -r -- \"$@\" }\n"
+              "words=(loom replay ''); CURRENT=3; _loom_completion\n")
+    proc = subprocess.run(["zsh", "-fc", script], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=store["project"])
+    assert proc.returncode == 0, proc.stderr
+    assert "comp=_loom_completion" in proc.stdout
+    assert f'"{store["live"]}":"the live task"' in proc.stdout and f'"{store["archived"]}":' in proc.stdout
