@@ -236,6 +236,9 @@ class TaskRunner:
                     raise KernelRefusal("no gate is waiting for an answer in this project", code="NO_PENDING_GATE")
                 if decision == "reject" and not note:
                     raise ConfigError("a rejection needs a note saying what to change (--note)", code="USAGE")
+                if decision == "abandon" and not _offers_abandon(engine, st, pua["gate"]):
+                    raise ConfigError(f"gate '{pua['gate']}' offers accept or reject, not abandon; to end the task "
+                                      "run 'loom recover abandon'", code="ANSWER_INVALID")
                 resp = engine.answer(pua["gate_event_id"], "reject" if decision == "abandon" else decision,
                                      reject_intent="abandon" if decision == "abandon" else
                                      ("revise" if decision == "reject" else None), message=note)
@@ -270,6 +273,16 @@ class TaskRunner:
             if d["kind"] == "complete" and d.get("verdict") != "accepted":
                 self._drop_sandbox()
             return {"choice": choice, "next": d["kind"], "verdict": d.get("verdict"), "summary": d.get("summary")}
+
+
+def _offers_abandon(engine: Engine, st: Any, gate_name: str) -> bool:
+    """Whether the gate has an abandon answer (one that does not would take it as a rejection and ask again)."""
+    from loom_core.kernel.gates import DEFAULT_OPTIONS
+    from loom_core.kernel.types import Gate
+
+    gate = engine.bundle_for(st).stages.get(gate_name)
+    options = (gate.options if isinstance(gate, Gate) and gate.options else DEFAULT_OPTIONS)
+    return any(o.reject_intent == "abandon" for o in options)
 
 
 def refuse_hosted(project: Path, task_id: str | None) -> None:

@@ -76,8 +76,10 @@ def test_a_recovery_that_keeps_the_task_says_what_comes_next(demo):
     assert proc.returncode == 0
     out = plain(proc)
     assert out.startswith("cancel-pending: done; ") and "continue with 'loom proceed'" in out
-    answered = cli("answer", "abandon", cwd=demo)
-    assert answered.returncode == 0 and "answered gate" in plain(answered)
+    refused = cli("answer", "abandon", cwd=demo)  # the classify gate offers accept or reject only
+    assert refused.returncode == 1 and "offers accept or reject, not abandon" in plain(refused)
+    assert "'loom recover abandon'" in refused.stderr
+    assert "awaiting your answer at gate 'gate-classify'" in plain(cli("status", cwd=demo))  # nothing was sent
     assert cli("reset", "--force", cwd=demo).returncode == 0
 
 
