@@ -3,8 +3,8 @@ importing typer or building a command.
 
 One file per help width (click wraps help to the terminal, at most 78 columns). Its first line is the key:
 loom's version, the width and the size and modification time of the modules the root help is made of
-(an edit to any of them, or a new version, makes the entry stale; the next ``--help`` renders and stores
-it again). The help is plain text (no colour: the CLI renders help without rich), so the width is the
+and of typer's (an edit to any of them, an upgrade or a new version makes the entry stale; the next
+``--help`` renders and stores it again). The help is plain text (no colour: the CLI renders help without rich), so the width is the
 only thing about the terminal it depends on. Any error reading or writing the cache is ignored: the help
 is then rendered as usual.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
-# the root help is made of the root callback and options (app.py), the command table and this package's
-# __init__ (which adds typer's completion options)
-SOURCES = ("__init__.py", "app.py", "table.py", "helpcache.py")
+# the root help is made of the root callback and options (app.py), the command table and how the group
+# lists it (lazy.py), this package's __init__ and typer (which formats it and adds the completion options)
+SOURCES = ("__init__.py", "app.py", "table.py", "lazy.py", "helpcache.py")
 
 
 def width() -> int:
@@ -27,12 +27,15 @@ def width() -> int:
 
 
 def _key(cols: int) -> str:
+    from importlib.util import find_spec
+
     from loom_core import __version__
 
     here = os.path.dirname(os.path.abspath(__file__))
+    typer = find_spec("typer")  # located, not imported
     stamps = []
-    for name in SOURCES:
-        st = os.stat(os.path.join(here, name))
+    for path in [os.path.join(here, name) for name in SOURCES] + [typer.origin if typer else ""]:
+        st = os.stat(path)
         stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
     return f"loom {__version__} width {cols} {' '.join(stamps)}"
 
