@@ -272,9 +272,12 @@ def open_outside(console: Console, project: Path, which: str) -> None:
 def ask_gate(console: Console, project: Path, outcome: Any) -> tuple[str, str | None]:
     """Interactive accept / reject / view diff / open the plan or diff outside. Returns (decision, note)."""
     show_gate(console, project, outcome)
+    options = getattr(outcome, "options", None)
+    can_abandon = not options or any(o.get("reject_intent") == "abandon" for o in options if isinstance(o, dict))
     while True:
         choice = console.input("[bold]accept[/] (a) · [bold]reject[/] (r) · [bold]view diff[/] (d) · "
-                               "plan in $EDITOR (e) · diff in $PAGER (v) · [bold]abandon[/] (x) > ").strip().lower()
+                               "plan in $EDITOR (e) · diff in $PAGER (v)"
+                               + (" · [bold]abandon[/] (x)" if can_abandon else "") + " > ").strip().lower()
         if choice in ("a", "accept", "y", "yes"):
             return "accept", None
         if choice in ("d", "diff", "view diff"):
@@ -291,8 +294,12 @@ def ask_gate(console: Console, project: Path, outcome: Any) -> tuple[str, str | 
                 continue
             return "reject", note
         if choice in ("x", "abandon"):
-            return "abandon", None
-        console.print("[dim]type a, r, d, e, v or x[/]")
+            if can_abandon:
+                return "abandon", None
+            console.print("[yellow]this gate offers accept or reject; to end the task, stop here (Ctrl-C) and run "
+                          "loom recover abandon[/]")
+            continue
+        console.print(f"[dim]type a, r, d, e, v{' or x' if can_abandon else ''}[/]")
 
 
 def print_outcome(console: Console, result: Any, project: Path, *, interactive_hint: bool = True) -> None:

@@ -113,3 +113,32 @@ def test_notifications_and_the_bot_use_the_same_words():
     assert text.endswith("complete — force-closed") and "failed_force_closed" not in text
     shown = status_text("shop", {"has_task": True, "status": "abandoned", "verdict": None, "task": "x"}, None)
     assert "ended (abandoned)" in shown and "None" not in shown
+
+
+def test_the_plain_gate_prompt_offers_abandon_only_where_the_gate_has_it(tmp_path, monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from loom_core.surfaces import plain as plain_mode
+
+    proj = tmp_path / "demo"
+    create_demo_project(proj)
+    parked(proj, "add a subtract function")  # at the classify gate: accept or reject only
+    approve_revise = [{"decision": "accept", "reject_intent": None}, {"decision": "reject", "reject_intent": "revise"}]
+    for options, typed, expected in ((approve_revise, ["x", "a"], ("accept", None)),
+                                     ([*approve_revise, {"decision": "reject", "reject_intent": "abandon"}], ["x"],
+                                      ("abandon", None))):
+        out = io.StringIO()
+        console = Console(file=out, width=120, force_terminal=False)
+        prompts: list[str] = []
+        answers = iter(typed)
+        monkeypatch.setattr(console, "input", lambda prompt, _a=answers, _p=prompts: (_p.append(prompt), next(_a))[1])
+        monkeypatch.chdir(proj)
+        got = plain_mode.ask_gate(console, proj, SimpleNamespace(gate="gate-classify", message="classified",
+                                                                  options=options))
+        assert got == expected
+        offers_x = len(options) == 3
+        assert ("abandon[/] (x)" in prompts[0]) == offers_x
+        assert ("loom recover abandon" in out.getvalue()) == (not offers_x)
