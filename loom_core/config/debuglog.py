@@ -58,7 +58,9 @@ def enable(*, announce: bool = True) -> Path | None:
     _enabled = path
     from loom_core import __version__
 
-    logger.debug("loom %s started (pid %d, python %s)", __version__, os.getpid(), sys.version.split()[0])
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")  # the command only: values may be secret
+    logger.debug("loom %s started: %s (pid %d, python %s)", __version__, f"loom {command}".strip(), os.getpid(),
+                 sys.version.split()[0])
     if announce:
         print(f"loom: debug log: {path}", file=sys.stderr)
     return path

@@ -27,7 +27,7 @@ def test_debug_flag_writes_the_log_and_says_where_once(tmp_path):
     assert proc.returncode == 0, proc.stderr
     log = state / "loom" / "loom-debug.log"
     assert log.is_file()
-    assert "started (pid" in log.read_text()
+    assert "started: loom status (pid" in log.read_text()
     assert proc.stderr.count(f"debug log: {log}") == 1, proc.stderr
 
 
