@@ -58,12 +58,25 @@ def enable(*, announce: bool = True) -> Path | None:
     _enabled = path
     from loom_core import __version__
 
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")  # the command only: values may be secret
+    command = _command(sys.argv[1:])
     logger.debug("loom %s started: %s (pid %d, python %s)", __version__, f"loom {command}".strip(), os.getpid(),
                  sys.version.split()[0])
     if announce:
         print(f"loom: debug log: {path}", file=sys.stderr)
     return path
+
+
+def _command(args: list[str]) -> str:
+    """The command word of ``args`` (never a value: a value may be a secret, like ``--token``'s)."""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("--server", "--token"):  # the global options that take a value
+            skip = True
+        elif not a.startswith("-"):
+            return a
+    return ""
 
 
 def record_error(exc: BaseException, what: str = "error") -> None:
