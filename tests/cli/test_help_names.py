@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import typing
 
-from loom_core.control import complexity_names, policy_names
+from loom_core.control import backend_help, complexity_names, policy_names
 from loom_core.surfaces.cli import common
 
 
@@ -24,3 +24,7 @@ def test_policy_help_names_every_policy_and_preset():
 
 def test_complexity_help_names_every_size_of_the_code_bundle():
     assert set(complexity_names("code")) <= _names(_help(common.ComplexityOpt))
+
+
+def test_backend_help_is_the_registrys():
+    assert common.BACKEND_HELP == backend_help()

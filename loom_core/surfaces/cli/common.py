@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loom_core.control import backend_help
-
 if TYPE_CHECKING:
     from loom_core.control.local import LocalControl
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-C", help="Project directory (default: current directory).",
                                           exists=True, file_okay=False, resolve_path=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=backend_help())]  # the names from the registry
+# written out (reading the registry costs every command ~1.5 ms); tests/cli/test_help_names.py ties it to it
+BACKEND_HELP = ("Model backend: auto, demo, claude-code, anthropic, openrouter, ollama. auto = use the first backend "
+                "that works on this machine; demo = offline and scripted.")
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=BACKEND_HELP)]
 PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Gate policy for every gate: human, "
                                                "on-blockers (default) or auto; or a preset (full-supervised, "
                                                "review-plan-only, review-final-only, gates-on-blockers, "
