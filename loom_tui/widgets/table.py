@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 _generation = count(1)
-CELL_CACHE_MAX = 10_000  # drawn cells and lines kept (the oldest go first)
-LINE_CACHE_MAX = 2_000
+CELL_CACHE_MAX = 3_000  # drawn cells and lines kept (the oldest go first; each is a handful of objects the
+LINE_CACHE_MAX = 1_000  # garbage collector walks: a 200-row fleet needs ~2 per row and stripe)
 
 
 def _cell_width(value: Any) -> int | None:
