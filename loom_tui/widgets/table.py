@@ -16,14 +16,18 @@ LINE_CACHE_MAX = 1_000  # garbage collector walks: a 200-row fleet needs ~2 per 
 
 
 def _cell_width(value: Any) -> int | None:
-    """The width a plain or rich-text cell needs (None: ask DataTable to measure it)."""
+    """The width a cell needs, for the common cells (None: let DataTable measure it, as it would anyway)."""
     from rich.cells import cell_len
     from rich.text import Text
 
     if isinstance(value, Text):
         return value.cell_len
-    if isinstance(value, str):
-        return cell_len(value)
+    if isinstance(value, str):  # DataTable reads a string as markup: one that may hold some is measured by it
+        return None if "[" in value or "\n" in value else cell_len(value)
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return len(str(value))
     return None
 
 

@@ -95,3 +95,12 @@ async def test_moved_rows_look_exactly_as_freshly_drawn_ones_stripes_cursor_and_
         table.move_cursor(row=cursor.row)
         await pilot.pause()
         assert [cells_of(table, y) for y in range(table.size.height)] == moved
+
+
+async def test_a_value_wider_than_its_column_widens_the_column_instead_of_being_cut():
+    app = Host(LoomTable())
+    async with app.run_test(size=(80, 40)) as pilot:
+        await pilot.pause()
+        app.table.update_cell("p03", list(app.table.columns)[1], "waiting for the review")
+        await pilot.pause()
+        assert any("project 03  waiting for the review  3 min" in line for line in screen_text(app))
