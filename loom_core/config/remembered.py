@@ -1,4 +1,4 @@
-"""``loom config get KEY`` without loading the settings model each time (pydantic and the model cost ~0.3 s).
+"""``loom config get [KEY]`` without loading the settings model each time (pydantic and the model cost ~0.3 s).
 
 The first read loads the settings as usual and keeps their effective values (``model_dump(mode="json")``,
 what :func:`~loom_core.config.settings.get_key` walks) in ``$XDG_CACHE_HOME/loom/settings.json`` (0600),
@@ -62,18 +62,27 @@ def _parts(dotted: str, keys: list[str], maps: list[str]) -> list[str] | None:
     return dotted.split(".") if dotted in keys else None
 
 
-def _recall(dotted: str) -> tuple[bool, Any]:
+def _memo() -> dict[str, Any] | None:
+    """The remembered settings if they still hold here and now, else None."""
     try:
         with open(os.path.join(paths.cache_dir(), NAME), encoding="utf-8") as fh:
             memo = json.load(fh)
         if memo["config"] != [str(paths.config_path()), _file_id(paths.config_path())]:
-            return False, None
+            return None
         if _stamp(memo["files"]) != memo["stamps"] or _env_names(memo["fields"], memo["short"]):
-            return False, None
-        parts = _parts(dotted, memo["keys"], memo["maps"])
-        return (True, _walk(memo["dump"], parts)) if parts is not None else (False, None)
+            return None
+        return memo if isinstance(memo["dump"], dict) else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False, None
+        return None
+
+
+def _recall(dotted: str) -> tuple[bool, Any]:
+    memo = _memo()
+    try:
+        parts = _parts(dotted, memo["keys"], memo["maps"]) if memo else None
+    except (KeyError, TypeError, AttributeError):
+        parts = None
+    return (True, _walk(memo["dump"], parts)) if memo and parts is not None else (False, None)
 
 
 def _remember() -> None:
@@ -98,6 +107,21 @@ def _remember() -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(memo, fh)
     os.replace(tmp, path)
+
+
+def effective() -> dict[str, Any]:
+    """Every effective setting (``load_settings().model_dump(mode="json")``), remembered like :func:`get_key`."""
+    memo = _memo()
+    if memo is not None:
+        return memo["dump"]
+    from loom_core.config.settings import load_settings
+
+    dump = load_settings().model_dump(mode="json")  # a bad file or value raises here, as always
+    try:
+        _remember()
+    except (OSError, ValueError, TypeError):
+        pass
+    return dump
 
 
 def get_key(dotted: str) -> Any:

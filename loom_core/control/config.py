@@ -56,14 +56,17 @@ class ConfigVerbs:
     def config(self, *, file_only: bool = False) -> dict[str, Any]:
         """The effective settings (file › environment › defaults), or with ``file_only`` what the file says
         over the defaults (the base an edit starts from)."""
+        if not file_only:
+            from loom_core.config.remembered import effective
+
+            return effective()  # the settings model only when something changed
         from loom_core.config import settings as cfg
 
-        s = cfg.load_file_settings() if file_only else cfg.load_settings()
-        return s.model_dump(mode="json")
+        return cfg.load_file_settings().model_dump(mode="json")
 
     def config_text(self) -> str:
         """The effective settings as TOML (what ``loom config get`` prints)."""
-        from loom_core.config.settings import to_toml
+        from loom_core.config.toml_out import to_toml
 
         return to_toml(self.config()).rstrip()
 

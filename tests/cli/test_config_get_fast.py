@@ -91,3 +91,15 @@ def test_a_code_change_or_a_damaged_cache_loads_the_model_again(tmp_path, cache)
     assert _get("ui.theme", tmp_path) == "ui.theme = dark"
     cache.write_text("{not json", encoding="utf-8")
     assert _get("ui.theme", tmp_path) == "ui.theme = dark"
+
+
+def test_all_settings_are_printed_from_the_same_memory(tmp_path, cache):
+    first = run_loom("config", "get", cwd=tmp_path)
+    assert first.returncode == 0 and 'theme = "dark"' in first.stdout
+    mods = _modules(["config", "get"], tmp_path)
+    assert not [m for m in mods if m.split(".")[0] in ("pydantic", "pydantic_settings")]
+    assert run_loom("config", "get", cwd=tmp_path).stdout == first.stdout
+    assert run_loom("config", "set", "ui.theme", "light", cwd=tmp_path).returncode == 0
+    assert 'theme = "light"' in run_loom("config", "get", cwd=tmp_path).stdout
+    as_json = json.loads(run_loom("config", "get", "--json", cwd=tmp_path, env={"LOOM_UI__THEME": "dark"}).stdout)
+    assert as_json["ui"]["theme"] == "dark"
