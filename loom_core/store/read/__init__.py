@@ -8,7 +8,8 @@ import importlib
 _WHERE = {
     **dict.fromkeys(("Recording", "Tick", "VerifyFacts", "chain_report", "head", "recording", "task_id", "ticks",
                      "verify_facts"), "loom_core.store.read.audit"),
-    **dict.fromkeys(("TASK_FIELDS", "Blocker", "Chain", "ChainRun", "Gate", "GateFacts", "RunDetail", "RunFinding",
+    "TASK_FIELDS": "loom_core.store.read.fields",
+    **dict.fromkeys(("Blocker", "Chain", "ChainRun", "Gate", "GateFacts", "RunDetail", "RunFinding",
                      "RunVerdict", "TaskSummary", "chain", "gate", "run"), "loom_core.store.read.runs"),
     **dict.fromkeys(("Activity", "StatusFacts", "Usage", "activity", "status_facts"), "loom_core.store.read.status"),
 }

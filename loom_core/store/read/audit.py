@@ -11,8 +11,8 @@ from typing import Any
 
 from loom_core.store.audit import GENESIS, ChainReport
 from loom_core.store.integrity import check_store
+from loom_core.store.read.fields import TASK_FIELDS
 from loom_core.store.read.opener import snapshot
-from loom_core.store.read.runs import TASK_FIELDS
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from loom_core.store import codec
+from loom_core.store.read.fields import TASK_FIELDS
 from loom_core.store.read.opener import snapshot
-
-TASK_FIELDS = ("task_id", "task", "task_short", "status", "verdict", "started_at", "ended_at")
 
 
 @dataclass(frozen=True)
