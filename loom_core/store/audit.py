@@ -10,10 +10,13 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # one, not one per call
+
+
 def canonical(value: Any) -> str:
     """Compact JSON. Key order is the (deterministic) construction order; hashes are always
     computed over the stored text itself, so verification never re-serialises."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def row_hash(prev_hash: str, ts: str, type_: str, task_id: str | None, driver_state_id: str | None,

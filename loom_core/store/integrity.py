@@ -33,8 +33,13 @@ def _norm(value: Any) -> Any:
     """One form for a value whether it was built in memory or read back from SQLite, whose column
     affinity may turn 5 into '5' (TEXT), '5' into 5 (INTEGER), 5 into 5.0 (REAL) or True into 1: every
     scalar becomes its text, so only a changed value changes the digest."""
-    if value is None:
-        return None
+    t = type(value)
+    if t is str or value is None:
+        return value
+    if t is dict:
+        return _norm_dict(value)
+    if t is int:
+        return str(value)
     if isinstance(value, dict):
         return {str(k): _norm(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -46,9 +51,69 @@ def _norm(value: Any) -> Any:
     return str(value)
 
 
+def _norm_dict(row: dict[Any, Any]) -> dict[str, Any]:
+    """``_norm`` of a plain dict, its common values (text, NULL, integers) handled inline."""
+    out = {}
+    for k, v in row.items():
+        t = type(v)
+        out[k if type(k) is str else str(k)] = v if t is str or v is None else str(v) if t is int else _norm(v)
+    return out
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _text(value: Any) -> str:
+    return _ENCODER.encode(_norm(value))
+
+
 def digest(tables: dict[str, Any]) -> str:
-    text = json.dumps(_norm(tables), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_text(tables).encode("utf-8")).hexdigest()
+
+
+class SnapshotDigest:
+    """``digest(memory_tables(state))`` tick after tick, normalising only the rows that changed.
+
+    A snapshot's rows, and the containers inside its single rows, are never mutated in place (an op
+    replaces them), so each one's normalised form is kept by identity (the cache holds the object, so its
+    id cannot be reused while cached) and the encoder is handed the same structure ``digest`` builds:
+    the same bytes, without re-normalising the whole state every tick."""
+
+    def __init__(self) -> None:
+        self._old: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, state: Any) -> str:
+        old: dict[int, tuple[Any, Any]] = self._old
+        new: dict[int, tuple[Any, Any]] = {}
+
+        def norm(obj: Any) -> Any:
+            if type(obj) is str:
+                return obj
+            if obj is None or not isinstance(obj, dict | list | tuple):
+                return _norm(obj)
+            hit = old.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                hit = (obj, _norm(obj))
+            new[id(obj)] = hit
+            return hit[1]
+
+        def single(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+            out = {}
+            for k, v in row.items():
+                if skip and k in skip:
+                    continue
+                t = type(v)
+                out[k if type(k) is str else str(k)] = v if t is str or v is None else str(v) if t is int else norm(v)
+            return out
+
+        tables: dict[str, Any] = {"pipeline": single(state.pipeline), "counters": single(state.counters),
+                                  "driver": single(state.driver, BOOKKEEPING)}
+        for name in KEYED:
+            tables[name] = {str(k): norm(r) for k, r in getattr(state, name).items()}
+        tables["agent_records"] = [norm(r) for r in state.agent_records]
+        tables["verdicts"] = [norm(r) for r in state.verdicts]
+        self._old = new
+        return hashlib.sha256(_ENCODER.encode(tables).encode("utf-8")).hexdigest()
 
 
 def memory_tables(state: Any) -> dict[str, Any]:

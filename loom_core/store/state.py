@@ -39,8 +39,12 @@ JSON_COLUMNS = {
 BOOKKEEPING = ("tick_seq", "state_hash", "audit_head", "audit_rows")
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_OPS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return None if value is None else _COMPACT.encode(value)
 
 
 @functools.cache
@@ -89,6 +93,7 @@ class StateStore:
         self._data_version: int | None = None
         self._staged: list[tuple] = []  # transcripts waiting for the next commit (see stage_transcript)
         self._staged_lock = threading.Lock()
+        self.digest = integrity.SnapshotDigest()  # the state digest each tick records
 
     @classmethod
     def for_project(cls, project: Path | str, **kw: Any) -> StateStore:
@@ -218,41 +223,43 @@ class StateStore:
                 raise
 
     def _cols(self, name: str, row: dict[str, Any]) -> list[Any]:
-        jc = JSON_COLUMNS.get(name, ())
+        jc = JSON_COLUMNS.get(name)
+        if jc is None:
+            return list(row.values())
         return [_dump(v) if k in jc else v for k, v in row.items()]
 
     def apply_ops(self, conn: sqlite3.Connection, before: TaskState, after: TaskState, ops: list[tuple],
                   book: dict[str, Any]) -> None:
-        """Write the net effect of ``ops`` (final values only, one statement per row)."""
-        touched_single: dict[str, set[str]] = {}
+        """Write the net effect of ``ops``: final values only, rows of one table and shape in one batch."""
+        touched_single: dict[str, set[str]] = {"driver": set()}
         touched_keys: dict[str, dict[str, None]] = {}
         appended: dict[str, int] = {}
         for op in ops:
             kind, table = op[0], op[1]
             if kind == "set":
                 touched_single.setdefault(table, set()).update(op[2])
-            elif kind in ("put", "del"):
-                touched_keys.setdefault(table, {})[op[2]] = None
             elif kind == "add":
                 appended[table] = appended.get(table, 0) + 1
-        touched_single.setdefault("driver", set())
+            else:  # put / del
+                touched_keys.setdefault(table, {})[op[2]] = None
+        batches: dict[str, list[Any]] = {}  # statement -> parameter rows, in first-use order
         for name in SINGLE:
             fields = touched_single.get(name)
             if fields is None:
                 continue
             row = getattr(after, name)
-            existed = bool(getattr(before, name))
-            values = {k: row[k] for k in sorted(fields)}
-            if name == "driver":
-                values.update(book)
             table = TABLES[name]
-            if not existed:
+            if not getattr(before, name):
                 full = {k: row[k] for k in sorted(row)}
                 if name == "driver":
                     full.update(book)
-                conn.execute(_insert_sql(table, ("id",) + tuple(full)), [1] + self._cols(name, full))
+                batches.setdefault(_insert_sql(table, ("id",) + tuple(full)), []).append(
+                    [1] + self._cols(name, full))
             else:
-                conn.execute(_update_sql(table, tuple(values)), self._cols(name, values))
+                values = {k: row[k] for k in sorted(fields)}
+                if name == "driver":
+                    values.update(book)
+                batches.setdefault(_update_sql(table, tuple(values)), []).append(self._cols(name, values))
         for name in ("phases", "pending", "findings", "gates", "gate_counters"):
             keys = touched_keys.get(name)
             if not keys:
@@ -262,16 +269,20 @@ class StateStore:
             for key in keys:
                 row = current.get(key)
                 if row is None:
-                    conn.execute(_delete_sql(table, pk), (key,))
+                    batches.setdefault(_delete_sql(table, pk), []).append((key,))
                 else:
-                    conn.execute(_upsert_sql(table, pk, tuple(row)), self._cols(name, row))
+                    batches.setdefault(_upsert_sql(table, pk, tuple(row)), []).append(self._cols(name, row))
         for name in APPEND:
             n = appended.get(name)
-            if not n:
-                continue
-            table = TABLES[name]
-            for row in getattr(after, name)[-n:]:
-                conn.execute(_insert_sql(table, tuple(row)), self._cols(name, row))
+            if n:
+                table = TABLES[name]
+                for row in getattr(after, name)[-n:]:
+                    batches.setdefault(_insert_sql(table, tuple(row)), []).append(self._cols(name, row))
+        for sql, rows in batches.items():
+            if len(rows) == 1:
+                conn.execute(sql, rows[0])
+            else:
+                conn.executemany(sql, rows)
 
     def append_audit(self, conn: sqlite3.Connection, book: dict[str, Any], ts: str, type_: str,
                      payload: dict[str, Any], *, task_id: str | None, dsid: str | None,
@@ -413,11 +424,11 @@ class Txn:
         book["tick_seq"] += 1
         # the ops' content, canonicalised: a row's key order depends on whether the snapshot was built in
         # memory or reloaded from the DB (another connection committed), so repr(ops) is not stable
-        ops_text = json.dumps(ops, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+        ops_text = _OPS.encode(ops)
         h = hashlib.sha256((book["state_hash"] + ops_text).encode()).hexdigest()
         book["state_hash"] = h
         tick_payload = {**tick_payload, "seq": book["tick_seq"], "state_hash": h,
-                        integrity.DIGEST_KEY: integrity.digest(integrity.memory_tables(after))}
+                        integrity.DIGEST_KEY: store.digest(after)}
         p = after.pipeline
         task_id, dsid = p.get("task_id"), p.get("driver_state_id")
         if audit:  # the kernel's own audit entries travel inside the tick row: one row per tick
