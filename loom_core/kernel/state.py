@@ -84,12 +84,22 @@ class TaskState:
             cur.update(op[2])
         elif kind == "put":
             rows = getattr(self, table)
-            rows[op[2]] = op[3]
-            if table in CANONICAL_ORDER:
-                ordered = canonical_items(table, rows)
-                if [k for k, _ in ordered] != list(rows):
-                    rows.clear()
-                    rows.update(ordered)
+            key, row = op[2], op[3]
+            order = CANONICAL_ORDER.get(table)
+            if order is None:
+                rows[key] = row
+                return
+            old = rows.get(key)
+            last = next(reversed(rows), None) if old is None else None
+            rows[key] = row
+            if old is not None and order(old) == order(row):
+                return  # same place in the order
+            if old is None and (last is None or (order(rows[last]), last) < (order(row), key)):
+                return  # a new row sorting last
+            ordered = canonical_items(table, rows)
+            if [k for k, _ in ordered] != list(rows):
+                rows.clear()
+                rows.update(ordered)
         elif kind == "del":
             getattr(self, table).pop(op[2], None)
         elif kind == "add":
