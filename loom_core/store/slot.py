@@ -24,6 +24,11 @@ def mark(project: Path, task_id: str) -> None:
     tmp = path.with_name(f".{MARKER}.{os.getpid()}.tmp")
     with contextlib.suppress(OSError):
         tmp.write_text(json.dumps({"task_id": task_id}), encoding="utf-8")
+        # renamed onto a free name: renaming over an existing file makes ext4 flush the new one's data
+        # first (auto_da_alloc), a disk wait inside every task creation; a kill between the two steps
+        # leaves no marker, as a kill just before marking does
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         os.replace(tmp, path)
 
 
