@@ -12,8 +12,9 @@ The floor is a bare ``sqlite3`` loop doing the minimum a step must do: BEGIN IMM
 single-row UPDATE, one ledger INSERT, one audit INSERT, COMMIT, on a WAL file with
 synchronous=FULL in the same directory.
 
-The last line of output is JSON:
-    {"engine_ms_per_step": ..., "floor_ms_per_step": ..., "ratio": ..., "steps": N}
+Floor and engine run interleaved (``--rounds``, alternating which side goes first) so that load from
+other processes falls on both alike. The last line of output is JSON:
+    {"engine_ms_per_step": ..., "floor_ms_per_step": ..., "ratio": ..., "median_ratio": ..., "steps": N, "rounds": R}
 """
 
 from __future__ import annotations
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, default=None,
                     help="parent directory for the temp dirs (default: a temp dir under the current directory)")
     ap.add_argument("--warmup", type=int, default=12, help="untimed warm-up steps per side (default 12)")
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="interleave floor and engine in this many rounds, alternating which goes first, so "
+                         "load from other processes falls on both sides alike (default 10)")
     ap.add_argument("--keep", action="store_true", help="do not remove the temp dir afterwards")
     ap.add_argument("--profile", type=int, default=0, metavar="K",
                     help="cProfile only the timed engine calls and print the top K loom_core functions by cumtime "
@@ -278,12 +282,29 @@ def main(argv: list[str] | None = None) -> int:
         floor_dir = base / "floor"
         floor_dir.mkdir()
 
-        wall0 = time.perf_counter()
-        floor = run_floor(floor_dir, args.steps, args.warmup)
-        wall1 = time.perf_counter()
         profiler = cProfile.Profile() if args.profile else None
-        engine, by_kind, info = run_engine(project, args.steps, args.warmup, profiler)
-        wall2 = time.perf_counter()
+        rounds = max(1, min(args.rounds, args.steps))
+        floor: list[float] = []
+        engine: list[float] = []
+        by_kind: dict[str, list[float]] = {}
+        info = {"tasks": 0, "setup_s": 0.0, "tx_check": None}
+        walls = {"floor": 0.0, "engine": 0.0}
+        for r in range(rounds):
+            n = args.steps // rounds + (1 if r < args.steps % rounds else 0)
+            warm = args.warmup if r == 0 else min(args.warmup, 3)
+            for side in (("floor", "engine") if r % 2 == 0 else ("engine", "floor")):
+                t0 = time.perf_counter()
+                if side == "floor":
+                    floor += run_floor(floor_dir, n, warm)
+                else:
+                    ts, kinds, got = run_engine(project, n, args.warmup if r == 0 else 0, profiler)
+                    engine += ts
+                    for kind, v in kinds.items():
+                        by_kind.setdefault(kind, []).extend(v)
+                    info["tasks"] += got["tasks"]
+                    info["setup_s"] += got["setup_s"]
+                    info["tx_check"] = info["tx_check"] or got["tx_check"]
+                walls[side] += time.perf_counter() - t0
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -301,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"engine overhead over floor: {es['mean'] - fs['mean']:.4f} ms/step (ratio {ratio:.2f}x); "
           f"by median: {es['median'] - fs['median']:.4f} ms/step (ratio {es['median'] / fs['median']:.2f}x)")
     print(f"engine tasks run: {info['tasks']} (untimed setup/teardown {info['setup_s']:.2f} s); "
-          f"wall: floor {wall1 - wall0:.2f} s, engine {wall2 - wall1:.2f} s")
+          f"wall: floor {walls['floor']:.2f} s, engine {walls['engine']:.2f} s; {rounds} interleaved round(s)")
     if info["tx_check"]:
         calls, begins, commits = info["tx_check"]
         ok = "ok" if calls == begins == commits else "MISMATCH"
@@ -315,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(line for line in out.getvalue().splitlines() if line.strip() and "function calls" not in line
                         and not line.startswith(("   Ordered by", "   List reduced"))))
     print(json.dumps({"engine_ms_per_step": round(es["mean"], 4), "floor_ms_per_step": round(fs["mean"], 4),
-                      "ratio": round(ratio, 4), "steps": args.steps}))
+                      "ratio": round(ratio, 4), "median_ratio": round(es["median"] / fs["median"], 4),
+                      "steps": args.steps, "rounds": rounds}))
     return 0
 
 
