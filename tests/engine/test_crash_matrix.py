@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.drive_fork import ForkDriver
 
 pytestmark = pytest.mark.slow
 
@@ -67,21 +69,40 @@ def test_crash_matrix(tmp_path):
     expected = _fingerprint(base)
     assert len(set(expected["_run_ids"])) == len(expected["_run_ids"])
 
+    # each drive in a fresh process forked from a server that imported loom once (no store open in it):
+    # killed for real, resumed in another fresh process, without ~150 interpreter start-ups
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOM_CRASH")}
+    servers: queue.Queue[ForkDriver] = queue.Queue()
+    workers = max(2, os.cpu_count() or 2)
+    for _ in range(workers):
+        servers.put(ForkDriver(ROOT, env))
+
+    def forked(proj: Path, crash: str | None) -> subprocess.CompletedProcess:
+        server = servers.get()
+        try:
+            return server.drive(proj, crash)
+        finally:
+            servers.put(server)
+
     def crash_then_resume(n: int) -> tuple[int, str, dict | str]:
         proj = tmp_path / f"crash-{n:03d}"
         proj.mkdir()
-        first = _drive(proj, {"LOOM_CRASH_AT": f"*:{n}"})
+        first = forked(proj, f"*:{n}")
         if first.returncode != -9:
             return n, points[n - 1], f"expected SIGKILL at point {n}, got rc={first.returncode}: {first.stderr[-400:]}"
-        second = _drive(proj, {})
+        second = forked(proj, None)
         if second.returncode != 0:
             return n, points[n - 1], f"resume failed rc={second.returncode}: {second.stderr[-800:]}"
         if json.loads(second.stdout) != {"kind": "complete", "verdict": "accepted"}:
             return n, points[n - 1], f"resume ended {second.stdout}"
         return n, points[n - 1], _fingerprint(proj)
 
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        results = list(pool.map(crash_then_resume, range(1, len(points) + 1)))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(crash_then_resume, range(1, len(points) + 1)))
+    finally:
+        while not servers.empty():
+            servers.get().close()
 
     failures = []
     for n, point, fp in results:
