@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, NoReturn
 
 
 def __getattr__(name: str) -> object:
@@ -64,6 +65,18 @@ def main(argv: list[str] | None = None) -> None:
         from loom_core.surfaces.cli.complete import prepare
 
         prepare()
+    elif args[:1] == ["status"]:  # the plainest `loom status` calls need no typer (see .statusview)
+        from loom_core.surfaces.cli.statusview import quick_status, show_status
+
+        plain = quick_status(args[1:])
+        if plain is not None:
+            try:
+                show_status(*plain)
+            except Exception as exc:  # noqa: BLE001 - said as the typer path says it
+                _fail(exc, debuglog, LoomError)
+            except KeyboardInterrupt as exc:
+                _fail(exc, debuglog, LoomError)
+            sys.exit(0)
     import typer
     from typer import _click as click  # typer bundles its own click
     from typer.exceptions import Abort
@@ -87,32 +100,34 @@ def main(argv: list[str] | None = None) -> None:
     except Abort:
         typer.echo("loom: aborted", err=True)
         sys.exit(1)
-    except LoomError as exc:
-        debuglog.record_error(exc)
-        typer.echo(f"loom: {exc}", err=True)
-        sys.exit(2 if exc.code == "USAGE" else 1)
-    except KeyboardInterrupt:
-        typer.echo("loom: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        debuglog.record_error(exc)
-        if debuglog.wanted():
-            raise
-        typer.echo(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", err=True)
-        sys.exit(1)
-    except RecursionError:
-        debuglog.record_error(sys.exc_info()[1])
-        if debuglog.wanted():
-            raise
-        typer.echo("loom: a directory tree or document is nested too deeply to process; nothing further was "
-                   "done", err=True)
-        sys.exit(1)
-    except Exception as exc:  # a bug: still one line; LOOM_DEBUG=1 shows the traceback
-        debuglog.record_error(exc)
-        if debuglog.wanted():
-            raise
-        text = " ".join(str(exc).split())[:300]
-        typer.echo(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
-                   err=True)
-        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - one line each (see _fail)
+        _fail(exc, debuglog, LoomError)
+    except KeyboardInterrupt as exc:
+        _fail(exc, debuglog, LoomError)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(exc: BaseException, debuglog: Any, loom_error: type) -> NoReturn:
+    """Say what went wrong in one line on stderr and exit: a LoomError (2 for a usage error, else 1), an
+    interrupt (130), a system error, a tree too deep, a bug. Called inside the ``except`` that caught
+    ``exc``; with LOOM_DEBUG=1 a system error or a bug is raised again (the traceback)."""
+    if isinstance(exc, loom_error):
+        debuglog.record_error(exc)
+        print(f"loom: {exc}", file=sys.stderr)
+        sys.exit(2 if getattr(exc, "code", None) == "USAGE" else 1)
+    if isinstance(exc, KeyboardInterrupt):
+        print("loom: interrupted", file=sys.stderr)
+        sys.exit(130)
+    debuglog.record_error(exc)
+    if debuglog.wanted():
+        raise exc
+    if isinstance(exc, RecursionError):
+        print("loom: a directory tree or document is nested too deeply to process; nothing further was done",
+              file=sys.stderr)
+    elif isinstance(exc, OSError):
+        print(f"loom: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", file=sys.stderr)
+    else:
+        text = " ".join(str(exc).split())[:300]
+        print(f"loom: internal error: {type(exc).__name__}: {text} (run with LOOM_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+    sys.exit(1)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loom_core.surfaces.cli.statusview import size  # noqa: F401 - shared by the commands
+
 if TYPE_CHECKING:
     from loom_core.control.local import LocalControl
 
@@ -109,14 +111,6 @@ def control(**kwargs: Any) -> LocalControl:
 
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-
-
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def not_a_terminal() -> str | None:

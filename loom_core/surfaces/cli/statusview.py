@@ -1,0 +1,125 @@
+"""``loom status``: what it prints, without typer, so the plainest calls need not import it.
+
+``loom status``, with any of ``-C/--project DIR``, ``--json`` and ``--stall-minutes N`` and nothing else,
+is answered here directly (:func:`quick_status`; typer's import is a quarter of the command's start-up).
+Anything else — ``--help``, an unknown option, a value that does not convert, a project directory that
+does not exist — goes to typer as usual, which prints its usual message; the typer command
+(:func:`loom_core.surfaces.cli.reads.status`) prints through :func:`show_status` too, so both say the
+same (tests/cli/test_quick_status.py runs both).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+STALL_HELP = "Minutes without progress that count as stalled (default 50, env LOOM_STALL_MINUTES)."
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _control() -> Any:
+    from loom_core.control import LocalControl
+
+    return LocalControl()
+
+
+def show_status(project: Path | None, as_json: bool, stall_minutes: float | None) -> None:
+    if stall_minutes is not None and not 0 < stall_minutes < 1e6:
+        from loom_core.errors import ConfigError
+
+        raise ConfigError(f"--stall-minutes must be more than 0, got {stall_minutes:g}", code="USAGE")
+    st = _control().status((project or Path.cwd()).resolve(), stall_after_min=stall_minutes, with_sandbox=True)
+    text = json.dumps(st, indent=2, sort_keys=True, default=str) if as_json else status_text(st)
+    sys.stdout.write(text + "\n")  # one write, as typer.echo makes it (a reader that stops early gets no error)
+    sys.stdout.flush()
+
+
+def status_text(st: dict[str, Any]) -> str:
+    if not st["task_id"]:
+        return f"LOST: {st['lost']}" if st.get("lost") else f"no active task in {st['project']}"
+    lines = [f"project: {st['name']}  ({st['project']})",
+             f"task:    {st['task_id']} — {st['task_short'] or st['task']}"]
+    if st["state"] != "in_progress":
+        from loom_core.control import words
+
+        lines.append(f"status:  ended — {words.ended_line(st['state'], st['verdict'], st['work_result'])}")
+        lines.append("next:    start another task, or 'loom reset' to archive this one")
+    else:
+        shown = {"stopped": "stopped — not driven", "over-budget": "over budget — stopped before a spawn",
+                 "host-driven": st.get("driven_by") or "driven elsewhere"}.get(st["status"], st["status"])
+        lines.append(f"status:  {shown}   flow: {st['flow']} @ step {st['step']}   phase: {st['phase'] or '-'}")
+        if st["gate"]:
+            lines.append(f"paused:  awaiting your answer at gate '{st['gate']}' (loom answer accept|reject)")
+        elif st["pending"]:
+            for p in st["pending"]:
+                if st["status"] == "over-budget":
+                    lines.append(f"next:    {p['agent']} ({p['phase']}), not started: over budget")
+                elif st["status"] == "stopped":
+                    lines.append(f"interrupted: {p['agent']} ({p['phase']}) started {int(p['age_s'])}s ago, "
+                                 "never delivered")
+                else:
+                    lines.append(f"pending: {p['agent']} ({p['phase']}) for {int(p['age_s'])}s")
+        if st["status"] == "stopped":
+            lines.append(f"next:    {st['resume']}   (no loom process is driving this task)")
+        if st.get("host"):
+            lines.append(f"driven:  from {st['host']['label']}, which runs its agents — continue there with "
+                         "/proceed, or here with 'loom proceed --take-over'")
+        if st["stalled"]:
+            lines.append(f"STALLED: {st['stalled']}")
+        if st["status"] == "over-budget":
+            lines.append(f"BUDGET_EXCEEDED: {st['stopped']}")
+        if st.get("sandbox"):
+            lines.append(f"sandbox: {size(st['sandbox_bytes'])} at {st['sandbox']}")
+    t = st["tokens"]
+    cost = f"${st['cost_usd']:.4f}" if st["cost_usd"] is not None else "n/a"
+    failed = f" (+{st['failed_attempts']} failed attempt(s))" if st.get("failed_attempts") else ""
+    lines.append(f"spawns:  {st['spawns']}{failed}   tokens: {t['in']} in / {t['out']} out / {t['cached']} cached   "
+                 f"turns: {st.get('turns', 0)}   cost: {cost}   elapsed: {st['elapsed']}")
+    if st.get("budget"):
+        lines.append(f"budget:  {st['budget']['text']} spent")
+    return "\n".join(lines)
+
+
+def quick_status(args: list[str]) -> tuple[Path | None, bool, float | None] | None:
+    """``status``'s options when they are all plain and well-formed (each at most once), else None (typer
+    then parses them and says what is wrong). The values are converted as typer converts them."""
+    opts: dict[str, str] = {}
+    as_json = False
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
+        if name == "--json" and not eq and not as_json:
+            as_json = True
+            continue
+        key = {"-C": "project", "--project": "project", "--stall-minutes": "stall"}.get(name)
+        if key is None or key in opts:
+            return None
+        if not eq:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        opts[key] = value
+    project = None
+    if "project" in opts:
+        if not opts["project"]:
+            return None
+        project = Path(opts["project"]).resolve()
+        if not project.is_dir():
+            return None  # typer says "does not exist" / "is a file"
+    stall = None
+    if "stall" in opts:
+        try:
+            stall = float(opts["stall"])
+        except ValueError:
+            return None  # typer says "'soon' is not a valid number"
+    return project, as_json, stall

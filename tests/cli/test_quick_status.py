@@ -1,0 +1,103 @@
+"""The plainest `loom status` calls are answered without typer (its import is a quarter of the command's
+start-up): they must print exactly what the typer command prints, and every other call must still reach
+typer and get its messages."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_loom
+
+
+@pytest.fixture(scope="module")
+def parked(tmp_path_factory) -> Path:
+    from tests.support.fixtures import parked_task
+
+    proj = tmp_path_factory.mktemp("quick") / "proj"
+    proj.mkdir()
+    parked_task(proj)
+    return proj
+
+
+def _through_typer(args: list[str], cwd: Path) -> str:
+    """What the typer command prints for ``loom status ARGS`` (built and run as the root group runs it)."""
+    from loom_core.surfaces.cli.lazy import build
+    from loom_core.surfaces.cli.table import BY_NAME
+
+    cmd = build(BY_NAME["status"])
+    out = io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out):
+            cmd.main(args, prog_name="loom status", standalone_mode=False)
+    finally:
+        os.chdir(here)
+    return out.getvalue()
+
+
+def _loaded(args: list[str], cwd: Path) -> set[str]:
+    code = ("import sys\nfrom loom_core.surfaces import cli\n"
+            f"try:\n    cli.main({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "import json\nprint(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _same(out: str) -> object:
+    """The output with the clock's readings left out (JSON carries elapsed seconds to the millisecond)."""
+    def blur(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: blur(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [blur(x) for x in v]
+        return "<number>" if isinstance(v, float) else v
+    return blur(json.loads(out)) if out.startswith("{") else out
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--stall-minutes", "5"], ["--stall-minutes=0.5", "--json"]],
+                         ids=["plain", "json", "stall", "stall=json"])
+def test_plain_calls_skip_typer_and_print_what_typer_prints(parked, tmp_path, extra):
+    for args, cwd in ((extra, parked), (["-C", str(parked), *extra], tmp_path),
+                      ([f"--project={parked}", *extra], tmp_path), (extra, tmp_path)):
+        fast = run_loom("status", *args, cwd=cwd)
+        assert fast.returncode == 0 and fast.stderr == "", fast.stderr
+        assert _same(fast.stdout) == _same(_through_typer(args, cwd)), args
+    assert "awaiting your answer" in run_loom("status", cwd=parked).stdout
+    mods = _loaded(["status", "-C", str(parked), *extra], tmp_path)
+    assert not [m for m in mods if m.split(".")[0] == "typer"]
+
+
+def test_every_other_call_gets_typers_own_answer(parked, tmp_path):
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    cases = {("--stall-minutes", "soon"): "'soon' is not a valid number",
+             ("-C", str(tmp_path / "nope")): "does not exist",
+             ("-C", str(tmp_path / "afile")): "is a file",
+             ("--bogus",): "No such option: --bogus",
+             ("--json", "--json", "-C"): "requires an argument"}
+    for args, words in cases.items():
+        proc = run_loom("status", *args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.startswith("loom: ") and words in proc.stderr, args
+    helped = run_loom("status", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "--stall-minutes" in helped.stdout
+    twice = run_loom("status", "-C", str(parked), "-C", str(parked), cwd=tmp_path)  # typer's: the last one wins
+    assert twice.returncode == 0 and twice.stdout == run_loom("status", cwd=parked).stdout
+
+
+def test_errors_on_the_quick_path_are_the_usual_one_line(tmp_path):
+    zero = run_loom("status", "--stall-minutes", "0", cwd=tmp_path)
+    assert zero.returncode == 2 and zero.stderr == "loom: --stall-minutes must be more than 0, got 0\n"
+    (tmp_path / ".loom").mkdir()
+    (tmp_path / ".loom" / "state.db").write_bytes(b"not a database at all" * 100)
+    bad = run_loom("status", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.startswith("loom: ") and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
