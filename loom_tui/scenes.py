@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,22 @@ def make(catalog: Catalog, **kw: Any):
     from loom_core.control import LocalControl
     from loom_tui.app import LoomApp
 
-    return LoomApp(LocalControl(catalog, clock=FixedClock(NOW, step_ms=0)), watch=False, **kw)
+    app = LoomApp(LocalControl(catalog, clock=FixedClock(NOW, step_ms=0)), watch=False, **kw)
+    app.control.sink_for = lambda pid: _pinned_sink(app, pid)
+    return app
+
+
+def _pinned_sink(app, pid):
+    """The console's log sink, its lines stamped with the scenes' fixed time instead of the wall clock's."""
+    from loom_tui.bridge import TuiSink
+
+    class PinnedSink(TuiSink):
+        def flush(self) -> None:
+            with self._lock:
+                self._lines = [f"{NOW[11:19]} {line[9:]}" for line in self._lines]
+            super().flush()
+
+    return PinnedSink(app, pid)
 
 
 async def _settle(pilot, rounds: int = 6) -> None:
@@ -94,6 +110,40 @@ async def project(pilot) -> None:
     if type(pilot.app.screen).__name__ == "GateDialog":  # opened by itself? keep the project view
         await pilot.press("escape")
         await _settle(pilot)
+
+
+async def running(pilot) -> None:
+    """The project view of a task whose first agent runs (slowed down; its clock is the fixed one, so it reads
+    0:00). The caller stops the drive afterwards: ``stop_drives(app)``."""
+    from loom_core.control import RunOptions
+
+    await _settle(pilot)
+    app = pilot.app
+    pid = next(p.id for p in app.control.projects() if p.name == "billing")
+    opts = RunOptions(backend="demo", policy="auto", demo_delay_s=60)
+
+    def drive() -> None:  # a thread of its own, not the app's worker: the app's loop never waits for it
+        try:
+            app.control.submit(pid, "Log every refund with its reason", opts)
+        except Exception:  # noqa: BLE001 - stopped by stop_drives
+            pass
+
+    threading.Thread(target=drive, daemon=True, name="scene-drive").start()
+    for _ in range(200):  # until the fleet row says its agent runs
+        await pilot.pause(0.05)
+        row = app.rows.get(pid) or {}
+        if row.get("status") == "running" and row.get("pending"):
+            break
+        app.refresh_rows()
+    app.open_project(pid)
+    await _settle(pilot, 10)
+
+
+def stop_drives(app) -> None:
+    """Stop whatever a scene left driving (a slowed agent is cancelled at once)."""
+    for p in app.control.projects():
+        if app.control.pause(p.id):
+            app.control.wait_stopped(p.id, timeout_s=30)
 
 
 async def gate(pilot) -> None:
@@ -129,6 +179,7 @@ SCENES: dict[str, tuple[bool, Callable[[Any], Awaitable[None]]]] = {
     "fleet": (False, fleet),
     "project": (False, project),
     "gate": (False, gate),
+    "running": (False, running),
     "inspector": (False, inspector),
     "history": (False, history),
     "settings": (False, settings),

@@ -1,5 +1,5 @@
 """`python -m loom_tui.screenshots [OUT_DIR]`: write an SVG of every console view to
-``screenshots/`` (120x36, plus 80x24 for the fleet), from the same scenes the snapshot tests use."""
+``screenshots/`` (120x36, plus 80x24 for the fleet, the project view, a running task and the gate), from the same scenes the snapshot tests use."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from loom_tui.scenes import ROOT, SCENES, build, make
+from loom_tui.scenes import ROOT, SCENES, build, make, stop_drives
 
-SIZES = {"fleet": [(120, 36), (80, 24)]}
+BOTH = [(120, 36), (80, 24)]
+SIZES = {"fleet": BOTH, "project": BOTH, "running": BOTH, "gate": BOTH}
 
 
 async def _shoot(name: str, size: tuple[int, int], out: Path) -> Path:
@@ -21,6 +22,7 @@ async def _shoot(name: str, size: tuple[int, int], out: Path) -> Path:
         suffix = "" if size == (120, 36) else f"-{size[0]}x{size[1]}"
         path = out / f"{name}{suffix}.svg"
         app.save_screenshot(filename=path.name, path=str(out))
+    stop_drives(app)
     return path
 
 

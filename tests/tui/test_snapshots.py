@@ -1,4 +1,5 @@
-"""SVG snapshots of every console view at 80x24 and 120x36 (scenes from loom_tui/scenes.py).
+"""SVG snapshots of every console view at 80x24 and 120x36 (scenes from loom_tui/scenes.py), among them a task
+whose agent runs (its clock ticking in the chain).
 
 Review the report before accepting changes: `pytest tests/tui/test_snapshots.py --snapshot-update`.
 """
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from loom_tui.scenes import ROOT, SCENES, build, environment, make
+from loom_tui.scenes import ROOT, SCENES, build, environment, make, stop_drives
 
 SIZES = [(80, 24), (120, 36)]
 # the scenes live at one fixed path (so paths in the pictures are stable): one xdist worker runs them all
@@ -32,4 +33,8 @@ def test_view(snap_compare, scene, size, monkeypatch):
     for key, value in environment(ROOT).items():  # recorded first, so the test restores them
         monkeypatch.setenv(key, value)
     catalog = build(ROOT, empty=empty)
-    assert snap_compare(make(catalog), terminal_size=size, run_before=before)
+    app = make(catalog)
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=before)
+    finally:
+        stop_drives(app)  # the "running" scene leaves a slowed agent running
