@@ -1,6 +1,6 @@
-"""The plainest `loom status` calls are answered without typer (its import is a quarter of the command's
-start-up): they must print exactly what the typer command prints, and every other call must still reach
-typer and get its messages."""
+"""The plainest `loom status`, `loom history` and `loom verify` calls are answered without typer (its import
+is a quarter of these commands' start-up): they must print exactly what the typer commands print, and every
+other call must still reach typer and get its messages."""
 
 from __future__ import annotations
 
@@ -19,29 +19,37 @@ from tests.conftest import ROOT, run_loom
 
 @pytest.fixture(scope="module")
 def parked(tmp_path_factory) -> Path:
-    from tests.support.fixtures import parked_task
+    """A project with a task in its history and one parked at a gate."""
+    from loom_core.control import LocalControl
+    from tests.support.fixtures import finished_task, parked_task
 
     proj = tmp_path_factory.mktemp("quick") / "proj"
     proj.mkdir()
+    finished_task(proj)
+    LocalControl().reset(proj)
     parked_task(proj)
     return proj
 
 
-def _through_typer(args: list[str], cwd: Path) -> str:
-    """What the typer command prints for ``loom status ARGS`` (built and run as the root group runs it)."""
+def _through_typer(args: list[str], cwd: Path, command: str = "status") -> str:
+    """What the typer command prints for ``loom COMMAND ARGS`` (built and run as the root group runs it)."""
+    return _typer_run(command, args, cwd)[0]
+
+
+def _typer_run(command: str, args: list[str], cwd: Path) -> tuple[str, int]:
     from loom_core.surfaces.cli.lazy import build
     from loom_core.surfaces.cli.table import BY_NAME
 
-    cmd = build(BY_NAME["status"])
+    cmd = build(BY_NAME[command])
     out = io.StringIO()
     here = os.getcwd()
     os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out):
-            cmd.main(args, prog_name="loom status", standalone_mode=False)
+            code = cmd.main(args, prog_name=f"loom {command}", standalone_mode=False)
     finally:
         os.chdir(here)
-    return out.getvalue()
+    return out.getvalue(), code or 0
 
 
 def _loaded(args: list[str], cwd: Path) -> set[str]:
@@ -101,3 +109,35 @@ def test_errors_on_the_quick_path_are_the_usual_one_line(tmp_path):
     bad = run_loom("status", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.startswith("loom: ") and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_history_and_verify_plain_calls_skip_typer_too(parked, tmp_path):
+    from loom_core.control import LocalControl
+
+    archived = LocalControl().history_index(parked)[0]["ref"]
+    for command, args, cwd in (("history", [], parked), ("history", ["--json"], parked),
+                               ("history", ["-C", str(parked)], tmp_path), ("history", [], tmp_path),
+                               ("verify", [], parked), ("verify", ["--task", archived], parked),
+                               ("verify", [f"--project={parked}", f"--task={archived}"], tmp_path)):
+        fast = run_loom(command, *args, cwd=cwd)
+        out, code = _typer_run(command, args, cwd)
+        assert (fast.returncode, _same(fast.stdout)) == (code, _same(out)), (command, args)
+        assert fast.stderr == ""
+    assert "intact" in run_loom("verify", cwd=parked).stdout
+    for argv in (["history", "-C", str(parked)], ["verify", "-C", str(parked)]):
+        mods = _loaded(argv, tmp_path)
+        assert not [m for m in mods if m.split(".")[0] == "typer"], argv
+    unknown = run_loom("verify", "--task", "t-nope", cwd=parked)  # an error on the quick path: one line
+    assert unknown.returncode == 1 and unknown.stderr.startswith("loom: ") and len(unknown.stderr.splitlines()) == 1
+    assert unknown.stderr == _typer_error("verify", ["--task", "t-nope"], parked)
+    assert run_loom("history", "--task", "x", cwd=parked).returncode == 2  # not history's: typer says so
+
+
+def _typer_error(command: str, args: list[str], cwd: Path) -> str:
+    from loom_core.errors import LoomError
+
+    try:
+        _typer_run(command, args, cwd)
+    except LoomError as exc:
+        return f"loom: {exc}\n"
+    raise AssertionError("no error")

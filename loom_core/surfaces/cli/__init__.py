@@ -65,18 +65,18 @@ def main(argv: list[str] | None = None) -> None:
         from loom_core.surfaces.cli.complete import prepare
 
         prepare()
-    elif args[:1] == ["status"]:  # the plainest `loom status` calls need no typer (see .statusview)
-        from loom_core.surfaces.cli.statusview import quick_status, show_status
+    elif args[:1] in (["status"], ["history"], ["verify"]):  # their plainest calls need no typer: .readview
+        from loom_core.surfaces.cli.readview import quick
 
-        plain = quick_status(args[1:])
-        if plain is not None:
+        answer = quick(args)
+        if answer is not None:
             try:
-                show_status(*plain)
+                code = answer()
             except Exception as exc:  # noqa: BLE001 - said as the typer path says it
                 _fail(exc, debuglog, LoomError)
             except KeyboardInterrupt as exc:
                 _fail(exc, debuglog, LoomError)
-            sys.exit(0)
+            sys.exit(code)
     import typer
     from typer import _click as click  # typer bundles its own click
     from typer.exceptions import Abort

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loom_core.surfaces.cli.statusview import size  # noqa: F401 - shared by the commands
+from loom_core.surfaces.cli.readview import size  # noqa: F401 - shared by the commands
 
 if TYPE_CHECKING:
     from loom_core.control.local import LocalControl

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from loom_core.surfaces.cli.common import JsonOpt, ProjectOpt, control, echo_json, project_dir, size
-from loom_core.surfaces.cli.statusview import STALL_HELP, show_status
+from loom_core.surfaces.cli.readview import STALL_HELP, show_history, show_status, show_verify
 
 
 def status(project: ProjectOpt = None, as_json: JsonOpt = False,
@@ -35,23 +35,7 @@ def gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would 
 
 def history(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List archived tasks of the project."""
-    proj = project_dir(project)
-    rows = control().history_index(proj)
-    if as_json:
-        echo_json(rows)
-        return
-    if not rows:
-        typer.echo(f"no archived tasks in {proj}")
-        return
-    from loom_core.control import words
-
-    for r in rows:
-        if "raw" in r:
-            typer.echo(r["raw"])
-            continue
-        label = str(r.get("task_short") or r.get("task") or "")[:72]
-        typer.echo(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  "
-                   f"{words.ended(r.get('status'), r.get('verdict')):<12}  {label}")
+    show_history(project, as_json)  # (the plainest calls skip typer and come there directly)
 
 
 def verify(project: ProjectOpt = None,
@@ -59,12 +43,7 @@ def verify(project: ProjectOpt = None,
            = None) -> None:
     """Check the tamper-evident audit chain of the live store or an archived task: the chain, its anchors,
     the state tables against the last tick, the history index entry, and the audit head on loom/<task>."""
-    proj = project_dir(project)
-    loom = control()
-    report = loom.verify(proj, task)
-    path = loom.store_of(proj, task) or proj
-    typer.echo(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(show_verify(project, task))  # (the plainest calls skip typer and come there directly)
 
 
 def replay(task_id: Annotated[str, typer.Argument(help="Task id (archived, or the live task).")],

@@ -1,17 +1,18 @@
-"""``loom status``: what it prints, without typer, so the plainest calls need not import it.
+"""What ``loom status``, ``loom history`` and ``loom verify`` print, without typer, so their plainest calls
+need not import it (typer's import is a quarter of these commands' start-up).
 
-``loom status``, with any of ``-C/--project DIR``, ``--json`` and ``--stall-minutes N`` and nothing else,
-is answered here directly (:func:`quick_status`; typer's import is a quarter of the command's start-up).
-Anything else — ``--help``, an unknown option, a value that does not convert, a project directory that
-does not exist — goes to typer as usual, which prints its usual message; the typer command
-(:func:`loom_core.surfaces.cli.reads.status`) prints through :func:`show_status` too, so both say the
-same (tests/cli/test_quick_status.py runs both).
+Such a call — the command with ``-C/--project DIR`` and its own few options, each at most once, values that
+convert — is answered here directly (:func:`quick`). Anything else (``--help``, an unknown option, a value
+that does not convert, a project directory that does not exist) goes to typer as usual, which prints its
+usual message. The typer commands (:mod:`.reads`) print through the same ``show_…`` functions, so both say
+the same (tests/cli/test_quick_status.py runs both).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,7 @@ def show_status(project: Path | None, as_json: bool, stall_minutes: float | None
 
         raise ConfigError(f"--stall-minutes must be more than 0, got {stall_minutes:g}", code="USAGE")
     st = _control().status((project or Path.cwd()).resolve(), stall_after_min=stall_minutes, with_sandbox=True)
-    text = json.dumps(st, indent=2, sort_keys=True, default=str) if as_json else status_text(st)
-    sys.stdout.write(text + "\n")  # one write, as typer.echo makes it (a reader that stops early gets no error)
-    sys.stdout.flush()
+    _write(json.dumps(st, indent=2, sort_keys=True, default=str) if as_json else status_text(st))
 
 
 def status_text(st: dict[str, Any]) -> str:
@@ -89,23 +88,68 @@ def status_text(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def quick_status(args: list[str]) -> tuple[Path | None, bool, float | None] | None:
-    """``status``'s options when they are all plain and well-formed (each at most once), else None (typer
-    then parses them and says what is wrong). The values are converted as typer converts them."""
+def show_history(project: Path | None, as_json: bool) -> None:
+    proj = (project or Path.cwd()).resolve()
+    rows = _control().history_index(proj)
+    if as_json:
+        _write(json.dumps(rows, indent=2, sort_keys=True, default=str))
+    elif not rows:
+        _write(f"no archived tasks in {proj}")
+    else:
+        from loom_core.control import words
+
+        lines = []
+        for r in rows:
+            if "raw" in r:
+                lines.append(r["raw"])
+                continue
+            label = str(r.get("task_short") or r.get("task") or "")[:72]
+            lines.append(f"{r.get('archived_at')}  {r.get('ref') or r.get('task_id')}  "
+                         f"{words.ended(r.get('status'), r.get('verdict')):<12}  {label}")
+        _write("\n".join(lines))
+
+
+def show_verify(project: Path | None, task: str | None) -> int:
+    """Print the verdict; the exit code (0 intact, 1 not)."""
+    proj = (project or Path.cwd()).resolve()
+    loom = _control()
+    report = loom.verify(proj, task)
+    path = loom.store_of(proj, task) or proj
+    _write(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
+    return 0 if report.ok else 1
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")  # one write, as typer.echo makes it (a reader that stops early gets no error)
+    sys.stdout.flush()
+
+
+# each command's options: the flags, and the options that take a value (option → parameter)
+OPTIONS = {"status": ({"--json"}, {"-C": "project", "--project": "project", "--stall-minutes": "stall"}),
+           "history": ({"--json"}, {"-C": "project", "--project": "project"}),
+           "verify": (set(), {"-C": "project", "--project": "project", "--task": "task"})}
+
+
+def quick(args: list[str]) -> Callable[[], int] | None:
+    """``loom ARGS`` answered here when it is one of these commands with plain, well-formed options (each at
+    most once), else None (typer then parses them and says what is wrong). Values convert as typer's do."""
+    if not args or args[0] not in OPTIONS:
+        return None
+    flags, valued = OPTIONS[args[0]]
+    seen: set[str] = set()
     opts: dict[str, str] = {}
-    as_json = False
-    rest = list(args)
+    rest = args[1:]
     while rest:
         word = rest.pop(0)
         name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
-        if name == "--json" and not eq and not as_json:
-            as_json = True
+        if name in flags and not eq and name not in seen:
+            seen.add(name)
             continue
-        key = {"-C": "project", "--project": "project", "--stall-minutes": "stall"}.get(name)
+        key = valued.get(name)
         if key is None or key in opts:
             return None
         if not eq:
-            if not rest:
+            if not rest or rest[0].startswith("-"):
                 return None
             value = rest.pop(0)
         opts[key] = value
@@ -116,10 +160,15 @@ def quick_status(args: list[str]) -> tuple[Path | None, bool, float | None] | No
         project = Path(opts["project"]).resolve()
         if not project.is_dir():
             return None  # typer says "does not exist" / "is a file"
+    as_json = "--json" in seen
+    if args[0] == "history":
+        return lambda: show_history(project, as_json) or 0
+    if args[0] == "verify":
+        return lambda: show_verify(project, opts.get("task"))
     stall = None
     if "stall" in opts:
         try:
             stall = float(opts["stall"])
         except ValueError:
             return None  # typer says "'soon' is not a valid number"
-    return project, as_json, stall
+    return lambda: show_status(project, as_json, stall) or 0
