@@ -42,10 +42,6 @@ def _schema_state(v: View) -> str | None:
     return None
 
 
-def _has_record(v: View, phase: str) -> bool:
-    return any(r["phase"] == phase for r in v.agent_records)
-
-
 def _inv001(v: View) -> str | None:
     if v.decisions.get("complexity") in ("medium", "complex") and v.counters.get("agents_count", 0) == 0:
         done = [n for n, p in v.phases.items() if p["status"] == "completed"]
@@ -55,10 +51,13 @@ def _inv001(v: View) -> str | None:
 
 
 def _inv002(v: View) -> str | None:
+    ran: set[str] | None = None  # the phases agents ran in, gathered once (not once per phase)
     for name, p in v.phases.items():
-        if p["status"] == "completed" and not (p.get("extension") or {}).get("allow_empty") \
-                and not _has_record(v, name):
-            return f"phase '{name}' is completed but no agent ran in it"
+        if p["status"] == "completed" and not (p.get("extension") or {}).get("allow_empty"):
+            if ran is None:
+                ran = {r["phase"] for r in v.agent_records}
+            if name not in ran:
+                return f"phase '{name}' is completed but no agent ran in it"
     return None
 
 
@@ -120,11 +119,19 @@ def _inv012(v: View) -> str | None:
     return None
 
 
+_well_formed: frozenset[str] = frozenset()  # the last key set found well-formed: a memo of this pure check
+
+
 def _inv013(v: View) -> str | None:
-    for key in v.ledger_keys:
+    """Every tick adds keys to a task's ledger; only keys not in the last set found well-formed are
+    parsed, so the check costs the new keys, not the whole (growing) ledger."""
+    global _well_formed
+    keys = v.ledger_keys
+    for key in keys - _well_formed:
         op, sep, suffix = key.partition(":")
         if not sep or op not in LEDGER_OPS or not suffix:
             return f"ledger key {key!r} is not <known op>:<suffix>"
+    _well_formed = keys if isinstance(keys, frozenset) else frozenset(keys)
     return None
 
 
