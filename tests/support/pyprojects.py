@@ -73,14 +73,25 @@ def pip(python: Path, cwd: Path, *args: str) -> None:
 
 
 def editable_factory(tmp_path_factory):
-    """backend -> a user project whose own .venv holds an editable install of its src/ package."""
+    """backend -> a user project whose own .venv holds an editable install of its src/ package.
+
+    The build backends are installed once (one pip run into a shared folder) and each venv reaches them
+    through a ``.pth`` file, instead of one pip run per venv: what the tests inspect, the project's own
+    editable install made by a real ``pip install -e .`` in its venv, is unchanged."""
     made: dict[str, Path] = {}
+    backends: list[Path] = []
 
     def get(backend: str) -> Path:
         if backend not in made:
+            if not backends:
+                shared = tmp_path_factory.mktemp("build-backends")
+                reqs = sorted({r for rs in BUILD_REQUIRES.values() for r in rs})
+                pip(Path(sys.executable), shared, "--target", str(shared / "lib"), *reqs)
+                backends.append(shared / "lib")
             proj = make_project(tmp_path_factory.mktemp(f"user-{backend}") / "proj", backend)
             py = make_venv(proj / ".venv", system=True)  # pytest comes from the base environment
-            pip(py, proj, *BUILD_REQUIRES[backend])
+            site = next((proj / ".venv" / "lib").glob("python*/site-packages"))
+            (site / "_loom_test_build_backends.pth").write_text(f"{backends[0]}\n")  # before the base's own
             pip(py, proj, "--no-build-isolation", "-e", ".")
             made[backend] = proj
         return made[backend]
