@@ -54,6 +54,8 @@ ONE_WORKER = (
     "tests/mcp/test_tools.py",
     "tests/engine/test_replay_verify.py",
     "tests/tui/test_history_settings.py",
+    "tests/workspace/test_checks_env.py",  # a venv with a real editable install per build backend
+    "tests/e2e/test_landing.py",
 )
 
 
