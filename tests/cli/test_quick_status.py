@@ -141,3 +141,20 @@ def _typer_error(command: str, args: list[str], cwd: Path) -> str:
     except LoomError as exc:
         return f"loom: {exc}\n"
     raise AssertionError("no error")
+
+
+def test_config_get_plain_calls_skip_typer_too(tmp_path):
+    assert run_loom("config", "set", "general.max_spawns", "12", cwd=tmp_path).returncode == 0
+    for args in (["general.max_spawns"], ["general.max_spawns", "--json"], ["--json", "ui.theme"], [], ["--json"],
+                 ["models.planner"]):
+        fast = run_loom("config", "get", *args, cwd=tmp_path)
+        out, code = _typer_run("config", ["get", *args], tmp_path)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (code, out, ""), args
+    assert run_loom("config", "get", "general.max_spawns", cwd=tmp_path).stdout == "general.max_spawns = 12\n"
+    mods = _loaded(["config", "get", "ui.theme"], tmp_path)
+    assert not [m for m in mods if m.split(".")[0] in ("typer", "pydantic")]
+    unknown = run_loom("config", "get", "general.nope", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr == _typer_error("config", ["get", "general.nope"], tmp_path)
+    sourced = run_loom("config", "get", "general.max_spawns", "--source", cwd=tmp_path)  # typer's path
+    assert sourced.returncode == 0 and sourced.stdout.startswith("general.max_spawns = 12  (file ")
+    assert run_loom("config", "get", "--source", cwd=tmp_path).returncode == 2  # --source needs a key

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         from loom_core.surfaces.cli.complete import prepare
 
         prepare()
-    elif args[:1] in (["status"], ["history"], ["verify"]):  # their plainest calls need no typer: .readview
+    elif args[:1] in (["status"], ["history"], ["verify"]) or args[:2] == ["config", "get"]:  # see .readview
         from loom_core.surfaces.cli.readview import quick
 
         answer = quick(args)

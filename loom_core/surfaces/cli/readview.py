@@ -1,5 +1,5 @@
-"""What ``loom status``, ``loom history`` and ``loom verify`` print, without typer, so their plainest calls
-need not import it (typer's import is a quarter of these commands' start-up).
+"""What ``loom status``, ``loom history``, ``loom verify`` and ``loom config get`` print, without typer, so
+their plainest calls need not import it (typer's import is a quarter of these commands' start-up).
 
 Such a call — the command with ``-C/--project DIR`` and its own few options, each at most once, values that
 convert — is answered here directly (:func:`quick`). Anything else (``--help``, an unknown option, a value
@@ -119,6 +119,34 @@ def show_verify(project: Path | None, task: str | None) -> int:
     return 0 if report.ok else 1
 
 
+def show_config(key: str | None, as_json: bool, source: bool = False) -> None:
+    """``loom config get [KEY] [--json] [--source]`` (``--source`` needs a key: the typer command checks)."""
+    loom = _control()
+    if key is None:
+        _write(json.dumps(loom.config(), indent=2, sort_keys=True, default=str) if as_json else loom.config_text())
+        return
+    value = loom.config_get(key)
+    where = loom.config_source(key) if source else None
+    if as_json:
+        _write(json.dumps({"key": key, "value": value, "source": where} if source else value, indent=2,
+                          sort_keys=True, default=str))
+        return
+    _write(f"{key} = {value if value is not None else '(unset)'}" + (f"  ({where})" if where else ""))
+
+
+def _quick_config(args: list[str]) -> Callable[[], int] | None:
+    """``config get [KEY] [--json]``: a key that does not look like an option, each at most once."""
+    key, as_json = None, False
+    for word in args:
+        if word == "--json" and not as_json:
+            as_json = True
+        elif key is None and word and not word.startswith("-"):
+            key = word
+        else:
+            return None
+    return lambda: show_config(key, as_json) or 0
+
+
 def _write(text: str) -> None:
     sys.stdout.write(text + "\n")  # one write, as typer.echo makes it (a reader that stops early gets no error)
     sys.stdout.flush()
@@ -133,6 +161,8 @@ OPTIONS = {"status": ({"--json"}, {"-C": "project", "--project": "project", "--s
 def quick(args: list[str]) -> Callable[[], int] | None:
     """``loom ARGS`` answered here when it is one of these commands with plain, well-formed options (each at
     most once), else None (typer then parses them and says what is wrong). Values convert as typer's do."""
+    if args[:2] == ["config", "get"]:
+        return _quick_config(args[2:])
     if not args or args[0] not in OPTIONS:
         return None
     flags, valued = OPTIONS[args[0]]

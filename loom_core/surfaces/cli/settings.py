@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from loom_core.surfaces.cli.common import JsonOpt, control, echo_json
+from loom_core.surfaces.cli.readview import show_config
 
 config_app = typer.Typer(help="Settings (TOML in the loom home; LOOM_… environment variables override).",
                          no_args_is_help=True)
@@ -23,21 +24,9 @@ def config_get(key: Annotated[str | None, typer.Argument(help="Dotted key, e.g. 
                                                     "the environment, the settings file or the default.")]
                = False) -> None:
     """Show all settings, or one key's effective value."""
-    loom = control()
-    if key is None:
-        if source:
-            raise typer.BadParameter("--source needs a key", param_hint="KEY")
-        if as_json:
-            echo_json(loom.config())
-        else:
-            typer.echo(loom.config_text())
-        return
-    value = loom.config_get(key)
-    where = loom.config_source(key) if source else None
-    if as_json:
-        echo_json({"key": key, "value": value, "source": where} if source else value)
-        return
-    typer.echo(f"{key} = {value if value is not None else '(unset)'}" + (f"  ({where})" if where else ""))
+    if key is None and source:
+        raise typer.BadParameter("--source needs a key", param_hint="KEY")
+    show_config(key, as_json, source)  # (the plainest calls skip typer and come there directly)
 
 
 @config_app.command("set")
