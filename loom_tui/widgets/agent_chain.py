@@ -126,7 +126,9 @@ class AgentChain(LoomTable):
             self._ticker = None
 
     def tick(self) -> None:
-        """Move the running agents' clocks on: only their "took" cells change."""
+        """Move the running agents' clocks on: only their "took" cells change (not while another screen is in front)."""
+        if self.app.screen is not self.screen:
+            return
         now = self._now()
         for i, (key, run) in enumerate(zip(self.keys, self._runs, strict=False)):
             if run.get("state") != "running":
