@@ -186,3 +186,9 @@ def is_modal(screen: Any) -> bool:
 
 __all__ = ["SCOPES", "Entry", "binding_ids", "catalogue", "check", "clash", "classes_of", "declared", "display", "effective",
            "is_modal", "keys_of", "scope_of"]
+
+
+def help_key(scope: str) -> Binding:
+    """A dialog's own ``?`` / F1 (a modal screen stops the app's keys): the help of that dialog. In a text
+    field ``?`` stays text (the field takes printable keys first); F1 always opens the help."""
+    return Binding("f1,question_mark", "app.help", "Help", id=f"{scope}.help", show=False, tooltip="Show the keys")

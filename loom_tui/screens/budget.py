@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from loom_tui.keys import help_key
+
 
 def parse(cost: str, tokens: str) -> dict[str, Any] | str:
     """``{"max_cost_usd", "max_tokens"}`` from the two fields ("" = 0, no budget), or what is wrong."""
@@ -41,7 +43,8 @@ class BudgetDialog(ModalScreen[dict[str, Any] | None]):
     BudgetDialog #budget-buttons { height: auto; align-horizontal: right; }
     BudgetDialog Button { margin-left: 1; }
     """
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="budget.cancel", tooltip="Leave the budgets as they are")]
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="budget.cancel", tooltip="Leave the budgets as they are"),
+                help_key("budget")]
 
     def __init__(self, name: str, budget: dict[str, Any] | None) -> None:
         super().__init__()

@@ -14,6 +14,8 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from loom_tui.keys import help_key
+
 Choice = tuple[str, str, str]  # (key, label, value)
 
 
@@ -45,7 +47,8 @@ class ChoiceDialog(ModalScreen[str | None]):
         margin-left: 1;
     }
     """
-    BINDINGS = [Binding("escape", "choose(None)", "Back", id="choice.back", tooltip="Leave everything as it is")]
+    BINDINGS = [Binding("escape", "choose(None)", "Back", id="choice.back", tooltip="Leave everything as it is"),
+                help_key("choice")]
 
     def __init__(self, title: str, body: str, choices: list[Choice], back: str = "Back") -> None:
         super().__init__()

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from loom_tui.keys import help_key
+
 
 class ConfirmDialog(ModalScreen[bool]):
     DEFAULT_CSS = """
@@ -41,6 +43,7 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Do it"),
         Binding("n", "answer(False)", "No", id="confirm.no", tooltip="Leave everything as it is"),
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel", tooltip="Leave everything as it is"),
+        help_key("confirm"),
     ]
 
     def __init__(self, title: str, body: str, yes: str = "Yes") -> None:

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from loom_tui.fmt import SEVERITY_STYLE
+from loom_tui.keys import help_key
 from loom_tui.widgets.footer import LoomFooter
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class GateDialog(ModalScreen[GateAnswer | None]):
 
     CSS_PATH = "../styles/gate.tcss"
     BINDINGS = [
+        help_key("gate"),
         Binding("a", "accept", "Accept", id="gate.accept", tooltip="Approve and continue the task"),
         Binding("r", "reject", "Reject", id="gate.reject",
                 tooltip="Send it back: a note saying what to change is required"),

@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Footer, Label, Select, Static, Tex
 
 from loom_core.control import RunOptions, policy_names
 from loom_core.errors import LoomError
+from loom_tui.keys import help_key
 
 
 def docker_line(status: dict[str, Any] | None) -> str:
@@ -58,6 +59,7 @@ class SubmitScreen(ModalScreen[bool]):
         Binding("ctrl+s", "submit", "Submit", id="submit.send", tooltip="Start the task with these options",
                 priority=True),
         Binding("escape", "cancel", "Cancel", id="submit.cancel", tooltip="Close without submitting"),
+        help_key("submit"),
     ]
 
     def __init__(self, pid: str, text: str = "") -> None:

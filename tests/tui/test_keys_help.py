@@ -97,6 +97,34 @@ def test_question_mark_and_f1_open_help_with_the_screens_and_global_keys(two_pro
     run(go())
 
 
+def test_f1_and_question_mark_open_the_help_of_a_dialog_and_esc_returns_to_it(two_projects):
+    """A dialog stops the app's keys, so each dialog carries its own ? / F1: the help lists the dialog's keys."""
+    from loom_tui.screens.confirm import ConfirmDialog
+    from loom_tui.screens.help import HelpScreen
+
+    cat, _ = two_projects
+
+    async def go():
+        app = make_app(cat, watch=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            app.confirm("Remove?", "It goes from the list.", "Remove", lambda ok: None)
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog)
+            for key in ("f1", "question_mark"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, HelpScreen), key
+                here = {row[2]: row for row in dict(app.screen.sections)["this screen (confirm)"]}
+                assert here["confirm.yes"][:2] == ("y", "Yes") and "confirm.help" in here
+                await pilot.press("escape")
+                await pilot.pause()
+                assert app.screen is dialog, f"esc after {key} did not return to the dialog"
+
+    run(go())
+
+
 # ---------------------------------------------------------------------- keymap
 def test_keymap_entry_moves_a_key_and_help_shows_it(two_projects):
     from loom_tui.screens.fleet import FleetScreen

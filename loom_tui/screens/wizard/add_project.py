@@ -21,6 +21,7 @@ from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
 from loom_core.control import fs_root
 from loom_core.errors import LoomError
+from loom_tui.keys import help_key
 
 
 def enroll(path: Path) -> bool:
@@ -78,6 +79,7 @@ class AddProjectScreen(ModalScreen[str | None]):
 
     CSS_PATH = "../../styles/wizard.tcss"
     BINDINGS = [
+        help_key("add"),
         Binding("ctrl+s", "add", "Add", id="add.add", tooltip="Add the folder in the path field to the catalog"),
         Binding("ctrl+n", "demo", "Demo here", id="add.demo",
                 tooltip="Create the demo project in the folder of the path field and add it"),
