@@ -70,6 +70,7 @@ class ProjectScreen(Screen):
         self._reload_due = False
         self._loaded = False
         self._ready = False  # composed and mounted: forwarded engine messages may touch widgets
+        self._clock = None  # the title's elapsed time ticks only while the task is in progress
         try:
             self.project = self.app.control.project(pid)  # in memory: the catalog is already loaded
         except Exception:  # noqa: BLE001 - shown as "not in the catalog"
@@ -96,7 +97,6 @@ class ProjectScreen(Screen):
             self.query_one("#project-log-box").display = False
         self._render_header()
         self.load_chain()
-        self.set_interval(1.0, self._tick)
         self._ready = True
 
     def on_unmount(self) -> None:
@@ -213,6 +213,11 @@ class ProjectScreen(Screen):
         self.query_one("#project-hint").display = bool(hint.plain)
         self.query_one("#project-gates", Static).update(header.gates_line(f))
         self.query_one("#project-gates").display = bool(f.gates)
+        if self.in_progress and self._clock is None:
+            self._clock = self.set_interval(1.0, self._tick)
+        elif not self.in_progress and self._clock is not None:  # ended or archived: nothing moves, no timer
+            self._clock.stop()
+            self._clock = None
 
     def _tick(self) -> None:
         if self.in_progress:

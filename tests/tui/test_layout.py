@@ -125,10 +125,16 @@ async def test_the_task_column_widens_at_120_columns(two):
 
 
 async def test_the_project_view_and_the_gate_dialog_fit_80_columns(two):
-    cat, (shop, _billing) = two
+    cat, (shop, billing) = two
     app = make_app(cat, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, lambda: is_screen(app, FleetScreen) and len(app.rows) == 2)
+        app.open_project(billing)
+        await settle(pilot, lambda: is_screen(app, ProjectScreen) and app.screen.query_one(AgentChain).keys)
+        assert app.screen._clock is None  # a finished task: nothing ticks
+        assert_footer_whole(app)
+        app.pop_screen()
+        await settle(pilot, lambda: is_screen(app, FleetScreen))
         app.open_project(shop)
         await settle(pilot, lambda: is_screen(app, ProjectScreen) and app.screen.query_one(AgentChain).keys)
         chain = app.screen.query_one(AgentChain)
@@ -137,6 +143,7 @@ async def test_the_project_view_and_the_gate_dialog_fit_80_columns(two):
         assert header.split() == labels  # every column on show is labelled whole; none runs off the edge
         assert sum(c.get_render_width(chain) for c in chain.columns.values()) <= chain.size.width
         assert chain._ticker is None  # a parked task: no agent runs, no clock timer
+        assert app.screen._clock is not None  # but it is in progress: its age in the title moves
         assert_footer_whole(app)
         await pilot.press("g")
         await settle(pilot, lambda: is_screen(app, GateDialog))
