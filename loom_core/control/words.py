@@ -21,7 +21,9 @@ RECOVERY = {"retry": "try the stuck step again", "retry-failed": "re-run the age
 
 
 def ended(status: str | None, verdict: str | None) -> str:
-    """How a task ended: accepted | rejected | abandoned | force-closed | failed (or ``in progress``)."""
+    """How a task ended: accepted | rejected | abandoned | force-closed | failed (or ``in progress``). Values
+    from a hand-edited history index may be anything: they are shown as text, never a crash."""
+    status, verdict = _text(status), _text(verdict)
     if status == "abandoned":
         return "abandoned"
     if status == "in_progress":
@@ -35,9 +37,13 @@ def ended(status: str | None, verdict: str | None) -> str:
     return (status or "ended").replace("_", " ")
 
 
+def _text(value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def work(work_result: str | None) -> str:
     """The work's state when the task ended, in words."""
-    return {"clean": "no blocking findings", "blocked": "blocking findings left"}.get(work_result or "", "")
+    return {"clean": "no blocking findings", "blocked": "blocking findings left"}.get(_text(work_result) or "", "")
 
 
 def ended_line(status: str | None, verdict: str | None, work_result: str | None = None) -> str:
