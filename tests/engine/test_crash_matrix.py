@@ -177,12 +177,26 @@ def test_a_kill_inside_an_agents_file_effects_resumes_to_the_uninterrupted_resul
     points = ["demo-wrote:1", "demo-wrote:2", "demo-mid-write:1", "demo-mid-write:2", "spawn-end:6",
               "spawn-end:13", "before-deliver:5", "before-deliver:9"]
 
+    # the kills and the resumes in fresh processes forked from a server that imported the CLI once (the
+    # uninterrupted run above is a real `python -m loom_core.surfaces.cli`)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOM_CRASH")}
+    servers: queue.Queue[ForkDriver] = queue.Queue()
+    for _ in range(2):
+        servers.put(ForkDriver(ROOT, env, cli=True))
+
+    def forked(proj: Path, *argv: str, crash: str | None = None) -> subprocess.CompletedProcess:
+        server = servers.get()
+        try:
+            return server.loom(proj, *argv, crash=crash)
+        finally:
+            servers.put(server)
+
     def crash_then_resume(point: str) -> str | None:
         proj = _demo(tmp_path / point.replace(":", "-"))
-        first = _loom(proj, "run", "--backend", "demo", "--policy", "auto", DEMO_TASK, crash=point)
+        first = forked(proj, "run", "--backend", "demo", "--policy", "auto", DEMO_TASK, crash=point)
         if first.returncode != -9:
             return f"{point}: expected SIGKILL, got rc={first.returncode}: {first.stdout[-600:]}{first.stderr[-600:]}"
-        second = _loom(proj, "proceed")
+        second = forked(proj, "proceed")
         if second.returncode != 0:
             return f"{point}: resume failed rc={second.returncode}: {second.stdout[-1500:]}{second.stderr[-600:]}"
         got_run, got_branch = _agents(proj), _branch(proj)
@@ -192,6 +206,10 @@ def test_a_kill_inside_an_agents_file_effects_resumes_to_the_uninterrupted_resul
             return f"{point}: the branch differs: {got_branch.get('shop/pricing.py')!r}"
         return None
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        failures = [f for f in pool.map(crash_then_resume, points) if f]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            failures = [f for f in pool.map(crash_then_resume, points) if f]
+    finally:
+        while not servers.empty():
+            servers.get().close()
     assert not failures, "\n".join(failures)

@@ -22,9 +22,11 @@ from pathlib import Path
 from tests.support import drive_spec
 
 
-def _child(project: str, crash: str | None, out: str) -> None:
+def _child(req: dict) -> None:
     from loom_core import crash as crash_mod
 
+    crash, out = req.get("crash"), req["out"]
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # never the server's request pipe
     for fd, suffix in ((1, ".stdout"), (2, ".stderr")):
         os.dup2(os.open(out + suffix, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
     crash_mod._SPEC, crash_mod._TRACE, crash_mod._counts = crash or "", "", {}
@@ -33,7 +35,20 @@ def _child(project: str, crash: str | None, out: str) -> None:
         os.environ["LOOM_CRASH_AT"] = crash
     rc = 1
     try:
-        rc = drive_spec.main(project)
+        if "argv" in req:  # the loom CLI, as `python -m loom_core.surfaces.cli ARGV` in cwd runs it
+            from loom_core.surfaces.cli import main
+
+            os.chdir(req["cwd"])
+            sys.argv = ["loom", *req["argv"]]
+            try:
+                main()
+                rc = 0
+            except SystemExit as exc:
+                rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+        else:
+            rc = drive_spec.main(req["project"])
     except BaseException:  # noqa: BLE001 - reported on stderr like an uncaught error
         traceback.print_exc()
     finally:
@@ -43,11 +58,15 @@ def _child(project: str, crash: str | None, out: str) -> None:
 
 
 def serve() -> None:
+    if "--cli" in sys.argv:  # what `loom run` / `loom proceed` load, imported once here
+        import loom_core.control.local  # noqa: F401
+        import loom_core.engine.runner  # noqa: F401
+        import loom_core.surfaces.cli  # noqa: F401
     for line in sys.stdin:
         req = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _child(req["project"], req.get("crash"), req["out"])
+            _child(req)
         _, status = os.waitpid(pid, 0)
         rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         print(json.dumps({"rc": rc}), flush=True)
@@ -56,14 +75,24 @@ def serve() -> None:
 class ForkDriver:
     """The test side: ``drive(project, crash)`` → a ``CompletedProcess`` like ``subprocess.run`` gives."""
 
-    def __init__(self, root: Path, env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.drive_fork"], cwd=root, env=env,
+    def __init__(self, root: Path, env: dict[str, str], *, cli: bool = False):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.drive_fork", *(["--cli"] if cli else [])],
+                                     cwd=root, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      start_new_session=True)  # its children in its group: killed with it
 
     def drive(self, project: Path, crash: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        out = str(project) + ".out"
-        self.proc.stdin.write(json.dumps({"project": str(project), "crash": crash, "out": out}) + "\n")
+        """``python -m tests.support.drive_spec PROJECT`` in a forked child."""
+        return self._ask({"project": str(project), "crash": crash}, str(project) + ".out", timeout)
+
+    def loom(self, cwd: Path, *argv: str, crash: str | None = None, tag: str = "",
+             timeout: float = 120) -> subprocess.CompletedProcess:
+        """``loom ARGV`` in ``cwd`` in a forked child (the server must be started with ``cli=True``)."""
+        return self._ask({"argv": list(argv), "cwd": str(cwd), "crash": crash},
+                         f"{cwd}.{tag or argv[0]}.out", timeout)
+
+    def _ask(self, req: dict, out: str, timeout: float) -> subprocess.CompletedProcess:
+        self.proc.stdin.write(json.dumps({**req, "out": out}) + "\n")
         self.proc.stdin.flush()
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -72,7 +101,7 @@ class ForkDriver:
         if not reply:
             raise RuntimeError(f"the fork server died (rc={self.proc.poll()})")
         rc = json.loads(reply)["rc"]
-        return subprocess.CompletedProcess([str(project)], rc, Path(out + ".stdout").read_text(),
+        return subprocess.CompletedProcess([req.get("project") or req.get("argv")], rc, Path(out + ".stdout").read_text(),
                                            Path(out + ".stderr").read_text())
 
     def close(self) -> None:
