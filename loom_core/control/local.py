@@ -102,7 +102,7 @@ class LocalControl(CompletionVerbs, ConfigVerbs, ContainerVerbs, HostedVerbs, Ho
             st = {"status": "unavailable", "error": str(exc), "task_id": None}
         except OSError as exc:
             st = {"status": "unavailable", "error": exc.strerror or str(exc), "task_id": None}
-        if not Path(p.dir).is_dir():
+        if not os.path.isdir(p.dir):
             st = {"status": "unavailable", "error": "directory is missing", "task_id": None}
         st = dict(st)
         st.update({"id": p.id, "name": p.name, "dir": p.dir, "driving": p.id in self._running})

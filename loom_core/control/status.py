@@ -143,14 +143,16 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     caller reads it again and again (``project`` resolved already, a catalog entry): what its files say is
     not read again while they are unchanged; the clock and the drive lock are looked at every time."""
     project = Path(project) if polled else Path(project).resolve()
+    reads = _Reads(project, polled and store is None)
+    if reads.memo is not None and "row" in reads.memo and not with_sandbox:
+        # no task or a finished one, files unchanged (the same inodes that passed check_kind when the row was
+        # made): nothing the clock moves
+        return dict(reads.memo["row"])
     out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
     if store is None:
         dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
     from loom_core.store.slot import lost_task, marked
 
-    reads = _Reads(project, polled and store is None)
-    if reads.memo is not None and "row" in reads.memo and not with_sandbox:
-        return dict(reads.memo["row"])  # no task or a finished one, files unchanged: nothing the clock moves
     mark = reads.get("mark", lambda: marked(project))  # before the store: a task marked after it is never "lost"
     if store is not None or (reads.store_exists if reads.store_exists is not None
                              else dbmod.state_path(project).exists()):
