@@ -30,7 +30,13 @@ def driver_alive(project: Path | str) -> bool:
     once; ``ProjectLock.acquire`` retries briefly, so this probe never makes a starting drive busy."""
     import fcntl
 
-    path = dbmod.loom_dir(Path(project)) / "lock"
+    path = _LOCKS.get(project) if isinstance(project, str) else None
+    if path is None:
+        path = os.path.join(dbmod.loom_dir(Path(project)), "lock")
+        if isinstance(project, str):
+            if len(_LOCKS) >= 4096:
+                _LOCKS.clear()
+            _LOCKS[project] = path
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -47,6 +53,9 @@ def driver_alive(project: Path | str) -> bool:
     finally:
         os.close(fd)
 
+
+_LOCKS: dict[str, str] = {}  # a polled project's lock path
+_HEADS: dict[str, tuple[Path, str, str]] = {}  # a polled project's (Path, its text, its name)
 
 RESUME = "loom proceed"
 HOSTED = "host-driven"  # a task whose agents a host (Claude Code over loom's MCP server) runs
@@ -67,11 +76,12 @@ SETTLE_NS = 1_000_000_000  # a file untouched for 1 s cannot be written again un
 _QUIET: dict[str, tuple[tuple, dict[Any, Any]]] = {}
 
 
-def _watched(project: Path) -> tuple[str, ...]:
+def _watched(project: Path | str) -> tuple[str, ...]:
     """The files a project's status is read from: the store's three, the marker, the exec file, the budget
     ledger and the history index (the small ones are replaced by rename, so a new inode shows a write)."""
     got = _WATCHED.get(os.fspath(project))
     if got is None:
+        project = Path(project)
         from loom_core.engine.budget import ledger_path
         from loom_core.engine.exec_file import exec_file
         from loom_core.store.archive import index_path
@@ -89,7 +99,7 @@ def _watched(project: Path) -> tuple[str, ...]:
 _WATCHED: dict[str, tuple[str, ...]] = {}
 
 
-def _quiet_signature(project: Path) -> tuple | None:
+def _quiet_signature(project: Path | str) -> tuple | None:
     """``stat`` of every watched file; None unless each is a second old (only then does a later write show
     as another mtime). Not the ``.loom`` folder: reading a closed store creates and drops its WAL there."""
     now, sig = time.time_ns(), []
@@ -111,7 +121,7 @@ class _Reads:
     """What a project's files say (marker, host, budget, lost task), remembered for a poller while its
     files are unchanged: the fleet polls every project every 2 s and most have not moved."""
 
-    def __init__(self, project: Path, remember: bool) -> None:
+    def __init__(self, project: Path | str, remember: bool) -> None:
         self.memo: dict[Any, Any] | None = None
         self.store_exists: bool | None = None  # known from the signature (None: ask the disk)
         sig = _quiet_signature(project) if remember else None
@@ -142,14 +152,23 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
     in progress (a walk of the sandbox, so surfaces polling many projects leave it off). ``polled``: the
     caller reads it again and again (``project`` resolved already, a catalog entry): what its files say is
     not read again while they are unchanged; the clock and the drive lock are looked at every time."""
-    project = Path(project) if polled else Path(project).resolve()
-    reads = _Reads(project, polled and store is None)
+    key = os.fspath(project) if polled else None  # a poller's rows, remembered under the catalog's string
+    reads = _Reads(key if key is not None else project, polled and store is None)
     if reads.memo is not None and "row" in reads.memo and not with_sandbox:
         # no task or a finished one, files unchanged (the same inodes that passed check_kind when the row was
         # made): nothing the clock moves
         return dict(reads.memo["row"])
-    out: dict[str, Any] = {"project": str(project), "name": project.name, "task_id": None, "status": "idle"}
-    if store is None:
+    head = _HEADS.get(key) if key is not None else None
+    if head is None:
+        project = Path(project) if polled else Path(project).resolve()
+        head = (project, str(project), project.name)
+        if key is not None:  # a poller's project: its Path is made once
+            if len(_HEADS) >= 4096:
+                _HEADS.clear()
+            _HEADS[key] = head
+    project = head[0]
+    out: dict[str, Any] = {"project": head[1], "name": head[2], "task_id": None, "status": "idle"}
+    if store is None and (reads.memo is None or "live" not in reads.memo):  # (a remembered task: inodes checked)
         dbmod.check_kind(dbmod.state_path(project))  # a dangling symlink or a FIFO is named, never "idle"
     from loom_core.store.slot import lost_task, marked
 
@@ -170,41 +189,32 @@ def project_status(project: Path | str, now: str, *, stall_after_min: float | No
 
 def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_min: float | None,
                     store: StateStore | None, reads: _Reads) -> dict[str, Any]:
-    if store is None:
-        facts = reads.get("facts", lambda: read.status_facts(dbmod.state_path(project)))
-        if facts is None:
-            return out
-        st, tick_seq, act = facts.state, facts.tick_seq, facts.activity
-    else:
-        st = store.state()
-        if not st.exists:
-            return out
-        tick_seq, act = store.bookkeeping()["tick_seq"], read.activity(store.conn)
-    use = act.usage
-    p, c, d = st.pipeline, st.counters, st.driver
-    flow = d.get("flow_name")
-    pua = d.get("pending_user_answer")
-    end = p.get("ended_at") or now
-    elapsed = nowmod.seconds_between(p["started_at"], end)
-    phase = next((n for n, r in st.phases.items() if r["status"] == "in_progress"), None)
-    pending = [{"agent": r["agent"], "agent_run_id": r["agent_run_id"], "phase": r["phase"],
-                "age_s": nowmod.seconds_between(r["started_at"], now)} for r in st.pending.values()]
+    """A task's row: what its store says (remembered while its files are unchanged, see ``_Reads``), then what
+    the clock and the drive lock add (ages, stalled, driven: worked out on every call)."""
+    live = reads.memo.get("live", False) if reads.memo is not None else False
+    if live is False:
+        live = _live(project, store, reads)
+        if reads.memo is not None:
+            reads.memo["live"] = live
+    if live is None:
+        return out
+    fields, started, ended, pending_since, last_tick = live
+    status_s, pua, host = fields["state"], fields["gate"] is not None, fields["host"]
+    end = ended or now
+    elapsed = nowmod.seconds_between(started, end)
+    pending = [{**r, "age_s": nowmod.seconds_between(since, now)} for r, since in pending_since]
     threshold = (stall_after_min if stall_after_min is not None else stall_minutes()) * 60
     stalled = None
-    if p["status"] == "in_progress" and not pua:
+    if status_s == "in_progress" and not pua:
         oldest = max((x["age_s"] for x in pending), default=0.0)
-        idle = nowmod.seconds_between(act.last_tick, now) if act.last_tick else 0.0
+        idle = nowmod.seconds_between(last_tick, now) if last_tick else 0.0
         if pending and oldest >= threshold:
             stalled = f"agent pending for {_age(oldest)} — likely a dropped run; resume with 'loom proceed'"
         elif idle >= threshold:
             stalled = f"no committed progress for {_age(idle)}; resume with 'loom proceed'"
-    driven = p["status"] == "in_progress" and not pua and driver_alive(project)
-    from loom_core.engine.host_mark import host_of
-
-    host = reads.get(("host", p["task_id"]), lambda: host_of(project, p["task_id"])) \
-        if p["status"] == "in_progress" else None
+    driven = status_s == "in_progress" and not pua and driver_alive(out["project"])
     stopped = None
-    if p["status"] != "in_progress":
+    if status_s != "in_progress":
         status = "finished"
     elif pua:
         status = "parked"
@@ -217,27 +227,62 @@ def _project_status(project: Path, now: str, out: dict[str, Any], stall_after_mi
         status = "stalled"
     else:
         status = "running"
-    out.update({
+    out.update(fields)
+    budget_row = fields["budget"]
+    out.update({"status": status, "pending": pending, "tokens": dict(fields["tokens"]),
+                "elapsed_s": round(elapsed, 3), "elapsed": _age(elapsed), "stalled": stalled, "driven": driven,
+                "stopped": stopped, "resume": RESUME if stopped or stalled else None,
+                "budget": dict(budget_row) if isinstance(budget_row, dict) else budget_row,
+                "host": dict(host) if isinstance(host, dict) else host})
+    if status == "stopped" and budget_row and budget_row["stopped"]:
+        from loom_core.engine import budget
+
+        out.update(status=budget.STATUS, stopped=budget_row["stopped"], code=budget.CODE)
+    return out
+
+
+def _live(project: Path, store: StateStore | None, reads: _Reads) -> tuple | None:
+    """What a task's row takes from its files, none of it moved by the clock: ``(fields, started_at,
+    ended_at, [(pending run, its started_at)], last tick)``; None without a task."""
+    if store is None:
+        facts = read.status_facts(dbmod.state_path(project))
+        if facts is None:
+            return None
+        st, tick_seq, act = facts.state, facts.tick_seq, facts.activity
+    else:
+        st = store.state()
+        if not st.exists:
+            return None
+        tick_seq, act = store.bookkeeping()["tick_seq"], read.activity(store.conn)
+    use = act.usage
+    p, c, d = st.pipeline, st.counters, st.driver
+    pua = d.get("pending_user_answer")
+    phase = next((n for n, r in st.phases.items() if r["status"] == "in_progress"), None)
+    pending = [({"agent": r["agent"], "agent_run_id": r["agent_run_id"], "phase": r["phase"]}, r["started_at"])
+               for r in st.pending.values()]
+    host = None
+    if p["status"] == "in_progress":
+        from loom_core.engine.host_mark import host_of
+
+        host = reads.get(("host", p["task_id"]), lambda: host_of(project, p["task_id"]))
+    from loom_core.engine import budget
+
+    fields = {
         "task_id": p["task_id"], "task": p["task"], "task_short": p.get("task_short"), "bundle": p["bundle"],
-        "status": status, "state": p["status"], "verdict": p.get("verdict"), "work_result": p.get("work_result"),
-        "flow": flow, "step": d.get("step_index"), "phase": phase,
+        "state": p["status"], "verdict": p.get("verdict"), "work_result": p.get("work_result"),
+        "flow": d.get("flow_name"), "step": d.get("step_index"), "phase": phase,
         "gate": pua["gate"] if pua else None, "gate_event_id": pua["gate_event_id"] if pua else None,
-        "gate_message": pua["message"] if pua else None,
-        "pending": pending, "spawns": c.get("agents_count", 0),
+        "gate_message": pua["message"] if pua else None, "pending": None,  # (the clock's, in the row's order)
+        "spawns": c.get("agents_count", 0),
         "tokens": {"in": c.get("total_tokens_in", 0) + use.failed_tokens_in,
                    "out": c.get("total_tokens_out", 0) + use.failed_tokens_out,
                    "cached": c.get("total_tokens_cached", 0) + use.failed_tokens_cached},
         "turns": use.turns, "failed_attempts": use.failed_attempts, "cost_usd": use.cost_usd,
-        "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": round(elapsed, 3),
-        "elapsed": _age(elapsed), "stalled": stalled, "ticks": tick_seq,
-        "driven": driven, "stopped": stopped, "resume": RESUME if stopped or stalled else None,
+        "started_at": p["started_at"], "ended_at": p.get("ended_at"), "elapsed_s": None,
+        "elapsed": None, "stalled": None, "ticks": tick_seq, "driven": None, "stopped": None, "resume": None,
         "open_blockers": st.count_blocking(),
         "host": host, "driven_by": f"driven from {host['label']}" if host else None,
-    })
-    from loom_core.engine import budget
-
-    # spent / budget; a stop before a spawn is announced
-    out["budget"] = reads.get(("budget", p["task_id"]), lambda: budget.view(project, p["task_id"]))
-    if status == "stopped" and out["budget"] and out["budget"]["stopped"]:
-        out.update(status=budget.STATUS, stopped=out["budget"]["stopped"], code=budget.CODE)
-    return out
+        # spent / budget; a stop before a spawn is announced
+        "budget": reads.get(("budget", p["task_id"]), lambda: budget.view(project, p["task_id"])),
+    }
+    return fields, p["started_at"], p.get("ended_at"), pending, act.last_tick

@@ -83,3 +83,33 @@ def test_a_project_written_within_the_last_second_is_read_every_poll(fleet):
     control.fleet()
     control.fleet()
     assert reads == ["parked", "parked"]  # a write in the same mtime tick could not be told apart: read again
+
+
+def test_a_remembered_running_task_still_moves_with_the_clock_and_the_drive_lock(tmp_path, monkeypatch):
+    from loom_core.control.status import project_status
+    from loom_core.engine.lock import ProjectLock
+    from loom_core.store import read
+
+    project = tmp_path / "busy"
+    project.mkdir()
+    e = Engine(project, bundle=BUNDLE, clock=FixedClock())
+    e.answer(e.create("write the spec").directive.gate_event_id, "accept")  # an agent run pending
+    e.close()
+    settle(project)
+    opened = []
+    real = read.status_facts
+    monkeypatch.setattr(read, "status_facts", lambda path: opened.append(path) or real(path))
+    key = str(project.resolve())
+    t0, t1 = "2026-12-02T10:00:00.000Z", "2026-12-02T11:30:00.000Z"
+    first = project_status(key, t0, stall_after_min=50, polled=True)
+    assert first["status"] == "stopped" and first["pending"] and first["driven"] is False
+    later = project_status(key, t1, stall_after_min=50, polled=True)  # files unchanged: the remembered task
+    assert later["elapsed_s"] == first["elapsed_s"] + 5400
+    assert later["pending"][0]["age_s"] == first["pending"][0]["age_s"] + 5400
+    with ProjectLock(project):  # a driver takes the lock: the same files, a driven task
+        held = project_status(key, t1, stall_after_min=50, polled=True)
+    assert held["driven"] is True and held["status"] == "stalled" and "agent pending for" in held["stalled"]
+    assert project_status(key, t1, stall_after_min=50, polled=True)["status"] == "stopped"
+    later["tokens"]["in"] = -1  # a caller's edit to its row never reaches the remembered one
+    assert project_status(key, t1, stall_after_min=50, polled=True)["tokens"]["in"] >= 0
+    assert len(opened) == 1  # the store was read once; every later row came from what was remembered
