@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,6 +11,11 @@ import tempfile
 from pathlib import Path
 
 from loom_core.errors import SandboxError
+
+try:
+    from _sha1 import sha1  # built in: no OpenSSL load for naming the sandbox (``loom status``)
+except ImportError:  # a Python built without it
+    from hashlib import sha1
 
 META_NAME = "loom-sandbox.json"  # inside the sandbox repository's .git/
 
@@ -23,7 +27,7 @@ def base_dir_of(base_dir: Path | None) -> Path:
 
 def sandbox_name(project: Path) -> str:
     """``wt-<16 hex>`` keyed on the resolved project folder (a subfolder project gets its own)."""
-    return f"wt-{hashlib.sha1(str(project).encode()).hexdigest()[:16]}"
+    return f"wt-{sha1(str(project).encode()).hexdigest()[:16]}"
 
 
 def ensure_base(base_dir: Path | None) -> Path:

@@ -158,3 +158,28 @@ def test_config_get_plain_calls_skip_typer_too(tmp_path):
     sourced = run_loom("config", "get", "general.max_spawns", "--source", cwd=tmp_path)  # typer's path
     assert sourced.returncode == 0 and sourced.stdout.startswith("general.max_spawns = 12  (file ")
     assert run_loom("config", "get", "--source", cwd=tmp_path).returncode == 2  # --source needs a key
+
+
+def test_the_light_status_read_answers_what_the_facade_answers(parked, tmp_path):
+    """`loom status` reads through ``read_status`` (no facade built): for a parked task (with a stall limit, with
+    its sandbox), an ended one, an empty folder, a project in the catalog and a path with ``..`` in it, it gives
+    what ``LocalControl.status`` gives at the same clock reading."""
+    from loom_core.control import LocalControl, read_status
+    from loom_core.engine.clock import FixedClock
+    from tests.support.fixtures import finished_task
+
+    ended, empty = tmp_path / "ended", tmp_path / "empty"
+    ended.mkdir()
+    empty.mkdir()
+    finished_task(ended)
+    listed = LocalControl()
+    listed.add_project(ended, label="named in the catalog")
+    now = "2026-03-01T12:00:00.000Z"
+    for project, stall in ((parked, None), (parked, 5.0), (parked / ".loom" / "..", None), (ended, None),
+                           (empty, None)):
+        for sandbox in (False, True):
+            got = read_status(project, stall_after_min=stall, with_sandbox=sandbox, now=now)
+            for control in (LocalControl(clock=FixedClock(now)), LocalControl(listed.catalog, clock=FixedClock(now))):
+                assert got == control.status(project, stall_after_min=stall, with_sandbox=sandbox), project
+    assert read_status(parked, now=now)["gate"] and read_status(parked, now=now)["elapsed"] == "1428h 00m"
+    assert read_status(ended, now=now)["state"] != "in_progress" and read_status(empty)["task_id"] is None

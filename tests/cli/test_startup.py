@@ -96,6 +96,15 @@ def test_quick_commands_build_only_themselves_and_load_nothing_heavy(tmp_path):
         assert not [m for m in mods if m.split(".")[0] in ("pydantic", "pydantic_settings", "keyring")], argv
         if argv[0] != "config":  # the store's run reads (a dozen dataclasses) are for the console's views
             assert "loom_core.store.read.runs" not in mods, argv
+        if argv == ["status"]:  # the status read alone: not the whole facade, nor OpenSSL's hashes
+            assert not sorted(m for m in mods if m in FACADE or m in ("hashlib", "_hashlib")), sorted(mods & FACADE)
+
+
+# what LocalControl loads beyond the status read (its mixins, the catalog, the engine's clock and events)
+FACADE = {"loom_core.control.local", "loom_core.control.catalog", "loom_core.control.client",
+          "loom_core.control.plane_verbs", "loom_core.control.config", "loom_core.control.housekeeping",
+          "loom_core.control.supervision", "loom_core.control.shuttle", "loom_core.control.trace",
+          "loom_core.engine.clock", "loom_core.engine.events"}
 
 
 def test_help_is_printed_from_the_cache_without_typer(tmp_path):

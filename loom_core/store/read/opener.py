@@ -4,10 +4,10 @@ with ``sqlite3.Connection.deserialize`` — read-only, nothing written beside it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import stat
+from _blake2 import blake2b  # what hashlib.blake2b is, without loading OpenSSL (a status read's start-up)
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +44,7 @@ def _image_bytes(path: Path) -> bytes | None:
             blob = head + fh.read()
     except OSError:
         return None
-    key = hashlib.blake2b(blob, digest_size=16).digest()  # by content: an archive edited in place is read anew
+    key = blake2b(blob, digest_size=16).digest()  # by content: an archive edited in place is read anew
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]

@@ -38,7 +38,9 @@ def show_status(project: Path | None, as_json: bool, stall_minutes: float | None
         from loom_core.errors import ConfigError
 
         raise ConfigError(f"--stall-minutes must be more than 0, got {stall_minutes:g}", code="USAGE")
-    st = _control().status((project or Path.cwd()).resolve(), stall_after_min=stall_minutes, with_sandbox=True)
+    from loom_core.control import read_status  # LocalControl().status, without loading the whole facade
+
+    st = read_status((project or Path.cwd()).resolve(), stall_after_min=stall_minutes, with_sandbox=True)
     _write(json.dumps(st, indent=2, sort_keys=True, default=str) if as_json else status_text(st))
 
 
