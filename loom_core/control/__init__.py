@@ -13,7 +13,9 @@ _WHERE = {
     "ControlClient": "loom_core.control.client", "ProjectRef": "loom_core.control.client",
     "DECISIONS": "loom_core.control.client", "RECOVERIES": "loom_core.control.client",
     "LocalControl": "loom_core.control.local",
-    "read_status": "loom_core.control.reading",  # LocalControl().status for a directory, without the facade
+    # LocalControl().status / history_index / verify for a directory, without building the facade
+    "read_status": "loom_core.control.reading", "read_history": "loom_core.control.reading",
+    "read_verify": "loom_core.control.reading",
     "Catalog": "loom_core.control.catalog", "Project": "loom_core.control.catalog",
     # what a surface passes in and gets back
     "RunOptions": "loom_core.engine.options", "RunResult": "loom_core.engine.options",

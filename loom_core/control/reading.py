@@ -20,3 +20,25 @@ def read_status(project: Path | str, *, stall_after_min: float | None = None, wi
     path = Path(project).expanduser().resolve()
     return project_status(path, now or format_dt(datetime.now(UTC)), stall_after_min=stall_after_min,
                           with_sandbox=with_sandbox)
+
+
+def read_history(project: Path | str) -> list[dict[str, Any]]:
+    """What ``LocalControl().history_index(project)`` answers for a directory."""
+    from loom_core.store.archive import history
+
+    return history(Path(project).expanduser().resolve())
+
+
+def read_verify(project: Path | str, task_id: str | None = None) -> tuple[Any, Path | None]:
+    """``LocalControl().verify(project, task_id)`` (its errors when there is no such store) and then
+    ``store_of(project, task_id)``: the report and the store it read."""
+    from loom_core.engine.verify import verify
+    from loom_core.errors import NoActiveTask
+    from loom_core.store.locate import TaskNotFound, task_store
+
+    proj = Path(project).expanduser().resolve()
+    report = verify(proj, task_store(proj, task_id))  # NoActiveTask / TaskNotFound name what is missing
+    try:
+        return report, task_store(proj, task_id or None)
+    except (NoActiveTask, TaskNotFound):
+        return report, None

@@ -183,3 +183,28 @@ def test_the_light_status_read_answers_what_the_facade_answers(parked, tmp_path)
                 assert got == control.status(project, stall_after_min=stall, with_sandbox=sandbox), project
     assert read_status(parked, now=now)["gate"] and read_status(parked, now=now)["elapsed"] == "1428h 00m"
     assert read_status(ended, now=now)["state"] != "in_progress" and read_status(empty)["task_id"] is None
+
+
+def test_the_light_history_and_verify_reads_answer_what_the_facade_answers(parked, tmp_path):
+    """`loom history` and `loom verify` read through ``read_history`` / ``read_verify``: the same rows, the same
+    report and store as ``LocalControl.history_index`` / ``verify`` + ``store_of``, the same errors."""
+    from loom_core.control import LocalControl, read_history, read_verify
+    from loom_core.errors import LoomError
+
+    loom = LocalControl()
+    assert read_history(parked) == loom.history_index(parked) and len(read_history(parked)) == 1
+    assert read_history(parked / ".loom" / "..") == loom.history_index(parked)
+    assert read_history(tmp_path) == loom.history_index(tmp_path) == []
+    archived = read_history(parked)[0]["ref"]
+    for task in (None, archived):
+        report, path = read_verify(parked, task)
+        want = loom.verify(parked, task)
+        assert (report.ok, report.line("x"), path) == (want.ok, want.line("x"), loom.store_of(parked, task))
+        assert path is not None and path.exists()
+    for project, task in ((parked, "t-nope"), (tmp_path, None)):
+        with pytest.raises(LoomError) as got:
+            read_verify(project, task)
+        with pytest.raises(LoomError) as want:
+            loom.verify(project, task)
+        assert (type(got.value), str(got.value), got.value.code) == (type(want.value), str(want.value),
+                                                                     want.value.code)

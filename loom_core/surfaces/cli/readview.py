@@ -91,8 +91,10 @@ def status_text(st: dict[str, Any]) -> str:
 
 
 def show_history(project: Path | None, as_json: bool) -> None:
+    from loom_core.control import read_history  # LocalControl().history_index, without the whole facade
+
     proj = (project or Path.cwd()).resolve()
-    rows = _control().history_index(proj)
+    rows = read_history(proj)
     if as_json:
         _write(json.dumps(rows, indent=2, sort_keys=True, default=str))
     elif not rows:
@@ -113,10 +115,11 @@ def show_history(project: Path | None, as_json: bool) -> None:
 
 def show_verify(project: Path | None, task: str | None) -> int:
     """Print the verdict; the exit code (0 intact, 1 not)."""
+    from loom_core.control import read_verify  # LocalControl().verify and .store_of, without the whole facade
+
     proj = (project or Path.cwd()).resolve()
-    loom = _control()
-    report = loom.verify(proj, task)
-    path = loom.store_of(proj, task) or proj
+    report, path = read_verify(proj, task)
+    path = path or proj
     _write(report.line(str(path.relative_to(proj)) if path.is_relative_to(proj) else str(path)))
     return 0 if report.ok else 1
 
