@@ -70,3 +70,29 @@ async def test_an_unchanged_poll_posts_and_draws_nothing_and_a_changed_store_red
         assert len(posted) == 1
         assert app.rows[bravo]["status"] == app.rows[charlie]["status"] != "parked"
         assert set(drawn) == {bravo}, drawn  # its row only (the header and the other rows stay as drawn)
+
+
+async def test_full_collections_wait_for_an_idle_poll_and_python_s_pace_returns_on_exit(tmp_path, monkeypatch):
+    import gc
+
+    from loom_tui import app as appmod
+
+    (tmp_path / "alpha").mkdir()
+    cat, _ = catalog_with(tmp_path, tmp_path / "alpha")
+    before = gc.get_threshold()
+    collected = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(a) or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # (the test process's objects stay collectable)
+    app = make_app(cat, watch=False)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await pilot.pause()
+        assert app._frozen
+        young, _, full = gc.get_threshold()
+        assert (young, full) == (appmod.YOUNG_GC_EVERY, appmod.FULL_GC_EVERY)  # no full pass inside a frame
+        monkeypatch.setattr(gc, "get_count", lambda: (0, 0, 10))  # generation-1 passes piled up
+        app.refresh_rows()  # nothing changed: an idle poll collects
+        await app.workers.wait_for_complete()
+        app.refresh_rows()  # again within IDLE_GC_S: not again
+        await app.workers.wait_for_complete()
+        assert len(collected) == 1
+    assert gc.get_threshold() == before
