@@ -31,6 +31,28 @@ def _cell_width(value: Any) -> int | None:
     return None
 
 
+def _value_key(value: Any) -> Any:
+    """A hashable stand-in for a cell's value that two equal values share (None: no stand-in, draw it)."""
+    from rich.text import Text
+
+    if isinstance(value, str | int | float) or value is None:
+        return type(value), value
+    if isinstance(value, Text):
+        return (Text, value.plain, value.style, tuple(value.spans), value.justify, value.overflow, value.no_wrap,
+                value.end)
+    return None
+
+
+def _restamp_cell(lines: Any, row_index: int, column_index: int) -> Any:
+    """A drawn cell moved to ``(row_index, column_index)``: its segments name that place for mouse clicks."""
+    from rich.segment import Segment
+    from rich.style import Style
+
+    here = Style.from_meta({"row": row_index, "column": column_index})
+    return [[Segment(seg.text, (seg.style + here) if seg.style else here, seg.control) for seg in line]
+            for line in lines]
+
+
 def _restamp(strip: Any, row_index: int, background: tuple[Any, Any] | None = None) -> Any:
     """A drawn line moved to ``row_index``: the same segments with the row its mouse metadata names and,
     with ``background`` ``(old, new)``, the stripe's background swapped where the line showed it."""
@@ -64,6 +86,7 @@ class LoomTable(DataTable):
         self._line_versions: dict[Any, int] = {}
         self._cells_drawn: dict[tuple, Any] = {}
         self._lines_drawn: dict[tuple, Any] = {}
+        self._values_drawn: dict[tuple, Any] = {}  # drawn cells by (column, value, style…): rows share values
         self._one_line_rows = True  # every row one line high (a row's place is its index)
         self._pass: tuple[Any, tuple[int, ...]] | None = None  # (base style, column widths) while rendering
 
@@ -120,6 +143,7 @@ class LoomTable(DataTable):
     def clear(self, columns: bool = False) -> Any:
         self._cells_drawn.clear()
         self._lines_drawn.clear()
+        self._values_drawn.clear()
         self._one_line_rows = True
         return super().clear(columns)
 
@@ -196,14 +220,20 @@ class LoomTable(DataTable):
         if hit is not None and hit[0] == (row_index, column_index):
             return hit[1]
         if hit is not None:  # the same drawing at another place (a re-sort): re-stamp where it is
-            from rich.segment import Segment
-            from rich.style import Style
-
-            here = Style.from_meta({"row": row_index, "column": column_index})
-            lines = [[Segment(seg.text, (seg.style + here) if seg.style else here, seg.control) for seg in line]
-                     for line in hit[1]]
-        else:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            lines = _restamp_cell(hit[1], row_index, column_index)
+        else:  # a new value: drawn already if another row of this column showed an equal one in the same style
+            value = _value_key(self._data[row][column]) if self._one_line_rows else None
+            like = None if value is None else (column, value) + key[4:] + (self.cell_padding,)
+            seen = None if like is None else self._values_drawn.get(like)
+            if seen is not None:
+                lines = seen[1] if seen[0] == (row_index, column_index) else _restamp_cell(seen[1], row_index,
+                                                                                            column_index)
+            else:
+                lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+                if like is not None:
+                    if len(self._values_drawn) >= CELL_CACHE_MAX:
+                        del self._values_drawn[next(iter(self._values_drawn))]
+                    self._values_drawn[like] = ((row_index, column_index), lines)
         if len(self._cells_drawn) >= CELL_CACHE_MAX:
             del self._cells_drawn[next(iter(self._cells_drawn))]
         self._cells_drawn[key] = ((row_index, column_index), lines)

@@ -104,3 +104,29 @@ async def test_a_value_wider_than_its_column_widens_the_column_instead_of_being_
         app.table.update_cell("p03", list(app.table.columns)[1], "waiting for the review")
         await pilot.pause()
         assert any("project 03  waiting for the review  3 min" in line for line in screen_text(app))
+
+
+async def test_a_value_another_row_shows_is_not_drawn_again_and_looks_and_clicks_as_freshly_drawn(monkeypatch):
+    calls = []
+    real = DataTable._render_cell
+    monkeypatch.setattr(DataTable, "_render_cell", lambda self, *a, **kw: calls.append(a[:2]) or real(self, *a, **kw))
+    app = Host(LoomTable())
+    async with app.run_test(size=(60, 40)) as pilot:
+        await pilot.pause()
+        table = app.table
+        status = list(table.columns)[1]
+        table.update_cell("p04", status, "busy")
+        await pilot.pause()
+        calls.clear()
+        table.update_cell("p12", status, "busy")  # the same value, the same stripe, another row
+        await pilot.pause()
+        assert calls == []  # p04's drawing, re-stamped for row 12
+        shown = [cells_of(table, y) for y in range(table.size.height)]
+
+    rows = {key: cells for key, *cells in ROWS}
+    for key in ("p04", "p12"):
+        rows[key][1] = "busy"
+    plain = Host(DataTable(cursor_type="row", zebra_stripes=True), [(key, *rows[key]) for key in rows])
+    async with plain.run_test(size=(60, 40)) as pilot:  # textual's own table, built in that state
+        await pilot.pause()
+        assert [cells_of(plain.table, y) for y in range(plain.table.size.height)] == shown
