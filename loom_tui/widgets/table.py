@@ -89,6 +89,7 @@ class LoomTable(DataTable):
         self._values_drawn: dict[tuple, Any] = {}  # drawn cells by (column, value, style…): rows share values
         self._one_line_rows = True  # every row one line high (a row's place is its index)
         self._pass: tuple[Any, tuple[int, ...]] | None = None  # (base style, column widths) while rendering
+        self._row_styles: dict[tuple[int, Any], Any] = {}  # the stripes' styles, this pass
 
     # ------------------------------------------------------------------ draw only what changed
     # DataTable keys its caches on a table-wide update counter and repaints the whole widget on any change,
@@ -159,10 +160,21 @@ class LoomTable(DataTable):
     def render_lines(self, crop: Any) -> Any:
         # what every line of this pass shares, worked out once (DataTable asks for it per line)
         self._pass = (self.rich_style, tuple(column.get_render_width(self) for column in self.columns.values()))
+        self._row_styles: dict[tuple[int, Any], Any] = {}
         try:
             return super().render_lines(crop)
         finally:
             self._pass = None
+
+    def _get_row_style(self, row_index: int, base_style: Any) -> Any:
+        # a stripe's style, worked out once a pass (DataTable works it out from the CSS for every line drawn)
+        if self._pass is None or row_index < max(self.fixed_rows, 0):
+            return super()._get_row_style(row_index, base_style)
+        key = (row_index % 2 if self.zebra_stripes else 0, base_style)
+        got = self._row_styles.get(key)
+        if got is None:
+            got = self._row_styles[key] = super()._get_row_style(row_index, base_style)
+        return got
 
     def render_line(self, y: int) -> Any:
         if self._pass is None or self.fixed_rows:
