@@ -33,12 +33,8 @@ def read_verify(project: Path | str, task_id: str | None = None) -> tuple[Any, P
     """``LocalControl().verify(project, task_id)`` (its errors when there is no such store) and then
     ``store_of(project, task_id)``: the report and the store it read."""
     from loom_core.engine.verify import verify
-    from loom_core.errors import NoActiveTask
-    from loom_core.store.locate import TaskNotFound, task_store
+    from loom_core.store.locate import task_store, task_store_or_none
 
     proj = Path(project).expanduser().resolve()
     report = verify(proj, task_store(proj, task_id))  # NoActiveTask / TaskNotFound name what is missing
-    try:
-        return report, task_store(proj, task_id or None)
-    except (NoActiveTask, TaskNotFound):
-        return report, None
+    return report, task_store_or_none(proj, task_id)

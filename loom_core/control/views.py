@@ -8,21 +8,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from loom_core.errors import NoActiveTask
 from loom_core.kernel import now as nowmod
 from loom_core.store import db as dbmod
 from loom_core.store import read
 from loom_core.store.archive import history
-from loom_core.store.locate import TaskNotFound, task_store
+from loom_core.store.locate import task_store_or_none
 
 
 def store_path(project: Path, task_id: str | None = None) -> Path | None:
     """The store of ``task_id`` (the live one when None) by ``store.locate.task_store``; None when the
     project has none."""
-    try:
-        return task_store(Path(project), task_id or None)
-    except (NoActiveTask, TaskNotFound):
-        return None
+    return task_store_or_none(project, task_id)
 
 
 def chain(path: Path) -> dict[str, Any]:

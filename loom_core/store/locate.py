@@ -34,3 +34,11 @@ def task_store(project: Path, task_id: str | None = None) -> Path:
     if read.task_id(live) == task_id:
         return live
     raise TaskNotFound(f"no task '{task_id}' in {project} (see 'loom history')")
+
+
+def task_store_or_none(project: Path, task_id: str | None = None) -> Path | None:
+    """:func:`task_store`, or None when the project has no such store (no task, or no archive of that id)."""
+    try:
+        return task_store(Path(project), task_id or None)
+    except (NoActiveTask, TaskNotFound):
+        return None
