@@ -48,14 +48,16 @@ def _env_names(fields: list[str], short: list[str]) -> list[str]:
                                                               for t in tops)]
 
 
-def _walk(dump: Any, parts: list[str]) -> Any:
+def walk(dump: Any, parts: list[str]) -> Any:
+    """The value at ``parts`` in a settings dump (None where the path ends early); settings.get_key too."""
     for p in parts:
         dump = dump.get(p) if isinstance(dump, dict) else None
     return dump
 
 
-def _parts(dotted: str, keys: list[str], maps: list[str]) -> list[str] | None:
-    """The key's path as the model checks it (settings._check_key), or None for a key it would refuse."""
+def key_parts(dotted: str, keys: list[str], maps: Any) -> list[str] | None:
+    """A dotted key's path (``[map, entry]`` for a map section, the split key for one of ``keys``), or None
+    for a key the settings refuse; settings._check_key checks keys with it."""
     head, _, rest = dotted.partition(".")
     if head in maps and rest and (head == "keymap" or "." not in rest):
         return [head, rest]
@@ -79,10 +81,10 @@ def _memo() -> dict[str, Any] | None:
 def _recall(dotted: str) -> tuple[bool, Any]:
     memo = _memo()
     try:
-        parts = _parts(dotted, memo["keys"], memo["maps"]) if memo else None
+        parts = key_parts(dotted, memo["keys"], memo["maps"]) if memo else None
     except (KeyError, TypeError, AttributeError):
         parts = None
-    return (True, _walk(memo["dump"], parts)) if memo and parts is not None else (False, None)
+    return (True, walk(memo["dump"], parts)) if memo and parts is not None else (False, None)
 
 
 def _remember() -> None:

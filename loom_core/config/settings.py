@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from loom_core.agents import registry
 from loom_core.config import paths
+from loom_core.config.remembered import key_parts, walk
 from loom_core.config.sections import (
     ENV_PREFIX,
     HARNESSES,
@@ -294,11 +295,8 @@ def key_source(dotted: str) -> str:
 
 
 def _check_key(dotted: str) -> list[str]:
-    parts = dotted.split(".", 1)
-    if len(parts) == 2 and parts[0] in MAPS and parts[1] and (parts[0] == "keymap" or "." not in parts[1]):
-        return parts
-    parts = dotted.split(".")
-    if dotted in valid_keys():
+    parts = key_parts(dotted, valid_keys(), MAPS)
+    if parts is not None:
         return parts
     raise ConfigError(f"unknown setting '{dotted}'; valid keys: {', '.join(valid_keys())}", code="USAGE")
 
@@ -306,10 +304,7 @@ def _check_key(dotted: str) -> list[str]:
 def get_key(dotted: str) -> Any:
     """The effective value of a dotted key (``general.max_spawns``, ``models.planner``)."""
     parts = _check_key(dotted)
-    value: Any = load_settings().model_dump(mode="json")
-    for p in parts:
-        value = value.get(p) if isinstance(value, dict) else None
-    return value
+    return walk(load_settings().model_dump(mode="json"), parts)
 
 
 def set_key(dotted: str, raw_value: str) -> LoomSettings:
