@@ -8,6 +8,7 @@ from __future__ import annotations
 from loom_core.kernel.now import seconds_between
 
 NONE = "—"
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the frames of a running agent's spinner (the console's rows, plain mode's live line)
 
 
 def duration(seconds: float | None, *, fine: bool = False) -> str:
@@ -42,3 +43,20 @@ def span(start: str | None, end: str | None) -> str:
     if not start or not end:
         return ""
     return duration(seconds_between(start, end))
+
+
+def seconds(start: str | None, end: str | None) -> float:
+    """Seconds between two stored timestamps; 0 when either is missing or not a timestamp."""
+    if not start or not end:
+        return 0.0
+    try:
+        return seconds_between(start, end)
+    except ValueError:
+        return 0.0
+
+
+def clock(secs: float) -> str:
+    """``0:42``, ``12:05``, ``1:02:03``: a running agent's time."""
+    s = max(0, int(secs))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"

@@ -20,12 +20,12 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 
 from loom_core.control import words
+from loom_core.control.humanize import SPINNER
 
 if TYPE_CHECKING:
     from loom_core.control import EngineEvent
 
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def elapsed_words(secs: float) -> str:

@@ -10,9 +10,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from loom_core.control.humanize import seconds as seconds_between
 from loom_tui.fmt import STATUS_STYLE, fmt_tokens
 from loom_tui.widgets import fit
-from loom_tui.widgets.agent_chain import seconds_between, ticking
+from loom_tui.widgets.agent_chain import ticking
 from loom_tui.widgets.footer import LoomFooter
 from loom_tui.widgets.table import LoomTable
 

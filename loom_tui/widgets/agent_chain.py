@@ -4,12 +4,12 @@ never cropped), and a running agent's time ticks once a second while a live driv
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from rich.text import Text
 
-from loom_core.control.humanize import millis
+from loom_core.control.humanize import SPINNER, clock, millis
+from loom_core.control.humanize import seconds as seconds_between
 from loom_tui.fmt import token_line
 from loom_tui.widgets import fit
 from loom_tui.widgets.table import LoomTable
@@ -20,29 +20,11 @@ COLUMNS = (fit.Col("n", "#"), fit.Col("agent", "agent", max=24), fit.Col("phase"
            fit.Col("duration", "took"), fit.Col("model", "model", drop=4))
 VERDICT_STYLE = {"APPROVE": "green", "GROUNDED": "green", "REQUEST_CHANGES": "yellow", "REJECT": "red",
                  "BLOCK": "red", "UNGROUNDED": "red"}
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-
-def clock(seconds: float) -> str:
-    """``0:42``, ``12:05``, ``1:02:03``: a running agent's time."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 def ticking(seconds: float) -> str:
     """A spinner frame and the clock (the frame follows the clock, so a picture of it is repeatable)."""
     return f"{SPINNER[int(max(0, seconds)) % len(SPINNER)]} {clock(seconds)}"
-
-
-def seconds_between(start: str | None, end: str | None) -> float:
-    if not start or not end:
-        return 0.0
-    try:
-        return (datetime.fromisoformat(end.replace("Z", "+00:00"))
-                - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
-    except ValueError:
-        return 0.0
 
 
 def run_cells(i: int, run: dict[str, Any], running_s: float | None = None) -> dict[str, Any]:
