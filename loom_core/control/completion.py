@@ -10,6 +10,7 @@ class CompletionVerbs:
     def task_refs(self, ref: Any) -> list[dict[str, str]]:
         """The task ids ``loom replay`` and ``loom verify --task`` accept: the live task's first (if there is
         one), then the archived ones, newest first. Each ``{"ref", "label"}``."""
+        from loom_core.control.words import ended_line
         from loom_core.store import db as dbmod
         from loom_core.store.archive import history
         from loom_core.store.read import task_id
@@ -23,8 +24,9 @@ class CompletionVerbs:
         for entry in reversed(history(proj)):
             if "raw" in entry or not entry.get("ref"):
                 continue
-            words = [f"{entry.get('status')}/{entry.get('verdict')}", str(entry.get("task_short") or "")]
-            out.append({"ref": str(entry["ref"]), "label": " ".join(w for w in words if w)})
+            said = [ended_line(entry.get("status"), entry.get("verdict"), entry.get("work_result")),
+                    str(entry.get("task_short") or "")]
+            out.append({"ref": str(entry["ref"]), "label": " — ".join(w for w in said if w)})
         return out
 
     def completion_words(self) -> dict[str, list[str]]:

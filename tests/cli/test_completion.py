@@ -70,6 +70,20 @@ def test_task_ids_are_the_projects_own(store, tmp_path):
     assert _bash(f"loom replay {store['archived'][:-3]}", store["project"]) == [store["archived"]]
 
 
+def test_an_archived_tasks_label_says_how_it_ended_in_words(store):
+    """What zsh and fish show beside an id: the ending in the words status and history use, never the
+    stored tokens (``accepted/None``)."""
+    from loom_core.control import LocalControl
+    from loom_core.control.words import ended_line
+
+    refs = LocalControl().task_refs(store["project"])
+    assert refs[0] == {"ref": store["live"], "label": "the live task"}
+    (entry,) = LocalControl().history_index(store["project"])
+    label = refs[1]["label"]
+    assert label.startswith(ended_line(entry["status"], entry["verdict"], entry.get("work_result")))
+    assert "/" not in label.split(" — ")[0] and "None" not in label
+
+
 def test_project_ids_come_from_the_catalog(store, tmp_path):
     from loom_core.control import LocalControl
 
