@@ -17,7 +17,8 @@ import os
 import sys
 from typing import Any
 
-from loom_core.config import paths
+from loom_core.config import cachefile, paths
+from loom_core.config.cachefile import stamps
 
 NAME = "settings.json"
 
@@ -28,17 +29,6 @@ def _file_id(path: Any) -> list[int] | None:
     except FileNotFoundError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def _stamp(files: list[str]) -> list[str]:
-    out = []
-    for f in files:
-        try:
-            st = os.stat(f)
-            out.append(f"{st.st_size}:{st.st_mtime_ns}")
-        except OSError:
-            out.append("gone")
-    return out
 
 
 def _env_names(fields: list[str], short: list[str]) -> list[str]:
@@ -71,7 +61,7 @@ def _memo() -> dict[str, Any] | None:
             memo = json.load(fh)
         if memo["config"] != [str(paths.config_path()), _file_id(paths.config_path())]:
             return None
-        if _stamp(memo["files"]) != memo["stamps"] or _env_names(memo["fields"], memo["short"]):
+        if stamps(memo["files"]) != memo["stamps"] or _env_names(memo["fields"], memo["short"]):
             return None
         return memo if isinstance(memo["dump"], dict) else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -98,17 +88,11 @@ def _remember() -> None:
     dump = cfg.load_settings().model_dump(mode="json")
     files = sorted({f for name, m in list(sys.modules.items()) if name.split(".")[0] == "loom_core"
                     and (f := getattr(m, "__file__", None))})
-    memo = {"config": config, "files": files, "stamps": _stamp(files), "fields": fields, "short": short,
+    memo = {"config": config, "files": files, "stamps": stamps(files), "fields": fields, "short": short,
             "keys": cfg.valid_keys(), "maps": list(cfg.MAPS), "dump": dump}
     if [str(paths.config_path()), _file_id(paths.config_path())] != config:
         return  # the file changed while it was read
-    path = os.path.join(paths.cache_dir(), NAME)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(memo, fh)
-    os.replace(tmp, path)
+    cachefile.write(os.path.join(paths.cache_dir(), NAME), json.dumps(memo))
 
 
 def effective() -> dict[str, Any]:

@@ -34,8 +34,8 @@ class CompletionVerbs:
         bundle's), for completion. Loading the settings model and the bundle costs ~0.3 s, so the answer is
         kept under the cache dir until loom's config or bundle code changes (its files' sizes and times)."""
         import json
-        import os
 
+        from loom_core.config import cachefile
         from loom_core.config.paths import cache_dir
 
         path = cache_dir() / "completion-words.json"
@@ -50,10 +50,7 @@ class CompletionVerbs:
         keys = [k.replace("<agent>", a) for k in self.config_keys()  # type: ignore[attr-defined]
                 for a in (agents if "<agent>" in k else [""])]
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"stamp": stamp, "config_keys": keys, "agents": agents}), encoding="utf-8")
-            os.replace(tmp, path)
+            cachefile.write(path, json.dumps({"stamp": stamp, "config_keys": keys, "agents": agents}))
         except OSError:
             pass  # no cache: the next Tab loads them again
         return {"config_keys": keys, "agents": agents}
@@ -67,13 +64,15 @@ def _stamp() -> str:
     import loom_core.bundles
     import loom_core.config
     from loom_core import __version__
+    from loom_core.config.cachefile import stamps
 
-    parts = []
+    names, paths = [], []
     for pkg in (loom_core.config, loom_core.bundles):
         for top in pkg.__path__:
             for root, dirs, files in os.walk(top):
                 dirs[:] = sorted(d for d in dirs if d != "__pycache__")
                 for name in sorted(files):
-                    st = os.stat(os.path.join(root, name))
-                    parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+                    names.append(name)
+                    paths.append(os.path.join(root, name))
+    parts = [f"{name}:{stamp}" for name, stamp in zip(names, stamps(paths), strict=True)]
     return f"{__version__}-{zlib.crc32(' '.join(parts).encode()):08x}-{len(parts)}"

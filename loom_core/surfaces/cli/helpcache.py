@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 import sys
 
+from loom_core.config import cachefile
+from loom_core.config.cachefile import stamps
+
 # the root help is made of the root callback and options (app.py), the command table and how the group
 # lists it (lazy.py), this package's __init__ and typer (which formats it and adds the completion options)
 SOURCES = ("__init__.py", "app.py", "table.py", "lazy.py", "helpcache.py")
@@ -33,11 +36,8 @@ def _key(cols: int) -> str:
 
     here = os.path.dirname(os.path.abspath(__file__))
     typer = find_spec("typer")  # located, not imported
-    stamps = []
-    for path in [os.path.join(here, name) for name in SOURCES] + [typer.origin if typer else ""]:
-        st = os.stat(path)
-        stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return f"loom {__version__} width {cols} {' '.join(stamps)}"
+    files = [os.path.join(here, name) for name in SOURCES] + [typer.origin if typer else ""]
+    return f"loom {__version__} width {cols} {' '.join(stamps(files))}"
 
 
 def _path(cols: int) -> str:
@@ -65,11 +65,6 @@ def store(text: str) -> None:
     """Keep ``text`` as the top-level help for this width (written whole, then renamed into place)."""
     try:
         cols = width()
-        path = _path(cols)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(f"{_key(cols)}\n{text}")
-        os.replace(tmp, path)
+        cachefile.write(_path(cols), f"{_key(cols)}\n{text}")
     except (OSError, ValueError):
         pass
